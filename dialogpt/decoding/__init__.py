@@ -1,0 +1,10 @@
+"""Response decoding: multi-turn chat (``interact.py``), batch decoding (``generate.py``), MMI.
+
+- ``context``: pure history -> token ids, windowed by turns and tokens exactly as training built
+  its features (each turn followed by EOS; the response is predicted after the last EOS).
+- ``options``: the decoding flags shared by every entry point (and a future HTTP server).
+- ``generation``: ``Decoder``, batched Hugging Face ``generate`` with left padding.
+- ``rerank``: the ``Ranker`` interface and the MMI reverse-model scorer.
+- ``loading``: builds a ``Decoder`` from parsed flags (tokenizer, models, device).
+- ``generate`` / ``interact``: the command-line entry points.
+"""

@@ -1,0 +1,147 @@
+"""Decoding flags shared by ``interact.py``, ``generate.py`` (and a future HTTP server).
+
+``DecodingOptions`` is the single source of truth: ``add_decoding_args`` registers one flag per
+field, ``DecodingOptions.from_args`` reads them back and validates, ``generation_kwargs`` turns them
+into Hugging Face ``GenerationConfig`` fields. Every Hugging Face default that would otherwise leak
+in from a model's ``generation_config.json`` (``top_k=50``, ``max_length=20``...) is set explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, fields
+from typing import Any
+
+from dialogpt.cli import UserError
+
+DECODING_METHODS = ("greedy", "sample", "beam")
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    decoding: str = "greedy"
+    top_k: int = 0
+    top_p: float = 1.0
+    temperature: float = 1.0
+    num_beams: int = 4
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
+    max_length: int = 64
+    max_history: int = 0
+    max_context_tokens: int = 0
+    num_candidates: int = 10
+    mmi_temperature: float = 0.0
+    mmi_source_turns: int = 0
+    seed: int = 42
+    """Seed for sampling and the MMI choice; negative = unseeded."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.decoding not in DECODING_METHODS:
+            problems.append(f"--decoding must be one of {', '.join(DECODING_METHODS)}")
+        if self.top_k < 0:
+            problems.append("--top_k must be >= 0 (0 = off)")
+        if not 0.0 < self.top_p <= 1.0:
+            problems.append("--top_p must be in (0, 1] (1 = off)")
+        if self.temperature <= 0.0:
+            problems.append("--temperature must be > 0")
+        if self.num_beams < 1:
+            problems.append("--num_beams must be >= 1")
+        if self.no_repeat_ngram_size < 0:
+            problems.append("--no_repeat_ngram_size must be >= 0 (0 = off)")
+        if self.repetition_penalty <= 0.0:
+            problems.append("--repetition_penalty must be > 0 (1 = off)")
+        if self.max_length < 1:
+            problems.append("--max_length (new tokens of the response) must be >= 1")
+        if self.max_history < 0 or self.max_context_tokens < 0 or self.mmi_source_turns < 0:
+            problems.append("--max_history, --max_context_tokens and --mmi_source_turns must be "
+                            ">= 0 (0 = no limit)")
+        if self.num_candidates < 1:
+            problems.append("--num_candidates must be >= 1")
+        if self.mmi_temperature < 0.0:
+            problems.append("--mmi_temperature must be >= 0 (0 = pick the best)")
+        if problems:
+            raise UserError("; ".join(problems))
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "DecodingOptions":
+        return cls(**{field.name: getattr(args, field.name) for field in fields(cls)})
+
+    def candidate_count(self, reranking: bool) -> int:
+        """Responses generated per context: ``num_candidates`` when a ranker chooses, else 1."""
+        if not reranking:
+            return 1
+        if self.decoding == "greedy":
+            raise UserError("reranking (--mmi_model) needs several candidates per context, and "
+                            "greedy decoding yields one: use --decoding sample (e.g. --top_k 20) "
+                            "or --decoding beam")
+        return self.num_candidates
+
+
+def generation_kwargs(options: DecodingOptions, num_return_sequences: int, eos_id: int,
+                      pad_id: int) -> dict[str, Any]:
+    """``GenerationConfig`` fields for ``options`` (pure; the caller builds the config).
+
+    Beam search returning several sequences needs at least that many beams.
+    """
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": options.max_length,
+        "min_new_tokens": 0,
+        "eos_token_id": eos_id,
+        "pad_token_id": pad_id,
+        "num_return_sequences": num_return_sequences,
+        "repetition_penalty": options.repetition_penalty,
+        "no_repeat_ngram_size": options.no_repeat_ngram_size,
+        "use_cache": True,
+        "do_sample": options.decoding == "sample",
+        "num_beams": 1,
+        "top_k": None,
+        "top_p": None,
+        "temperature": None,
+    }
+    if options.decoding == "sample":
+        kwargs.update(top_k=options.top_k, top_p=options.top_p, temperature=options.temperature)
+    elif options.decoding == "beam":
+        kwargs.update(num_beams=max(options.num_beams, num_return_sequences), early_stopping=True)
+    return kwargs
+
+
+def add_decoding_args(parser: argparse.ArgumentParser) -> None:
+    """Register the decoding flags (one per ``DecodingOptions`` field) in their own group."""
+    d = DecodingOptions()
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--decoding", choices=DECODING_METHODS, default=d.decoding,
+                       help="greedy: most likely token each step (deterministic); sample: "
+                            "top-k/top-p sampling at --temperature; beam: beam search")
+    group.add_argument("--top_k", type=int, default=d.top_k,
+                       help="sample: keep only the k most likely tokens (0 = off)")
+    group.add_argument("--top_p", type=float, default=d.top_p,
+                       help="sample: nucleus sampling mass (1.0 = off)")
+    group.add_argument("--temperature", type=float, default=d.temperature,
+                       help="sample: softmax temperature")
+    group.add_argument("--num_beams", type=int, default=d.num_beams,
+                       help="beam: beams (raised to --num_candidates when reranking)")
+    group.add_argument("--no_repeat_ngram_size", type=int, default=d.no_repeat_ngram_size,
+                       help="forbid repeating any n-gram of this size in context + response "
+                            "(0 = off)")
+    group.add_argument("--repetition_penalty", type=float, default=d.repetition_penalty,
+                       help="CTRL-style penalty on tokens already present (1.0 = off)")
+    group.add_argument("--max_length", type=int, default=d.max_length,
+                       help="maximum NEW tokens of a response (not counting the context); "
+                            "generation stops earlier at EOS")
+    group.add_argument("--max_history", type=int, default=d.max_history,
+                       help="keep at most this many most recent turns (both speakers count, the "
+                            "newest message included) in the context (0 = all that fit)")
+    group.add_argument("--max_context_tokens", type=int, default=d.max_context_tokens,
+                       help="at most this many context tokens (0 = model positions minus "
+                            "--max_length); older turns that do not fit are dropped whole")
+    group.add_argument("--num_candidates", type=int, default=d.num_candidates,
+                       help="with --mmi_model: candidates generated per context and reranked")
+    group.add_argument("--mmi_temperature", type=float, default=d.mmi_temperature,
+                       help="with --mmi_model: 0 picks the best-scored candidate; > 0 samples "
+                            "from softmax(score / T)")
+    group.add_argument("--mmi_source_turns", type=int, default=d.mmi_source_turns,
+                       help="with --mmi_model: most recent context turns scored as the source "
+                            "(0 = every turn of the decoding window; 1 = the last message)")
+    group.add_argument("--seed", type=int, default=d.seed,
+                       help="random seed for sampling and MMI choice (-1 = unseeded)")

@@ -1,0 +1,118 @@
+"""Resumable, verified downloads (dumps, released id files, demo data).
+
+- Partial data lives in ``DEST.part``; a retry or a re-run continues it with an HTTP ``Range``
+  request (a server that ignores ranges restarts it from byte 0).
+- Retries are bounded (the original's ``wget --tries=0`` retried forever), with exponential
+  backoff; HTTP 4xx errors other than 408/429 are not retried.
+- A known sha256 is checked before the file is renamed into place, so ``DEST`` is always whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from dialogpt.cli import UserError
+
+logger = logging.getLogger(__name__)
+
+_RETRYABLE_HTTP = {408, 429, 500, 502, 503, 504}
+_CHUNK = 1 << 16
+
+
+class DownloadError(UserError):
+    """A download failed for good (bounded retries exhausted, 404, checksum mismatch)."""
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> None:
+    """Append the rest of ``url`` to ``part`` (one attempt)."""
+    offset = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "dialogpt-lsp"})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset:
+            return  # the part file already holds the whole resource
+        raise
+    with response:
+        if offset and response.status != 206:
+            offset = 0  # the server ignored the range: start over
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length is not None else None
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True,
+                       desc=Path(part.name[:-len(".part")]).name, leave=False)
+        try:
+            with open(part, "ab" if offset else "wb") as out:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        if total is not None and part.stat().st_size < total:
+            raise ConnectionError(f"connection closed at byte {part.stat().st_size} of {total}")
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retries: int = 3,
+             progress: bool = True, timeout: float = 60.0, backoff: float = 1.0) -> Path:
+    """Download ``url`` to ``dest`` unless ``dest`` already exists (and matches ``sha256``).
+
+    Returns ``dest``. Raises ``DownloadError`` once ``retries`` further attempts have failed, on
+    a non-retryable HTTP error, or on a checksum mismatch (the bad data is deleted).
+    """
+    dest = Path(dest)
+    if dest.exists():
+        if sha256 is None or _sha256_of(dest) == sha256:
+            logger.info("%s already present, skipping download", dest)
+            return dest
+        logger.warning("%s does not match its sha256; downloading it again", dest)
+        dest.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    last_error: Exception | None = None
+    for attempt in range(retries + 1):
+        if attempt:
+            delay = backoff * 2 ** (attempt - 1)
+            logger.warning("download of %s failed (%s); retry %d/%d in %.1f s", url, last_error,
+                           attempt, retries, delay)
+            time.sleep(delay)
+        try:
+            _fetch_into(url, part, timeout, progress)
+            break
+        except urllib.error.HTTPError as exc:
+            last_error = exc
+            if exc.code not in _RETRYABLE_HTTP:
+                raise DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            last_error = exc
+    else:
+        raise DownloadError(f"cannot download {url} after {retries + 1} attempts: {last_error}. "
+                            f"Partial data is kept in {part}; re-run to resume.")
+    if sha256 is not None:
+        actual = _sha256_of(part)
+        if actual != sha256:
+            part.unlink()
+            raise DownloadError(f"{url}: sha256 {actual} does not match the expected {sha256}; "
+                                "the corrupt download was deleted")
+    os.replace(part, dest)
+    return dest

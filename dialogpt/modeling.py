@@ -1,0 +1,175 @@
+"""Model configs and loading, including the original DialoGPT checkpoints.
+
+``--model_name_or_path`` takes
+- a directory holding weights (``model.safetensors`` or ``pytorch_model.bin``): ``from_pretrained``;
+- a directory or ``.json`` file holding only a model config (``configs/117M``): a fresh model;
+- anything else: a Hugging Face Hub id (``microsoft/DialoGPT-small``, ``gpt2``).
+
+``--init_checkpoint`` then overlays weights from an HF directory, a ``.safetensors`` or ``.bin``
+file, or an original DialoGPT ``.pkl`` (``GP2-pretrain-step-N.pkl``, ``small_ft.pkl``).
+Pickles are always read with ``torch.load(weights_only=True)``: one that carries code is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from dialogpt.cli import UserError
+
+logger = logging.getLogger(__name__)
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+_CAUSAL_MASK_BUFFERS = (".attn.bias", ".attn.masked_bias")
+
+
+def has_weights(path: str | os.PathLike) -> bool:
+    path = Path(path)
+    return path.is_dir() and any((path / name).exists() for name in WEIGHT_FILES)
+
+
+def read_model_config(path: str | os.PathLike):
+    """Build a ``GPT2Config`` from a shipped config (a directory with ``config.json`` or a file).
+
+    Shipped configs hold overrides of ``GPT2Config``'s defaults; keys starting with ``_`` (such as
+    ``_usage``, the command that uses the file) are documentation and are dropped.
+    """
+    from transformers import GPT2Config
+
+    path = Path(path)
+    file = path / "config.json" if path.is_dir() else path
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read model config {file}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise UserError(f"model config {file} must be a JSON object")
+    overrides = {key: value for key, value in raw.items() if not key.startswith("_")}
+    model_type = overrides.pop("model_type", "gpt2")
+    if model_type != "gpt2":
+        raise UserError(f"model config {file}: model_type {model_type!r} is not supported for "
+                        "training from scratch (use a directory with weights instead)")
+    unknown = set(overrides) - set(GPT2Config().to_dict())
+    if unknown:
+        raise UserError(f"model config {file}: unknown GPT-2 config keys {sorted(unknown)}")
+    config = GPT2Config(**overrides)
+    if config.n_embd % config.n_head:
+        raise UserError(f"model config {file}: n_embd={config.n_embd} is not divisible by "
+                        f"n_head={config.n_head}")
+    return config
+
+
+def convert_original_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """Map an original DialoGPT / GPT-2 state dict onto ``GPT2LMHeadModel``'s key names.
+
+    - strip the ``module.`` prefix that DataParallel/DDP training left;
+    - rename ``lm_head.decoder.weight`` (the original's tied head) to ``lm_head.weight``;
+    - drop the causal-mask buffers ``attn.bias`` / ``attn.masked_bias`` (recomputed by the model);
+    - a state dict without ``transformer.`` keys is a bare GPT-2 body: prefix it.
+    """
+    converted: dict[str, Any] = {}
+    for key, value in state_dict.items():
+        if key.startswith("module."):
+            key = key[len("module."):]
+        if key.endswith(_CAUSAL_MASK_BUFFERS):
+            continue
+        if key == "lm_head.decoder.weight":
+            key = "lm_head.weight"
+        converted[key] = value
+    if not any(key.startswith("transformer.") for key in converted):
+        converted = {(key if key.startswith("lm_head.") else f"transformer.{key}"): value
+                     for key, value in converted.items()}
+    return converted
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read weights from ``.safetensors``, an HF directory, or a ``.bin``/``.pt``/``.pkl`` pickle.
+
+    Pickles are loaded with ``weights_only=True``: one containing anything but tensors and plain
+    containers (e.g. code, custom classes) is refused with an error saying so.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        for name in ("model.safetensors", "pytorch_model.bin"):
+            if (path / name).exists():
+                return load_state_dict_file(path / name)
+        raise UserError(f"{path} is a directory without model.safetensors or pytorch_model.bin")
+    if not path.exists():
+        raise UserError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        return load_file(str(path))
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UserError(f"refusing to load {path}: it contains objects other than tensors "
+                        f"(a pickle can run code; only plain weights are accepted). "
+                        f"Details: {str(exc).splitlines()[0]}") from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise UserError(f"cannot read checkpoint {path}: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"{path} does not hold a state dict of tensors")
+    return state
+
+
+def load_weights_into(model, checkpoint: str | os.PathLike) -> None:
+    """Overlay ``checkpoint`` onto ``model``; every model parameter must be covered."""
+    state = convert_original_state_dict(load_state_dict_file(checkpoint))
+    expected = set(model.state_dict())
+    if "lm_head.weight" not in state and getattr(model.config, "tie_word_embeddings", True):
+        state.pop("lm_head.weight", None)
+        expected.discard("lm_head.weight")
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    if missing or unexpected:
+        raise UserError(f"checkpoint {checkpoint} does not fit the model: missing "
+                        f"{missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected "
+                        f"{unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+    for key, tensor in state.items():
+        target = model.state_dict()[key]
+        if tuple(tensor.shape) != tuple(target.shape):
+            raise UserError(f"checkpoint {checkpoint}: {key} has shape {tuple(tensor.shape)}, "
+                            f"the model expects {tuple(target.shape)}")
+    model.load_state_dict(state, strict=False)
+    model.tie_weights()
+    logger.info("loaded weights from %s", checkpoint)
+
+
+def load_model(name_or_path: str | os.PathLike, init_checkpoint: str | os.PathLike | None = None,
+               attn_implementation: str = "sdpa"):
+    """Return a ``GPT2LMHeadModel``-compatible causal LM (see the module docstring)."""
+    from transformers import AutoModelForCausalLM
+
+    name = str(name_or_path)
+    path = Path(name)
+    if has_weights(path):
+        model = AutoModelForCausalLM.from_pretrained(name, attn_implementation=attn_implementation)
+    elif path.is_file() or (path.is_dir() and (path / "config.json").exists()):
+        config = read_model_config(path)
+        config._attn_implementation = attn_implementation
+        model = AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation)
+    elif path.exists():
+        raise UserError(f"{path} has neither weights ({', '.join(WEIGHT_FILES[::2])}) nor a "
+                        "config.json")
+    else:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(name,
+                                                         attn_implementation=attn_implementation)
+        except Exception as exc:  # hub and network errors come in many types
+            raise UserError(f"could not load model {name!r}: not a local directory, and loading it "
+                            f"from the Hugging Face Hub failed ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}). Pass a local "
+                            "directory or a shipped config such as configs/117M.") from exc
+    if init_checkpoint:
+        load_weights_into(model, init_checkpoint)
+    return model

