@@ -116,3 +116,18 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retri
                                 "the corrupt download was deleted")
     os.replace(part, dest)
     return dest
+
+
+def main(argv=None) -> int:
+    """``python demo_utils.py URL DEST``: download one file (resumable, verified)."""
+    from dialogpt.cli import make_parser
+
+    parser = make_parser("demo_utils.py", __doc__)
+    parser.add_argument("url", help="http(s) URL to fetch")
+    parser.add_argument("dest", help="file to write (a .part file holds partial data)")
+    parser.add_argument("--sha256", default=None, help="expected sha256 of the whole file")
+    parser.add_argument("--retries", type=int, default=3, help="retries after the first attempt")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per network read")
+    args = parser.parse_args(argv)
+    download(args.url, args.dest, sha256=args.sha256, retries=args.retries, timeout=args.timeout)
+    return 0

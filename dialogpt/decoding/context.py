@@ -44,6 +44,15 @@ class ContextWindow:
         return self.turns_dropped_for_tokens > 0 or self.tokens_cut > 0
 
 
+def encode_turn(tokenizer, text: str) -> list[int]:
+    """A turn's token ids as ``prepro.py`` encodes them (no special tokens added).
+
+    ``verbose=False`` silences the tokenizer's "longer than the maximum" warning: the windows
+    below cut over-long turns before anything reaches a model.
+    """
+    return tokenizer.encode(text, add_special_tokens=False, verbose=False)
+
+
 def context_token_budget(n_positions: int, max_new_tokens: int,
                          max_context_tokens: int | None = None) -> int:
     """Tokens the context may use so that context + response never exceed the model's positions.

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from dialogpt.cli import UserError
-from dialogpt.decoding.context import ContextWindow, build_context, context_token_budget
+from dialogpt.decoding.context import (ContextWindow, build_context, context_token_budget,
+                                       encode_turn)
 from dialogpt.decoding.options import DecodingOptions, generation_kwargs
 from dialogpt.decoding.rerank import Ranker, choose_index
 
@@ -73,7 +74,7 @@ class Decoder:
         return next(self.model.parameters()).device
 
     def encode_turn(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, add_special_tokens=False)
+        return encode_turn(self.tokenizer, text)
 
     def window(self, history: Sequence[str]) -> ContextWindow:
         """The context for ``history`` (turn texts, oldest first; the last is answered)."""

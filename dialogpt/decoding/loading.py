@@ -26,8 +26,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                        help="weights laid over --model: an original DialoGPT .pkl "
                             "(small_ft.pkl), .safetensors/.bin file or HF directory")
     group.add_argument("--tokenizer", default=None,
-                       help="tokenizer directory or Hub id (default: the model's own, else the "
-                            "offline GPT-2 BPE)")
+                       help="tokenizer directory or Hub id; unset: the model directory's "
+                            "tokenizer files, else the offline GPT-2 BPE")
     group.add_argument("--mmi_model", default=None,
                        help="backward model (trained on prepro.py --reverse data) for MMI "
                             "reranking of --num_candidates candidates; same forms as --model")

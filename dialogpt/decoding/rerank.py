@@ -16,7 +16,7 @@ import math
 import random
 from typing import Protocol, Sequence
 
-from dialogpt.decoding.context import reverse_scoring_inputs
+from dialogpt.decoding.context import encode_turn, reverse_scoring_inputs
 
 
 class Ranker(Protocol):
@@ -64,7 +64,7 @@ class MMIRanker:
         self.max_positions = getattr(config, "n_positions", None) or config.max_position_embeddings
 
     def _encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, add_special_tokens=False)
+        return encode_turn(self.tokenizer, text)
 
     def score(self, contexts: Sequence[Sequence[str]],
               candidates: Sequence[Sequence[str]]) -> list[list[float]]:

@@ -56,11 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--max_seq_length", type=int, default=128,
                        help="longest example in tokens; longer DB examples are skipped")
     add_bool_flag(model, "--normalize_data", True,
-                  "normalise whitespace of the eval TSV (as the original)")
+                  "original flag, kept for old commands: eval lines are always parsed like "
+                  "prepro.py (whitespace normalised)")
     add_bool_flag(model, "--no_token_id", True,
                   "do not use token type ids (they are not stored; only true is supported)")
     model.add_argument("--num_workers", type=int, default=0,
-                       help="data-loading worker processes per training process")
+                       help="0: collate batches in the training thread; N > 0: a background "
+                            "thread prepares up to 2N batches ahead")
 
     batch = parser.add_argument_group("batches and steps")
     batch.add_argument("--train_batch_size", type=int, default=4,

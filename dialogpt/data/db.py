@@ -1,0 +1,455 @@
+"""The token DB: sharded, memory-mapped token ids plus a compact label index.
+
+Layout of a DB directory (everything described by ``manifest.json``)::
+
+    manifest.json                  format version, tokenizer, flags, counts, per-file sha256
+    summary.json                   the prepro summary (lines read/skipped by reason, tokens, cuts)
+    NNNNN.tokens.bin               token ids of shard NNNNN, all examples concatenated
+    NNNNN.lengths.bin              per example: its length (uint8 if max_seq_len <= 255, else uint16)
+    NNNNN.label_start.bin          per example: first predicted position (same dtype as lengths)
+    NNNNN.exc_index.bin            uint32: shard-local ids of examples with an irregular label mask
+    NNNNN.exc_span_count.bin       uint16: number of predicted spans of each such example
+    NNNNN.exc_spans.bin            uint16 pairs (start, end) of their spans
+    NNNNN.exc_weights.bin          float64 weight of each of their spans
+
+Tokens are uint16 when the vocabulary fits (GPT-2: 50,257), else uint32. Labels are not stored:
+a predicted position's label is always the next input token (EOS at the end), so the common
+example (everything from ``label_start`` to the end predicted with weight 1.0) costs one extra
+length-sized integer; only examples with a weight-0 turn between predicted turns, or weights other
+than 1.0, go to the ``exc_*`` side table. On the GPT-2 BPE this is ~2.03-2.07 bytes per token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from dialogpt.cli import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from dialogpt.data.features import Feature
+
+FORMAT_NAME = "dialogpt-token-db"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SUMMARY = "summary.json"
+MAX_SUPPORTED_SEQ_LEN = 65535
+
+# file kind -> dtype name ("length" means the DB's length dtype)
+_SHARD_FILES = {
+    "tokens": "token",
+    "lengths": "length",
+    "label_start": "length",
+    "exc_index": "uint32",
+    "exc_span_count": "uint16",
+    "exc_spans": "uint16",
+    "exc_weights": "float64",
+}
+
+
+def token_dtype_for(vocab_size: int) -> str:
+    return "uint16" if vocab_size <= 1 << 16 else "uint32"
+
+
+def length_dtype_for(max_seq_len: int) -> str:
+    if max_seq_len > MAX_SUPPORTED_SEQ_LEN:
+        raise UserError(f"max_seq_len {max_seq_len} is larger than the supported "
+                        f"{MAX_SUPPORTED_SEQ_LEN}")
+    return "uint8" if max_seq_len <= 255 else "uint16"
+
+
+def shard_file(shard: int, kind: str) -> str:
+    return f"{shard:05d}.{kind}.bin"
+
+
+@dataclass
+class EncodedFeatures:
+    """Features of consecutive examples in storage form (what a prepro worker sends back).
+
+    ``exc_local`` are indices into this batch of examples; ``exc_spans`` holds ``(start, end)``
+    rows, ``exc_span_count[k]`` of them for the k-th irregular example.
+    """
+
+    tokens: "np.ndarray"
+    lengths: "np.ndarray"
+    label_start: "np.ndarray"
+    exc_local: "np.ndarray"
+    exc_span_count: "np.ndarray"
+    exc_spans: "np.ndarray"
+    exc_weights: "np.ndarray"
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.lengths)
+
+
+def encode_features(features: Sequence["Feature"], token_dtype: str,
+                    length_dtype: str) -> EncodedFeatures:
+    """Pack features into the arrays a shard stores."""
+    import numpy as np
+
+    lengths = [len(feature.input_ids) for feature in features]
+    label_start = []
+    exc_local, exc_count, exc_spans, exc_weights = [], [], [], []
+    for k, feature in enumerate(features):
+        spans = feature.spans
+        label_start.append(spans[0][0])
+        if len(spans) == 1 and spans[0][2] == 1.0:
+            continue
+        exc_local.append(k)
+        exc_count.append(len(spans))
+        for start, end, weight in spans:
+            exc_spans.append((start, end))
+            exc_weights.append(weight)
+    tokens = np.fromiter((t for feature in features for t in feature.input_ids),
+                         dtype=np.int64, count=sum(lengths))
+    return EncodedFeatures(
+        tokens=tokens.astype(token_dtype),
+        lengths=np.asarray(lengths, dtype=length_dtype),
+        label_start=np.asarray(label_start, dtype=length_dtype),
+        exc_local=np.asarray(exc_local, dtype=np.int64),
+        exc_span_count=np.asarray(exc_count, dtype=np.uint16),
+        exc_spans=np.asarray(exc_spans, dtype=np.uint16).reshape(-1, 2),
+        exc_weights=np.asarray(exc_weights, dtype=np.float64),
+    )
+
+
+class _HashedFile:
+    """An append-only binary file that keeps its sha256 and size as it is written."""
+
+    def __init__(self, path: Path):
+        self.handle = open(path, "wb")
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+
+    def close(self) -> dict:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        return {"bytes": self.size, "sha256": self.digest.hexdigest()}
+
+
+class ShardWriter:
+    """Streams :class:`EncodedFeatures` into shard files of about ``shard_tokens`` tokens each.
+
+    Write into a temporary directory (``dialogpt.fileio.atomic_dir``); :meth:`finish` writes the
+    manifest last, so a directory without a manifest is never a DB.
+    """
+
+    def __init__(self, directory: Path, token_dtype: str, length_dtype: str,
+                 shard_tokens: int = 1 << 27):
+        self.directory = Path(directory)
+        self.token_dtype = token_dtype
+        self.length_dtype = length_dtype
+        self.shard_tokens = shard_tokens
+        self.shards: list[dict] = []
+        self._files: dict[str, _HashedFile] | None = None
+        self._counts: dict[str, int] = {}
+
+    def _open_shard(self) -> None:
+        shard = len(self.shards)
+        self._files = {kind: _HashedFile(self.directory / shard_file(shard, kind))
+                       for kind in _SHARD_FILES}
+        self._counts = {"n_examples": 0, "n_tokens": 0, "n_exceptions": 0,
+                        "n_exception_spans": 0}
+
+    def _close_shard(self) -> None:
+        files = {shard_file(len(self.shards), kind): handle.close()
+                 for kind, handle in self._files.items()}
+        self.shards.append({**self._counts, "files": files})
+        self._files = None
+
+    def add(self, encoded: EncodedFeatures) -> None:
+        import numpy as np
+
+        if encoded.n_examples == 0:
+            return
+        if self._files is None:
+            self._open_shard()
+        files, counts = self._files, self._counts
+        files["tokens"].write(encoded.tokens.astype(self.token_dtype, copy=False).tobytes())
+        files["lengths"].write(encoded.lengths.astype(self.length_dtype, copy=False).tobytes())
+        files["label_start"].write(
+            encoded.label_start.astype(self.length_dtype, copy=False).tobytes())
+        local = (encoded.exc_local + counts["n_examples"]).astype(np.uint32)
+        files["exc_index"].write(local.tobytes())
+        files["exc_span_count"].write(encoded.exc_span_count.astype(np.uint16).tobytes())
+        files["exc_spans"].write(encoded.exc_spans.astype(np.uint16).tobytes())
+        files["exc_weights"].write(encoded.exc_weights.astype(np.float64).tobytes())
+        counts["n_examples"] += encoded.n_examples
+        counts["n_tokens"] += len(encoded.tokens)
+        counts["n_exceptions"] += len(encoded.exc_local)
+        counts["n_exception_spans"] += len(encoded.exc_weights)
+        if counts["n_tokens"] >= self.shard_tokens or counts["n_examples"] >= 1 << 31:
+            self._close_shard()
+
+    def finish(self, manifest: dict) -> dict:
+        """Close the last shard and write ``manifest.json`` (``manifest`` plus the shard table)."""
+        from dialogpt.fileio import atomic_write
+
+        if self._files is not None:
+            self._close_shard()
+        full = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            **manifest,
+            "token_dtype": self.token_dtype,
+            "length_dtype": self.length_dtype,
+            "n_examples": sum(shard["n_examples"] for shard in self.shards),
+            "n_tokens": sum(shard["n_tokens"] for shard in self.shards),
+            "shards": self.shards,
+        }
+        with atomic_write(self.directory / MANIFEST) as out:
+            json.dump(full, out, indent=1)
+            out.write("\n")
+        return full
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of DB directory ``path`` (``UserError`` naming the problem if unreadable)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"token DB {path} does not exist (build it with prepro.py --corpus TSV)")
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise UserError(f"{path} is not a token DB: {MANIFEST} is missing (an unfinished or "
+                        "original-format DB? rebuild it with prepro.py --force)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{manifest_path} is corrupt ({exc}); rebuild with prepro.py --force") \
+            from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise UserError(f"{manifest_path} is not a {FORMAT_NAME} manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise UserError(f"{path}: DB format version {manifest.get('format_version')} is not "
+                        f"supported (this code reads version {FORMAT_VERSION}); rebuild it")
+    return manifest
+
+
+@dataclass
+class _Shard:
+    tokens: "np.ndarray"
+    first_example: int
+    n_examples: int
+    extra: dict = field(default_factory=dict)
+
+
+class TokenDB:
+    """A read-only token DB.
+
+    ``db[i]`` -> ``(input_ids, labels)`` as int64 arrays, unpadded; labels pre-shifted, -1 = not
+    predicted. ``db.lengths`` are the example lengths, ``db.manifest`` the manifest (``tokenizer``,
+    ``tokenizer_fingerprint``, ``vocab_size``, ``eos_id``, ``max_seq_len``, ``reverse``,
+    ``two_turn``, ``n_examples``, ``n_tokens``, ...). Opening checks every file's size and, with
+    ``verify=True`` (default), its sha256: a corrupt or mismatched shard raises ``UserError``.
+    """
+
+    def __init__(self, path: str | os.PathLike, verify: bool = True):
+        import numpy as np
+
+        self.path = Path(path)
+        self.manifest = read_manifest(self.path)
+        try:
+            self.eos_id = int(self.manifest["eos_id"])
+            self.max_seq_len = int(self.manifest["max_seq_len"])
+            dtypes = {"token": np.dtype(self.manifest["token_dtype"]),
+                      "length": np.dtype(self.manifest["length_dtype"])}
+            shards = self.manifest["shards"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{self.path / MANIFEST} lacks a valid field: {exc}") from exc
+        self._shards: list[_Shard] = []
+        lengths, label_start, offsets = [], [], []
+        exc_ids, exc_counts, exc_spans, exc_weights = [], [], [], []
+        first = 0
+        for number, info in enumerate(shards):
+            arrays = {kind: self._open_file(number, kind, np.dtype(dtypes.get(d, d)), info,
+                                            verify)
+                      for kind, d in _SHARD_FILES.items()}
+            n = int(info["n_examples"])
+            self._check_shard(number, info, arrays)
+            shard_lengths = np.asarray(arrays["lengths"])
+            lengths.append(shard_lengths)
+            label_start.append(np.asarray(arrays["label_start"]))
+            shard_offsets = np.zeros(n, dtype=np.int64)
+            np.cumsum(shard_lengths[:-1], out=shard_offsets[1:])
+            offsets.append(shard_offsets)
+            exc_ids.append(np.asarray(arrays["exc_index"], dtype=np.int64) + first)
+            exc_counts.append(np.asarray(arrays["exc_span_count"], dtype=np.int64))
+            exc_spans.append(np.asarray(arrays["exc_spans"]).reshape(-1, 2).astype(np.int64))
+            exc_weights.append(np.asarray(arrays["exc_weights"]))
+            self._shards.append(_Shard(arrays["tokens"], first, n))
+            first += n
+        concat = (lambda parts, dtype: np.concatenate(parts) if parts
+                  else np.zeros(0, dtype=dtype))
+        self.lengths: np.ndarray = concat(lengths, dtypes["length"])
+        self._label_start = concat(label_start, dtypes["length"]).astype(np.int64)
+        self._offsets = concat(offsets, np.int64)
+        self._shard_starts = [shard.first_example for shard in self._shards]
+        self._shard_index = np.repeat(np.arange(len(self._shards)),
+                                      [shard.n_examples for shard in self._shards])
+        self._exc_ids = concat(exc_ids, np.int64)
+        counts = concat(exc_counts, np.int64)
+        self._exc_ptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=self._exc_ptr[1:])
+        self._exc_spans = (np.concatenate(exc_spans) if exc_spans
+                           else np.zeros((0, 2), dtype=np.int64))
+        self._exc_weights = concat(exc_weights, np.float64)
+        if len(self.lengths) != self.manifest.get("n_examples"):
+            raise UserError(f"{self.path}: manifest says {self.manifest.get('n_examples')} "
+                            f"examples, shards hold {len(self.lengths)}; rebuild the DB")
+
+    def _open_file(self, shard: int, kind: str, dtype, info: dict, verify: bool):
+        import numpy as np
+
+        from dialogpt.fileio import sha256_file
+
+        name = shard_file(shard, kind)
+        path = self.path / name
+        expected = info.get("files", {}).get(name)
+        if expected is None:
+            raise UserError(f"{self.path / MANIFEST} does not list {name}; rebuild the DB")
+        if not path.is_file():
+            raise UserError(f"{path} is missing; the DB is incomplete: rebuild it with "
+                            "prepro.py --force")
+        size = path.stat().st_size
+        if size != expected["bytes"] or size % dtype.itemsize:
+            raise UserError(f"{path} has {size} bytes, the manifest says {expected['bytes']}: "
+                            "corrupt or mismatched shard; rebuild with prepro.py --force")
+        if verify and sha256_file(path) != expected["sha256"]:
+            raise UserError(f"{path} does not match its sha256 in the manifest: corrupt or "
+                            "mismatched shard; rebuild with prepro.py --force")
+        if size == 0:
+            return np.zeros(0, dtype=dtype)
+        return np.memmap(path, dtype=dtype, mode="r")
+
+    def _check_shard(self, number: int, info: dict, arrays: dict) -> None:
+        """Cheap structural checks that catch a shard from another DB or a bad manifest."""
+        import numpy as np
+
+        n, n_tokens = int(info["n_examples"]), int(info["n_tokens"])
+        lengths = np.asarray(arrays["lengths"])
+        problems = []
+        if len(lengths) != n or len(arrays["label_start"]) != n:
+            problems.append("example count")
+        elif int(lengths.sum(dtype=np.int64)) != n_tokens or len(arrays["tokens"]) != n_tokens:
+            problems.append("token count")
+        elif n and (int(lengths.max()) > self.max_seq_len
+                    or bool(np.any(np.asarray(arrays["label_start"]) >= lengths))):
+            problems.append("lengths")
+        elif (len(arrays["exc_span_count"]) != len(arrays["exc_index"])
+              or int(np.asarray(arrays["exc_span_count"]).sum(dtype=np.int64)) * 2
+              != len(arrays["exc_spans"])
+              or len(arrays["exc_weights"]) * 2 != len(arrays["exc_spans"])):
+            problems.append("label index")
+        if problems:
+            raise UserError(f"{self.path}: shard {number} is inconsistent with the manifest "
+                            f"({problems[0]}); rebuild with prepro.py --force")
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def _check_index(self, index: int) -> int:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"example {index} out of range for a DB of {n} examples")
+        return index % n if n else index
+
+    def _exception(self, index: int) -> int | None:
+        import numpy as np
+
+        pos = int(np.searchsorted(self._exc_ids, index))
+        if pos < len(self._exc_ids) and self._exc_ids[pos] == index:
+            return pos
+        return None
+
+    def spans(self, index: int) -> list[tuple[int, int, float]]:
+        """The predicted spans ``(start, end, weight)`` of example ``index``."""
+        index = self._check_index(index)
+        exc = self._exception(index)
+        if exc is None:
+            return [(int(self._label_start[index]), int(self.lengths[index]), 1.0)]
+        lo, hi = self._exc_ptr[exc], self._exc_ptr[exc + 1]
+        return [(int(s), int(e), float(w))
+                for (s, e), w in zip(self._exc_spans[lo:hi], self._exc_weights[lo:hi])]
+
+    def input_ids(self, index: int) -> "np.ndarray":
+        import numpy as np
+
+        index = self._check_index(index)
+        shard = self._shards[bisect_right(self._shard_starts, index) - 1]
+        start = self._offsets[index]
+        return np.asarray(shard.tokens[start:start + int(self.lengths[index])], dtype=np.int64)
+
+    def __getitem__(self, index: int) -> tuple["np.ndarray", "np.ndarray"]:
+        import numpy as np
+
+        input_ids = self.input_ids(index)
+        following = np.empty_like(input_ids)
+        following[:-1] = input_ids[1:]
+        following[-1] = self.eos_id
+        labels = np.full_like(input_ids, -1)
+        for start, end, _ in self.spans(index):
+            labels[start:end] = following[start:end]
+        return input_ids, labels
+
+    def token_weights(self, index: int) -> "np.ndarray":
+        """Per-position weights as the original stores them (0.0 where not predicted)."""
+        import numpy as np
+
+        weights = np.zeros(int(self.lengths[self._check_index(index)]), dtype=np.float64)
+        for start, end, weight in self.spans(index):
+            weights[start:end] = weight
+        return weights
+
+    def batch(self, indices: Sequence[int], pad_id: int = 0,
+              pad_to_multiple_of: int = 1) -> dict[str, "np.ndarray"]:
+        """Padded int64 arrays ``input_ids``, ``labels``, ``attention_mask``, ``position_ids``.
+
+        Vectorised: one gather per shard, no per-example Python except for the (rare) examples
+        with an irregular label mask. Padding goes at the end with ``pad_id`` and label -1.
+        """
+        import numpy as np
+
+        idx = np.asarray(indices, dtype=np.int64)
+        lengths = self.lengths[idx].astype(np.int64)
+        width = int(lengths.max()) if len(idx) else 0
+        width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
+        positions = np.arange(width, dtype=np.int64)
+        real = positions[None, :] < lengths[:, None]
+        input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+        shard_of = self._shard_index[idx]
+        for shard_number in np.unique(shard_of):
+            rows = np.nonzero(shard_of == shard_number)[0]
+            tokens = self._shards[shard_number].tokens
+            source = self._offsets[idx[rows]][:, None] + positions[None, :]
+            np.minimum(source, len(tokens) - 1, out=source)
+            input_ids[rows] = np.where(real[rows], tokens[source], pad_id)
+        following = np.full_like(input_ids, -1)
+        following[:, :-1] = input_ids[:, 1:]
+        following[np.arange(len(idx)), lengths - 1] = self.eos_id
+        predicted = real & (positions[None, :] >= self._label_start[idx][:, None])
+        labels = np.where(predicted, following, -1)
+        if len(self._exc_ids):
+            for row in np.nonzero(np.isin(idx, self._exc_ids))[0]:
+                labels[row] = -1
+                for start, end, _ in self.spans(int(idx[row])):
+                    labels[row, start:end] = following[row, start:end]
+        return {
+            "input_ids": input_ids,
+            "labels": labels,
+            "attention_mask": real.astype(np.int64),
+            "position_ids": np.where(real, positions[None, :], 0),
+        }

@@ -1,0 +1,255 @@
+"""Training and evaluation loaders (the original's ``data_loader.py``, minus its bugs).
+
+Every loader yields dicts of torch ``LongTensor`` s, all ``[B, T]``:
+
+* ``input_ids``: padded with ``pad_id`` at the end;
+* ``attention_mask``: 1 on real tokens, 0 on padding;
+* ``position_ids``: 0..L-1 over each example (0 on padding);
+* ``labels``: pre-shifted, ``labels[t]`` is the token after ``input_ids[t]``; -1 where not
+  predicted and on padding (use ``ignore_index=-1``, or ``labels.masked_fill(labels < 0, -100)``).
+
+:class:`BucketingDataLoader` reads a token DB (built by ``prepro.py``); its batch order is a pure
+function of ``(seed, epoch, rank, world_size)`` and its position can be saved and restored
+mid-epoch (:meth:`~BucketingDataLoader.state_dict`). :class:`DynamicBatchingLoader` evaluates over
+a TSV file in file order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from dialogpt.data import sampling
+from dialogpt.data.db import TokenDB
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+_STATE_MUST_MATCH = ("batch_size", "bucket_size", "shuffle", "seed", "world_size", "drop_last",
+                     "n_examples", "max_seq_len")
+
+
+def _to_torch(arrays: dict[str, "np.ndarray"]) -> dict[str, "torch.Tensor"]:
+    import torch
+
+    return {name: torch.from_numpy(array) for name, array in arrays.items()}
+
+
+class BucketingDataLoader:
+    """Length-bucketed, shuffled batches from a token DB, sharded by example across ranks.
+
+    ``db_or_path``: a :class:`TokenDB` or its directory. ``batch_size``: examples per batch on
+    this rank. ``max_seq_len``: examples longer than this are left out (default: the DB's
+    ``max_seq_len``, so none). ``bucket_size``: batches per length bucket (the original's
+    ``bucket``). Every rank gets ``ceil(n / world_size)`` examples per epoch (the order wraps
+    around to fill the last ranks) and therefore the same ``len(loader)`` batches.
+
+    Iterating runs the rest of the current epoch and then moves to the next one, so
+    ``for batch in loader`` twice gives two different epochs. ``set_epoch(e)`` jumps to the start
+    of epoch ``e``. ``state_dict()`` records the epoch and the batches already handed out;
+    ``load_state_dict`` on a fresh loader continues with exactly the next batch.
+    """
+
+    def __init__(self, db_or_path: TokenDB | str | os.PathLike, batch_size: int,
+                 max_seq_len: int | None = None, shuffle: bool = True, seed: int = 42,
+                 bucket_size: int = 100, rank: int = 0, world_size: int = 1, pad_id: int = 0,
+                 drop_last: bool = False, pad_to_multiple_of: int = 1):
+        import numpy as np
+
+        if batch_size < 1 or bucket_size < 1 or pad_to_multiple_of < 1:
+            raise ValueError("batch_size, bucket_size and pad_to_multiple_of must be >= 1")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        self.db = db_or_path if isinstance(db_or_path, TokenDB) else TokenDB(db_or_path)
+        self.batch_size = batch_size
+        self.max_seq_len = int(max_seq_len or self.db.max_seq_len)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.bucket_size = bucket_size
+        self.rank = rank
+        self.world_size = world_size
+        self.pad_id = pad_id
+        self.drop_last = drop_last
+        self.pad_to_multiple_of = pad_to_multiple_of
+        lengths = np.asarray(self.db.lengths)
+        self.example_ids = np.nonzero(lengths <= self.max_seq_len)[0]
+        self._example_lengths = lengths[self.example_ids]
+        self.n_left_out = len(lengths) - len(self.example_ids)
+        if self.n_left_out:
+            logger.warning("%d of %d examples are longer than max_seq_len=%d and are left out",
+                           self.n_left_out, len(lengths), self.max_seq_len)
+        if len(self.example_ids) == 0:
+            raise ValueError(f"{self.db.path} has no example of at most {self.max_seq_len} tokens")
+        self.epoch = 0
+        self.batches_consumed = 0
+        self._plan: tuple[int, list] | None = None
+
+    def __len__(self) -> int:
+        return sampling.batches_per_epoch(len(self.example_ids), self.batch_size,
+                                          self.bucket_size, self.world_size, self.drop_last)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch`` from its first batch at the next iteration."""
+        self.epoch = int(epoch)
+        self.batches_consumed = 0
+
+    def batch_plan(self, epoch: int | None = None) -> list["np.ndarray"]:
+        """The DB example ids of every batch of ``epoch`` (default: the current one) on this rank."""
+        epoch = self.epoch if epoch is None else epoch
+        if self._plan is None or self._plan[0] != epoch:
+            self._plan = (epoch, sampling.plan_epoch(
+                self.example_ids, self._example_lengths, self.batch_size, self.bucket_size,
+                self.shuffle, self.seed, epoch, self.rank, self.world_size, self.drop_last))
+        return self._plan[1]
+
+    def collate(self, example_ids) -> dict[str, "torch.Tensor"]:
+        """The padded batch of the given DB example ids."""
+        return _to_torch(self.db.batch(example_ids, self.pad_id, self.pad_to_multiple_of))
+
+    def __iter__(self) -> Iterator[dict[str, "torch.Tensor"]]:
+        if self.batches_consumed >= len(self):
+            self.set_epoch(self.epoch + 1)
+        plan = self.batch_plan()
+        while self.batches_consumed < len(plan):
+            batch = plan[self.batches_consumed]
+            self.batches_consumed += 1
+            yield self.collate(batch)
+        self.set_epoch(self.epoch + 1)
+
+    def state_dict(self) -> dict:
+        """JSON-serialisable position: the epoch and how many of its batches were handed out."""
+        return {
+            "version": STATE_VERSION,
+            "epoch": self.epoch,
+            "batches_consumed": self.batches_consumed,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "bucket_size": self.bucket_size,
+            "shuffle": self.shuffle,
+            "drop_last": self.drop_last,
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "n_examples": int(len(self.example_ids)),
+            "max_seq_len": self.max_seq_len,
+            "tokenizer_fingerprint": self.db.manifest.get("tokenizer_fingerprint"),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state``; raises ``ValueError`` if it comes from a different setup."""
+        mine = self.state_dict()
+        different = [key for key in (*_STATE_MUST_MATCH, "tokenizer_fingerprint")
+                     if key in state and state[key] != mine[key]]
+        if state.get("version") != STATE_VERSION or different:
+            raise ValueError("the loader state does not match this loader (differs in: "
+                             f"{', '.join(different) or 'version'}); exact resume needs the same "
+                             "DB, batch size, seed, bucket size and world size")
+        self.epoch = int(state["epoch"])
+        self.batches_consumed = int(state["batches_consumed"])
+
+
+class DistributedBucketingDataLoader(BucketingDataLoader):
+    """:class:`BucketingDataLoader` with ``rank`` and ``world_size`` required (keyword-only)."""
+
+    def __init__(self, db_or_path: TokenDB | str | os.PathLike, batch_size: int,
+                 max_seq_len: int | None = None, *, rank: int, world_size: int, **kwargs):
+        super().__init__(db_or_path, batch_size, max_seq_len, rank=rank, world_size=world_size,
+                         **kwargs)
+
+
+class DynamicBatchingLoader:
+    """Evaluation batches over a TSV file, in file order, the last partial batch kept.
+
+    Lines are parsed like prepro (weights and `` EOS `` turn separators understood, whitespace
+    normalised; the original fed them to the model as text). As in the original, only the
+    response is predicted (its tokens and the closing EOS) and a line may carry several
+    TAB-separated responses, each an example. Lines that cannot be parsed, or whose response has
+    weight 0, are skipped and counted in ``skipped`` (reason -> count). Each ``iter()`` starts
+    again from the top of the file.
+    """
+
+    def __init__(self, tsv_path: str | os.PathLike, tokenizer, batch_size: int,
+                 max_seq_len: int, pad_id: int = 0):
+        from dialogpt.data.encoding import TurnEncoder
+
+        if batch_size < 1 or max_seq_len < 3:
+            raise ValueError("batch_size must be >= 1 and max_seq_len >= 3")
+        self.path = Path(tsv_path)
+        if not self.path.is_file():
+            from dialogpt.cli import UserError
+            raise UserError(f"evaluation file {self.path} does not exist")
+        self.encoder = tokenizer if isinstance(tokenizer, TurnEncoder) else TurnEncoder(tokenizer)
+        self.batch_size = batch_size
+        self.max_seq_len = max_seq_len
+        self.pad_id = pad_id
+        self.skipped: Counter[str] = Counter()
+        self._n_examples: int | None = None
+
+    def _examples(self) -> Iterator[tuple[list[str], str]]:
+        """(context turn texts, response text) for every usable response, in file order."""
+        from dialogpt.data.features import BadLine, parse_line
+        from dialogpt.data.lines import decode_line, read_raw_lines
+
+        skipped: Counter[str] = Counter()
+        with open(self.path, "rb") as handle:
+            for raw in read_raw_lines(handle):
+                try:
+                    parsed = parse_line(decode_line(raw).text, allow_multiple_responses=True)
+                except BadLine as exc:
+                    skipped[exc.reason] += 1
+                    continue
+                context = [text for _, text in parsed.context]
+                for weight, response in parsed.responses:
+                    if weight == 0:
+                        skipped["zero_weight_response"] += 1
+                        continue
+                    yield context, response
+        self.skipped = skipped
+
+    def __len__(self) -> int:
+        if self._n_examples is None:
+            self._n_examples = sum(1 for _ in self._examples())
+        return -(-self._n_examples // self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, "torch.Tensor"]]:
+        pending: list[tuple[list[str], str]] = []
+        for example in self._examples():
+            pending.append(example)
+            if len(pending) == self.batch_size:
+                yield self._batch(pending)
+                pending = []
+        if pending:
+            yield self._batch(pending)
+
+    def _batch(self, examples: list[tuple[list[str], str]]) -> dict[str, "torch.Tensor"]:
+        import numpy as np
+
+        from dialogpt.data.features import build_eval_feature
+
+        texts = [text for context, response in examples for text in (*context, response)]
+        ids = iter(self.encoder.encode_batch(texts))
+        features = []
+        for context, _ in examples:
+            context_ids = [next(ids) for _ in context]
+            features.append(build_eval_feature(context_ids, next(ids), self.encoder.eos_id,
+                                               self.max_seq_len))
+        width = max(len(feature.input_ids) for feature in features)
+        arrays = {name: np.zeros((len(features), width), dtype=np.int64)
+                  for name in ("input_ids", "attention_mask", "position_ids", "labels")}
+        arrays["input_ids"].fill(self.pad_id)
+        arrays["labels"].fill(-1)
+        for row, feature in enumerate(features):
+            length = len(feature.input_ids)
+            arrays["input_ids"][row, :length] = feature.input_ids
+            arrays["attention_mask"][row, :length] = 1
+            arrays["position_ids"][row, :length] = np.arange(length)
+            arrays["labels"][row, :length] = feature.labels(self.encoder.eos_id)
+        return _to_torch(arrays)

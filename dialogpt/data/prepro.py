@@ -1,0 +1,296 @@
+"""``prepro.py``: a multi-turn TSV corpus -> a sharded, memory-mapped token DB.
+
+    python prepro.py --corpus data/train.tsv --max_seq_len 128      -> data/train.128len.db/
+    python prepro.py --inspect data/train.128len.db --limit 5       -> one JSON object per example
+
+The feature rules are the original's (``dialogpt.data.features``); what differs is safety and
+speed: malformed lines are skipped and counted by reason with their line numbers (or stop the run
+under ``--strict``), no feature is ever longer than ``max_seq_len``, the DB is built in a
+temporary directory and renamed into place, tokenisation runs batched in ``--workers`` processes
+with bounded memory, and re-running with the same corpus and arguments is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from dialogpt.cli import UserError, add_bool_flag, make_parser, run_main, setup_logging
+from dialogpt.data.features import MALFORMED_REASONS, SKIP_REASONS, WindowStats
+
+FIRST_LINES_KEPT = 10
+"""How many line numbers the summary keeps per skip reason."""
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def build_parser():
+    parser = make_parser("prepro.py", __doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--corpus", help="TSV corpus: CONTEXT<TAB>RESPONSE per line, context turns "
+                      "joined by ' EOS ', each turn optionally prefixed by a weight (0.0/1.0)")
+    mode.add_argument("--inspect", metavar="DB", help="print the examples of a DB as JSON lines "
+                      "({id, input_ids, lm_labels, weights}) instead of building one")
+    parser.add_argument("--max_seq_len", type=int, default=128,
+                        help="longest example in tokens; longer conversations are windowed")
+    parser.add_argument("--tokenizer", default="gpt2-bpe", help="tokenizer directory or Hugging "
+                        "Face id; 'gpt2-bpe' is the offline real GPT-2 BPE")
+    add_bool_flag(parser, "--reverse", False, "reverse the turn order (data for the backward "
+                  "model used by MMI reranking); adds '.reverse' to the DB name")
+    add_bool_flag(parser, "--two_turn", False, "keep only the first two turns; adds '.2turn'")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="tokenisation processes (1 = in this process)")
+    add_bool_flag(parser, "--strict", False, "stop with an error at the first malformed line "
+                  "instead of skipping and counting it")
+    add_bool_flag(parser, "--force", False, "rebuild the DB even if it exists")
+    parser.add_argument("--output", default=None, help="DB directory (default: the corpus path "
+                        "without .tsv + .{max_seq_len}len[.reverse][.2turn].db)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="with --inspect: print at most this many examples")
+    parser.add_argument("--chunk_lines", type=int, default=2000,
+                        help="lines per work unit sent to a worker")
+    parser.add_argument("--shard_tokens", type=int, default=1 << 27,
+                        help="start a new shard after about this many tokens")
+    return parser
+
+
+def default_db_path(corpus: str | os.PathLike, max_seq_len: int, reverse: bool,
+                    two_turn: bool) -> Path:
+    """``data/train.tsv`` -> ``data/train.128len[.reverse][.2turn].db`` (the original's names)."""
+    corpus = Path(corpus)
+    stem = corpus.name[:-len(".tsv")] if corpus.name.endswith(".tsv") else corpus.name
+    attrs = [f"{max_seq_len}len"] + (["reverse"] if reverse else []) + (["2turn"] if two_turn
+                                                                         else [])
+    return corpus.with_name(".".join([stem, *attrs, "db"]))
+
+
+@dataclass
+class PreproSummary:
+    """Counters of a prepro run; ``lines_written + lines_skipped == lines_read`` always."""
+
+    lines_read: int = 0
+    lines_written: int = 0
+    examples: int = 0
+    tokens: int = 0
+    labelled_tokens: int = 0
+    crlf_line_endings: int = 0
+    bom_removed: int = 0
+    window: WindowStats = field(default_factory=WindowStats)
+    skipped: dict[str, dict] = field(default_factory=dict)
+
+    def add(self, result) -> None:
+        self.lines_read += result.n_lines
+        self.lines_written += result.n_lines_written
+        self.examples += result.encoded.n_examples
+        self.tokens += len(result.encoded.tokens)
+        self.labelled_tokens += result.n_labelled_tokens
+        self.crlf_line_endings += result.crlf
+        self.bom_removed += result.bom
+        self.window.add(result.window)
+        for line_number, reason, _ in result.skips:
+            entry = self.skipped.setdefault(reason, {"count": 0, "first_lines": []})
+            entry["count"] += 1
+            if len(entry["first_lines"]) < FIRST_LINES_KEPT:
+                entry["first_lines"].append(line_number)
+
+    @property
+    def lines_skipped(self) -> int:
+        return sum(entry["count"] for entry in self.skipped.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "lines_read": self.lines_read,
+            "lines_written": self.lines_written,
+            "lines_skipped": self.lines_skipped,
+            "skipped": {reason: {**entry, "meaning": SKIP_REASONS[reason]}
+                        for reason, entry in sorted(self.skipped.items())},
+            "normalised": {"crlf_line_endings": self.crlf_line_endings,
+                           "bom_removed": self.bom_removed},
+            "examples": self.examples,
+            "tokens": self.tokens,
+            "labelled_tokens": self.labelled_tokens,
+            "windows_cut": self.window.windows_cut,
+            "turns_over_max_seq_len": self.window.long_turns,
+            "all_zero_windows_dropped": self.window.all_zero_windows,
+        }
+
+    def format(self) -> str:
+        lines = [f"lines read     {self.lines_read}",
+                 f"lines written  {self.lines_written}  ({self.examples} examples, "
+                 f"{self.tokens} tokens, {self.labelled_tokens} labelled)",
+                 f"lines skipped  {self.lines_skipped}"]
+        for reason, entry in sorted(self.skipped.items()):
+            more = ", ..." if entry["count"] > len(entry["first_lines"]) else ""
+            numbers = ", ".join(map(str, entry["first_lines"])) + more
+            lines.append(f"  {reason:<17}{entry['count']:>8}  lines {numbers}  "
+                         f"({SKIP_REASONS[reason]})")
+        lines.append(f"windows cut {self.window.windows_cut}, turns over max_seq_len "
+                     f"{self.window.long_turns}, all-zero windows dropped "
+                     f"{self.window.all_zero_windows}")
+        if self.crlf_line_endings or self.bom_removed:
+            lines.append(f"normalised: {self.crlf_line_endings} CRLF line endings, "
+                         f"{self.bom_removed} byte-order marks removed")
+        return "\n".join(lines)
+
+
+def chunked_lines(handle: BinaryIO, chunk_lines: int) -> Iterator[tuple[int, list]]:
+    """``(first line number, raw lines)`` chunks; line numbers start at 1."""
+    from dialogpt.data.lines import read_raw_lines
+
+    chunk: list = []
+    first = 1
+    for raw in read_raw_lines(handle):
+        chunk.append(raw)
+        if len(chunk) == chunk_lines:
+            yield first, chunk
+            first += len(chunk)
+            chunk = []
+    if chunk:
+        yield first, chunk
+
+
+def process_in_order(chunks: Iterator[tuple[int, list]], encoder, config, workers: int):
+    """Chunk results in corpus order; at most ``2 * workers`` chunks are in flight (bounded
+    memory, unlike ``Pool.imap`` which reads its whole input ahead)."""
+    from dialogpt.data import pipeline
+
+    if workers <= 1:
+        for first, lines in chunks:
+            yield pipeline.process_chunk(first, lines, encoder, config)
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=pipeline.init_worker,
+                      initargs=(encoder, config)) as pool:
+        in_flight: deque = deque()
+        for first, lines in chunks:
+            in_flight.append(pool.apply_async(pipeline.process_chunk_in_worker, (first, lines)))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().get()
+        while in_flight:
+            yield in_flight.popleft().get()
+
+
+def _build_key(args, corpus: Path, fingerprint: str, eos_id: int) -> dict:
+    from dialogpt.data.db import FORMAT_VERSION
+    from dialogpt.fileio import sha256_file
+
+    return {"format_version": FORMAT_VERSION, "corpus_sha256": sha256_file(corpus),
+            "corpus_bytes": corpus.stat().st_size, "max_seq_len": args.max_seq_len,
+            "reverse": args.reverse, "two_turn": args.two_turn,
+            "tokenizer_fingerprint": fingerprint, "eos_id": eos_id}
+
+
+def _check_existing(db_path: Path, build_key: dict) -> None:
+    """Return if the DB at ``db_path`` is complete and built from the same inputs, else raise."""
+    from dialogpt.data.db import TokenDB
+
+    db = TokenDB(db_path)
+    built = db.manifest.get("build", {})
+    different = sorted(key for key in build_key if built.get(key) != build_key[key])
+    if different:
+        raise UserError(f"{db_path} exists but was built with a different "
+                        f"{', '.join(different)}; pass --force to rebuild it (or --output DIR)")
+
+
+def build_db(args) -> int:
+    from dialogpt.data.db import ShardWriter, length_dtype_for, token_dtype_for
+    from dialogpt.data.encoding import TurnEncoder
+    from dialogpt.data.pipeline import FeatureConfig
+    from dialogpt.fileio import atomic_dir, atomic_write
+    from dialogpt.tokenization import load_tokenizer, tokenizer_fingerprint
+
+    corpus = Path(args.corpus)
+    if not corpus.is_file():
+        raise UserError(f"corpus {corpus} does not exist")
+    if args.max_seq_len < 2:
+        raise UserError(f"--max_seq_len must be >= 2, got {args.max_seq_len}")
+    if args.chunk_lines < 1 or args.shard_tokens < 1:
+        raise UserError("--chunk_lines and --shard_tokens must be >= 1")
+    db_path = Path(args.output) if args.output else default_db_path(
+        corpus, args.max_seq_len, args.reverse, args.two_turn)
+    tokenizer = load_tokenizer(args.tokenizer)
+    encoder = TurnEncoder(tokenizer)
+    fingerprint = tokenizer_fingerprint(tokenizer)
+    build_key = _build_key(args, corpus, fingerprint, encoder.eos_id)
+    if db_path.exists() and not args.force:
+        _check_existing(db_path, build_key)
+        print(f"{db_path} is up to date (same corpus and arguments); --force rebuilds it")
+        return 0
+    if build_key["corpus_bytes"] == 0:
+        raise UserError(f"corpus {corpus} is empty (0 bytes): nothing to preprocess")
+
+    config = FeatureConfig(args.max_seq_len, args.reverse, args.two_turn,
+                           token_dtype_for(len(tokenizer)), length_dtype_for(args.max_seq_len))
+    summary = PreproSummary()
+    started = time.perf_counter()
+    with atomic_dir(db_path, overwrite=True) as tmp, open(corpus, "rb") as handle:
+        writer = ShardWriter(tmp, config.token_dtype, config.length_dtype, args.shard_tokens)
+        for result in process_in_order(chunked_lines(handle, args.chunk_lines), encoder, config,
+                                       args.workers):
+            malformed = [skip for skip in result.skips if skip[1] in MALFORMED_REASONS]
+            if args.strict and malformed:
+                line, reason, detail = malformed[0]
+                raise UserError(f"{corpus}:{line}: {SKIP_REASONS[reason]}"
+                                f"{f' ({detail})' if detail else ''}; fix the line, or run "
+                                "without --strict to skip such lines and count them")
+            writer.add(result.encoded)
+            summary.add(result)
+        seconds = time.perf_counter() - started
+        if summary.examples == 0:
+            print(summary.format(), file=sys.stderr)
+            raise UserError(f"{corpus}: no line produced an example ({summary.lines_read} lines "
+                            "read, all skipped; see the reasons above); no DB written")
+        report = {"corpus": str(corpus), "db": str(db_path), **summary.to_dict(),
+                  "seconds": round(seconds, 3),
+                  "lines_per_second": round(summary.lines_read / max(seconds, 1e-9), 1)}
+        with atomic_write(tmp / "summary.json") as out:
+            json.dump(report, out, indent=1)
+            out.write("\n")
+        writer.finish({
+            "tokenizer": args.tokenizer, "tokenizer_fingerprint": fingerprint,
+            "vocab_size": len(tokenizer), "eos_id": encoder.eos_id,
+            "max_seq_len": args.max_seq_len, "reverse": args.reverse, "two_turn": args.two_turn,
+            "n_labelled_tokens": summary.labelled_tokens, "build": build_key,
+        })
+    print(f"prepro: {corpus} -> {db_path}\n{summary.format()}\n"
+          f"{seconds:.1f} s, {report['lines_per_second']:.0f} lines/s")
+    return 0
+
+
+def inspect_db(path: str, limit: int | None) -> int:
+    from dialogpt.data.db import TokenDB
+
+    db = TokenDB(path)
+    count = len(db) if limit is None else max(0, min(limit, len(db)))
+    try:
+        for index in range(count):
+            input_ids, labels = db[index]
+            record = {"id": index, "input_ids": input_ids.tolist(), "lm_labels": labels.tolist(),
+                      "weights": db.token_weights(index).tolist()}
+            sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `prepro.py --inspect DB | head`
+        sys.stdout = open(os.devnull, "w")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    if args.inspect:
+        return inspect_db(args.inspect, args.limit)
+    return build_db(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(main))

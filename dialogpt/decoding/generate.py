@@ -1,0 +1,83 @@
+"""``generate.py``: batch decoding, one response per input line, in input order.
+
+    python generate.py --model models/small --input test.refs.txt --output test.resp.txt
+    python generate.py --model configs/117M --init_checkpoint small_ft.pkl --input dev.tsv \\
+        --output dev.resp.txt --decoding sample --top_k 20 --mmi_model models/reverse
+
+The output is a plain file of responses aligned with the input lines, which ``batch_eval.py``
+scores directly. A blank context gets an empty response line (counted in the summary) so the
+alignment never shifts. Contexts are grouped by length into batches of ``--batch_size`` to reduce
+padding; the output order is the input order regardless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from dialogpt.cli import UserError, make_parser, setup_logging
+from dialogpt.decoding.loading import add_model_args
+from dialogpt.decoding.options import add_decoding_args
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Batch decoding: one response per input line, in input order, for batch_eval.py.
+
+example:
+  python generate.py --model models/small --input test.refs.txt --output test.resp.txt
+  python generate.py --model configs/117M --init_checkpoint small_ft.pkl --input dev.tsv \\
+      --output dev.resp.txt --decoding sample --top_k 20 --mmi_model models/reverse"""
+
+
+def build_parser():
+    parser = make_parser("generate.py", DESCRIPTION)
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--input", required=True,
+                    help="TSV (context<TAB>..., turns joined by ' EOS ', weights allowed) or a "
+                         "test.refs.txt (src<TAB>ref1<TAB>...)")
+    io.add_argument("--output", required=True,
+                    help="responses, one per input line (written atomically)")
+    io.add_argument("--batch_size", type=int, default=16, help="contexts decoded together")
+    add_model_args(parser)
+    add_decoding_args(parser)
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if args.batch_size < 1:
+        raise UserError("--batch_size must be >= 1")
+    from tqdm import tqdm
+
+    from dialogpt.decoding.inputs import batches_by_length, one_line, read_contexts
+    from dialogpt.decoding.loading import load_decoder
+    from dialogpt.fileio import atomic_write
+
+    contexts, problems = read_contexts(args.input)
+    decoder = load_decoder(args)
+    responses = [""] * len(contexts)
+    truncated = 0
+    started = time.perf_counter()
+    lengths = [sum(len(turn) for turn in turns) for turns in contexts]
+    with tqdm(total=len(contexts), unit="ctx", desc="decoding", dynamic_ncols=True) as bar:
+        for batch in batches_by_length(lengths, args.batch_size):
+            for index, response in zip(batch, decoder.respond([contexts[i] for i in batch])):
+                responses[index] = one_line(response.text)
+                truncated += response.context.truncated_for_tokens
+            bar.update(len(batch))
+    elapsed = time.perf_counter() - started
+    with atomic_write(args.output) as out:
+        out.writelines(f"{response}\n" for response in responses)
+    logger.info("wrote %d responses to %s in %.1f s (%.2f responses/s)", len(responses),
+                args.output, elapsed, len(responses) / elapsed if elapsed > 0 else 0.0)
+    if truncated:
+        logger.info("%d contexts were cut to %d tokens to fit the model", truncated,
+                    decoder.context_budget)
+    if problems:
+        shown = "; ".join(f"line {number}: {reason}" for number, reason in
+                          list(problems.items())[:10])
+        logger.warning("%d input lines have no usable context and got an empty response line "
+                       "(%s%s)", len(problems), shown, "; ..." if len(problems) > 10 else "")
+    return 0

@@ -1,0 +1,95 @@
+"""Reading contexts for batch decoding and writing one response per line.
+
+Accepted inputs, one instance per line, the context in the first TAB column:
+- a training/eval TSV ``context<TAB>response`` (weights allowed: ``0.0 turn EOS 1.0 turn``);
+- the 6k multi-reference file ``test.refs.txt``: ``src<TAB>ref1<TAB>ref2...``.
+Turns are split on the literal `` EOS `` and weight prefixes dropped exactly as ``prepro.py`` does
+(``dialogpt.data.features.parse_turns``); a weight-0 context turn is still context.
+
+Lines are split on ``\\n`` only (``\\r\\n`` tolerated): Reddit text can hold characters such as
+U+2028 that ``str.splitlines`` would treat as line breaks, which would shift every later response
+out of alignment with its reference. For the same reason responses are written with every
+line-breaking character replaced by a space.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from dialogpt.cli import UserError
+
+_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_BREAK_TABLE = str.maketrans({char: " " for char in _LINE_BREAKS + "\t"})
+
+
+def read_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a UTF-8 file, split on ``\\n`` only; a final newline does not add a line."""
+    try:
+        data = open(path, "rb").read()
+    except OSError as exc:
+        raise UserError(f"cannot read input file {path}: {exc.strerror or exc}") from exc
+    raw_lines = data.split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    lines = []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            lines.append(raw.removesuffix(b"\r").decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path}:{number}: not valid UTF-8 ({exc.reason} at byte "
+                            f"{exc.start}); re-encode the file as UTF-8") from exc
+    return lines
+
+
+def context_turns(line: str) -> list[str]:
+    """The context turns (text only, oldest first) of one input line; ``[]`` for a blank one.
+
+    Raises ``dialogpt.data.features.BadLine`` for a context ``prepro.py`` would reject (an empty
+    turn, a negative weight).
+    """
+    from dialogpt.data.features import parse_turns
+
+    context = line.split("\t", 1)[0]
+    if not context.strip():
+        return []
+    return [text for _weight, text in parse_turns(context)]
+
+
+def read_contexts(path: str | os.PathLike) -> tuple[list[list[str]], dict[int, str]]:
+    """Every line's context turns, and ``{line number: problem}`` for lines without a usable one.
+
+    A problem line (blank, or rejected by ``parse_turns``) gets ``[]`` turns so that outputs stay
+    aligned with input lines; the caller reports the problems.
+    """
+    from dialogpt.data.features import BadLine
+
+    contexts: list[list[str]] = []
+    problems: dict[int, str] = {}
+    for number, line in enumerate(read_lines(path), start=1):
+        try:
+            turns = context_turns(line)
+        except BadLine as exc:
+            turns = []
+            problems[number] = str(exc)
+        else:
+            if not turns:
+                problems[number] = "empty context"
+        contexts.append(turns)
+    return contexts, problems
+
+
+def one_line(text: str) -> str:
+    """``text`` with TABs and every character ``str.splitlines`` breaks on replaced by a space."""
+    return text.translate(_LINE_BREAK_TABLE)
+
+
+def batches_by_length(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length, longest first (less left padding).
+
+    Ties keep input order, so the grouping is deterministic.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]

@@ -1,0 +1,170 @@
+"""``interact.py``: a multi-turn chat with a DialoGPT model in the terminal.
+
+The history (both speakers' turns) is the context, windowed by ``--max_history`` turns and by
+tokens so that context + response always fit the model's positions (see ``context.py``); a note
+is printed when the token window cut something. Commands: ``/reset`` clears the history,
+``/quit`` or Ctrl-D exits; Ctrl-C at the prompt exits, Ctrl-C while the bot is thinking cancels
+that reply. Empty lines are ignored; whitespace is normalised as ``prepro.py`` does for training.
+
+``--transcript FILE.jsonl`` appends one JSON object per event (``user``, ``bot``, ``reset``):
+``{"time", "conversation", "role", "text", ...}``; bot events add the context size and, with MMI,
+every candidate and its score. Each event is one ``write`` followed by a flush, so a crash loses at
+most the event being written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Callable, TextIO
+
+from dialogpt.cli import UserError, make_parser, setup_logging
+from dialogpt.decoding.loading import add_model_args
+from dialogpt.decoding.options import add_decoding_args
+
+DESCRIPTION = """Chat with a DialoGPT model. /reset clears the history, /quit or Ctrl-D exits.
+
+example:
+  python interact.py --model models/small --decoding sample --top_p 0.9 --max_history 6
+  python interact.py --model models/small --decoding sample --top_k 20 \\
+      --mmi_model models/reverse --num_candidates 10"""
+
+HELP_TEXT = "Commands: /reset clears the history, /quit (or Ctrl-D) exits."
+
+
+class Transcript:
+    """Appends chat events to a JSON-lines file (see the module docstring)."""
+
+    def __init__(self, handle: TextIO | None) -> None:
+        self.handle = handle
+        self.conversation = 1
+
+    def log(self, role: str, text: str = "", **extra) -> None:
+        if self.handle is None:
+            return
+        event = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "conversation": self.conversation,
+                 "role": role, "text": text, **extra}
+        self.handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+        self.handle.flush()
+
+
+class ChatSession:
+    """The conversation state: history turns (oldest first) and the decoder that answers."""
+
+    def __init__(self, decoder, transcript: Transcript | None = None) -> None:
+        self.decoder = decoder
+        self.transcript = transcript or Transcript(None)
+        self.history: list[str] = []
+        # Each turn costs at least one token (its EOS), so older turns can never fit the window.
+        self.max_turns = decoder.context_budget
+        if decoder.options.max_history:
+            self.max_turns = min(self.max_turns, decoder.options.max_history)
+
+    def reply(self, message: str):
+        """Answer ``message`` given the history; both turns join the history."""
+        self.transcript.log("user", message)
+        history = [*self.history, message]
+        response = self.decoder.respond([history])[0]
+        self.history = [*history, response.text][-self.max_turns:]
+        extra = {"context_tokens": len(response.context.ids),
+                 "context_turns": response.context.turns_kept}
+        if response.candidates:
+            extra.update(candidates=response.candidates, scores=response.scores)
+        self.transcript.log("bot", response.text, **extra)
+        return response
+
+    def reset(self) -> None:
+        self.history = []
+        self.transcript.log("reset")
+        self.transcript.conversation += 1
+
+
+def truncation_note(window) -> str:
+    parts = []
+    if window.turns_dropped_for_tokens:
+        parts.append(f"{window.turns_dropped_for_tokens} older turn(s) dropped")
+    if window.tokens_cut:
+        parts.append(f"the first {window.tokens_cut} tokens of your message cut")
+    return f"(context over {len(window.ids)} tokens: {', '.join(parts)})"
+
+
+def run_chat(session: ChatSession, read: Callable[[str], str], write: Callable[[str], None],
+             note: Callable[[str], None]) -> int:
+    """The read-eval-print loop; ``read`` raises ``EOFError`` at end of input (Ctrl-D)."""
+    while True:
+        try:
+            line = read("You: ")
+        except EOFError:
+            write("")
+            return 0
+        except KeyboardInterrupt:
+            write("")
+            return 0
+        message = " ".join(line.split())  # whitespace normalised as prepro.py does
+        if not message:
+            continue
+        if message in ("/quit", "/exit"):
+            return 0
+        if message == "/reset":
+            session.reset()
+            note("(history cleared)")
+            continue
+        if message == "/help":
+            note(HELP_TEXT)
+            continue
+        try:
+            response = session.reply(message)
+        except KeyboardInterrupt:
+            note("(reply cancelled)")
+            continue
+        if response.context.truncated_for_tokens:
+            note(truncation_note(response.context))
+        write(f"Bot: {response.text}")
+
+
+def build_parser():
+    parser = make_parser("interact.py", DESCRIPTION)
+    add_model_args(parser)
+    add_decoding_args(parser)
+    parser.add_argument("--transcript", default=None,
+                        help="append the conversation to this JSON-lines file")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from transformers.utils import logging as hf_logging
+
+    from dialogpt.decoding.loading import load_decoder
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter the chat
+    decoder = load_decoder(args)
+    if sys.stdin.isatty():
+        try:
+            import readline  # noqa: F401  (line editing; also lifts the tty's 4 KiB line limit)
+        except ImportError:
+            pass
+    transcript_handle = None
+    if args.transcript:
+        try:
+            transcript_handle = open(args.transcript, "a", encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot open --transcript {args.transcript}: "
+                            f"{exc.strerror or exc}") from exc
+    try:
+        session = ChatSession(decoder, Transcript(transcript_handle))
+        print(f"Chatting with {args.model}. {HELP_TEXT}", flush=True)
+
+        def write(text: str) -> None:
+            print(text, flush=True)
+
+        def note(text: str) -> None:
+            print(text, file=sys.stderr, flush=True)
+
+        return run_chat(session, input, write, note)
+    finally:
+        if transcript_handle is not None:
+            transcript_handle.close()

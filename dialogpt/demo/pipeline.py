@@ -1,0 +1,324 @@
+"""``python demo.py``: the whole pipeline in one command, offline by default.
+
+Stages, each skipped on a re-run once finished (``--force`` redoes them all):
+
+1. ``dumps``     dummy Reddit dumps (``--data dummy``), or your local dumps (``--dumps DIR``)
+2. ``extract``   ``reddit_extractor/`` Makefile -> ``train.tsv``, ``valid.tsv``
+3. ``prepro``    ``prepro.py`` -> memory-mapped token DB
+4. ``train``     ``LSP_train.py`` (tiny config from scratch, or ``--model small|medium|large``)
+5. ``generate``  ``generate.py`` on held-out contexts
+6. ``evaluate``  ``batch_eval.py`` (DSTC-7 metrics) on those responses
+7. ``report``    ``REPORT.md``, ``report.json``, ``loss_curve.png`` in the output directory
+
+Flags this command does not know are passed to ``LSP_train.py`` unchanged (for example
+``--learning_rate 1e-4 --lr_schedule BERT``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dialogpt.cli import UserError, add_bool_flag, make_parser, run_main, setup_logging
+
+logger = logging.getLogger("dialogpt.demo")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HUB_MODELS = {"small": "microsoft/DialoGPT-small", "medium": "microsoft/DialoGPT-medium",
+              "large": "microsoft/DialoGPT-large"}
+SIZE_CONFIGS = {"tiny": "configs/tiny", "small": "configs/117M", "medium": "configs/345M",
+                "large": "configs/762M"}
+DUMMY_MONTHS = ("2011-01", "2011-02", "2011-03")
+STAGES = ("dumps", "extract", "prepro", "train", "generate", "evaluate", "report")
+
+
+def build_parser():
+    parser = make_parser("demo.py", __doc__)
+    parser.add_argument("--data", choices=("dummy", "small", "full"), default="dummy",
+                        help="dummy: generated Reddit-format dumps, offline; small/full: the "
+                             "original's month ranges through reddit_extractor (bring dumps "
+                             "with --dumps)")
+    parser.add_argument("--dumps", default=None,
+                        help="directory with RS_/RC_ monthly dumps for --data small|full "
+                             "(pushshift no longer serves them)")
+    parser.add_argument("--model", default="tiny",
+                        help="tiny: train configs/tiny from scratch; small|medium|large: "
+                             "fine-tune microsoft/DialoGPT-* from the Hub; or a local HF directory")
+    parser.add_argument("--output_dir", default="models/demo",
+                        help="where the model, logs and REPORT.md go")
+    parser.add_argument("--data_dir", default=None,
+                        help="where dumps and TSVs go (default: data/dummy for --data dummy, "
+                             "else data)")
+    parser.add_argument("--max_seq_len", type=int, default=128, help="prepro --max_seq_len")
+    parser.add_argument("--num_optim_steps", type=int, default=300, help="training steps")
+    parser.add_argument("--train_batch_size", type=int, default=32,
+                        help="examples per optimizer step")
+    parser.add_argument("--valid_step", type=int, default=100, help="evaluate every N steps")
+    parser.add_argument("--num_heldout", type=int, default=100,
+                        help="held-out contexts decoded and scored")
+    parser.add_argument("--jobs", type=int, default=max(1, min(8, os.cpu_count() or 1)),
+                        help="make -j for the extractor")
+    add_bool_flag(parser, "--force", False, "redo every stage, even finished ones")
+    return parser
+
+
+@dataclass
+class Demo:
+    """Paths and settings of one demo run; every stage reads and writes only these."""
+
+    args: object
+    train_flags: list[str]
+    out: Path = field(init=False)
+    data: Path = field(init=False)
+
+    def __post_init__(self):
+        self.out = Path(self.args.output_dir)
+        default_data = "data/dummy" if self.args.data == "dummy" else "data"
+        self.data = Path(self.args.data_dir or default_data)
+
+    @property
+    def stage_dir(self) -> Path:
+        return self.out / "stages"
+
+    @property
+    def train_tsv(self) -> Path:
+        return self.data / "train.tsv"
+
+    @property
+    def valid_tsv(self) -> Path:
+        return self.data / "valid.tsv"
+
+    @property
+    def train_dir(self) -> Path:
+        return self.out / "train"
+
+    @property
+    def heldout_tsv(self) -> Path:
+        return self.out / "heldout.tsv"
+
+    @property
+    def heldout_refs(self) -> Path:
+        return self.out / "heldout.refs.txt"
+
+    @property
+    def responses(self) -> Path:
+        return self.out / "heldout.resp.txt"
+
+    @property
+    def dumps(self) -> Path:
+        if self.args.data == "dummy":
+            return self.data / "dumps"
+        if not self.args.dumps:
+            raise UserError(f"--data {self.args.data} needs local dumps: pass --dumps DIR with "
+                            "RS_YYYY-MM.zst / RC_YYYY-MM.zst files (pushshift no longer serves "
+                            "them; academic torrents host copies)")
+        return Path(self.args.dumps)
+
+
+def _stage_marker(demo: Demo, name: str) -> Path:
+    return demo.stage_dir / f"{name}.json"
+
+
+def run_stages(demo: Demo, stages) -> dict[str, dict]:
+    """Run each stage unless its marker says it finished; markers are written atomically last."""
+    from dialogpt.fileio import atomic_write
+
+    results: dict[str, dict] = {}
+    for name, stage in stages:
+        marker = _stage_marker(demo, name)
+        if marker.exists() and not demo.args.force:
+            results[name] = json.loads(marker.read_text())
+            logger.info("stage %-9s done before (%.1f s), skipping", name, results[name]["seconds"])
+            continue
+        logger.info("stage %-9s ...", name)
+        start = time.perf_counter()
+        try:
+            info = stage(demo, results) or {}
+        except KeyboardInterrupt:
+            logger.error("interrupted during stage %s; run the same command again to resume from "
+                         "it (finished stages are kept)", name)
+            raise
+        info["seconds"] = round(time.perf_counter() - start, 2)
+        results[name] = info
+        with atomic_write(marker) as handle:
+            json.dump(info, handle, indent=1)
+        logger.info("stage %-9s finished in %.1f s", name, info["seconds"])
+    return results
+
+
+def stage_dumps(demo: Demo, results) -> dict:
+    if demo.args.data != "dummy":
+        months = sorted(path.name for path in demo.dumps.glob("R[SC]_*"))
+        if not months:
+            raise UserError(f"no RS_*/RC_* dumps in {demo.dumps}")
+        return {"dumps": str(demo.dumps), "files": len(months)}
+    from dialogpt.demo.dummy_data import DummySpec, write_dummy_dumps
+
+    paths = write_dummy_dumps(demo.dumps, DummySpec(months=DUMMY_MONTHS))
+    return {"dumps": str(demo.dumps), "files": len(paths),
+            "bytes": sum(path.stat().st_size for path in paths)}
+
+
+def stage_extract(demo: Demo, results) -> dict:
+    make = shutil.which("make")
+    if make is None:
+        raise UserError("the extractor is a Makefile pipeline: install GNU make")
+    variables = [f"S={demo.dumps.resolve()}", f"DATA={demo.data.resolve()}",
+                 f"T={(demo.data / 'work').resolve()}", f"PYTHON={sys.executable}"]
+    if demo.args.data == "dummy":
+        variables += [f"TRAIN_MONTHS={' '.join(DUMMY_MONTHS)}", "HASH_FLAG=--ignore_keys"]
+    else:
+        variables += [f"SIZE={demo.args.data}"]
+    command = [make, "-C", str(REPO_ROOT / "reddit_extractor"), f"-j{demo.args.jobs}",
+               *variables, "train", "valid"]
+    logger.info("%s", " ".join(command))
+    subprocess.run(command, check=True)
+    counts = {path.name: sum(1 for _ in open(path, encoding="utf-8"))
+              for path in (demo.train_tsv, demo.valid_tsv)}
+    if not counts["train.tsv"]:
+        raise UserError(f"the extractor wrote no training conversations to {demo.train_tsv}")
+    return {"lines": counts}
+
+
+def stage_prepro(demo: Demo, results) -> dict:
+    from dialogpt.data.prepro import db_path_for, main as prepro_main
+
+    prepro_main(["--corpus", str(demo.train_tsv), "--max_seq_len", str(demo.args.max_seq_len),
+                 "--force"])
+    db = db_path_for(demo.train_tsv, demo.args.max_seq_len)
+    summary = json.loads((db / "summary.json").read_text())
+    return {"db": str(db), "summary": summary}
+
+
+def _model_source(demo: Demo) -> str:
+    model = demo.args.model
+    if model in HUB_MODELS:
+        return HUB_MODELS[model]
+    if model == "tiny":
+        return str(REPO_ROOT / SIZE_CONFIGS["tiny"])
+    if Path(model).exists():
+        return model
+    raise UserError(f"--model {model!r}: expected tiny, small, medium, large or a local "
+                    "model directory")
+
+
+def stage_train(demo: Demo, results) -> dict:
+    from dialogpt.training.train import main as train_main
+
+    flags = ["--model_name_or_path", _model_source(demo),
+             "--train_input_file", results["prepro"]["db"],
+             "--eval_input_file", str(demo.valid_tsv),
+             "--output_dir", str(demo.train_dir),
+             "--num_optim_steps", str(demo.args.num_optim_steps),
+             "--valid_step", str(demo.args.valid_step),
+             "--train_batch_size", str(demo.args.train_batch_size),
+             "--gradient_accumulation_steps", "1",
+             "--eval_batch_size", "32",
+             "--max_seq_length", str(demo.args.max_seq_len),
+             "--learning_rate", "1e-5", "--lr_schedule", "noam", "--warmup_steps", "50",
+             "--eval_at_start", "true", "--fp16", "false", "--pbar", "false",
+             "--resume", "auto"]
+    rc = train_main(flags + demo.train_flags)
+    if rc:
+        raise UserError(f"training failed (exit {rc}); see {demo.train_dir}")
+    checkpoints = sorted(demo.train_dir.glob("checkpoint-step-*"),
+                         key=lambda path: int(path.name.rsplit("-", 1)[1]))
+    if not checkpoints:
+        raise UserError(f"training wrote no checkpoint in {demo.train_dir}")
+    return {"checkpoint": str(checkpoints[-1]), "train_dir": str(demo.train_dir)}
+
+
+def _write_heldout(demo: Demo) -> int:
+    """The first ``--num_heldout`` validation lines: contexts to decode and references to score.
+
+    The response's weight prefix (``1.0 ``) is stripped: references are plain text.
+    """
+    from dialogpt.data.features import parse_turns
+    from dialogpt.fileio import atomic_write
+
+    lines = []
+    with open(demo.valid_tsv, encoding="utf-8") as handle:
+        for line in handle:
+            context, _, response = line.rstrip("\n").partition("\t")
+            turns = parse_turns(response)
+            if context and turns:
+                lines.append((context, turns[-1][1]))
+            if len(lines) >= demo.args.num_heldout:
+                break
+    if not lines:
+        raise UserError(f"{demo.valid_tsv} holds no usable validation lines")
+    with atomic_write(demo.heldout_tsv) as tsv, atomic_write(demo.heldout_refs) as refs:
+        for context, response in lines:
+            tsv.write(f"{context}\t{response}\n")
+            plain_context = " EOS ".join(text for _, text in parse_turns(context))
+            refs.write(f"{plain_context}\t{response}\n")
+    return len(lines)
+
+
+def stage_generate(demo: Demo, results) -> dict:
+    from dialogpt.decoding.generate import main as generate_main
+
+    n = _write_heldout(demo)
+    rc = generate_main(["--model", results["train"]["checkpoint"], "--input",
+                        str(demo.heldout_tsv), "--output", str(demo.responses), "--decoding",
+                        "greedy", "--max_length", "30", "--batch_size", "32"])
+    if rc:
+        raise UserError(f"generate.py failed (exit {rc})")
+    return {"contexts": n, "responses": str(demo.responses)}
+
+
+def stage_evaluate(demo: Demo, results) -> dict:
+    from dialogpt.evaluation.batch_eval import score_files
+
+    metrics = score_files(refs=demo.heldout_refs, hyp=demo.responses, fmt="plain",
+                          n_refs=1, vshuman=-1, clean=True, meteor=True)
+    return {"metrics": metrics}
+
+
+def stage_report(demo: Demo, results) -> dict:
+    from dialogpt.demo.report import write_report
+
+    return write_report(demo.out, demo.train_dir, results, demo.heldout_tsv, demo.responses)
+
+
+def next_steps(demo: Demo, results) -> str:
+    checkpoint = results.get("train", {}).get("checkpoint", str(demo.train_dir))
+    return "\n".join([
+        f"Report: {demo.out / 'REPORT.md'}",
+        "Next:",
+        f"  chat with the model:   python interact.py --model {checkpoint}",
+        f"  decode a file:         python generate.py --model {checkpoint} --input "
+        f"{demo.valid_tsv} --output out.resp.txt",
+        "  train a real model:    python demo.py --data small --dumps DIR --model small",
+        "  or directly:           torchrun --nproc_per_node=N LSP_train.py --model_name_or_path "
+        "configs/117M --train_input_file DB --eval_input_file TSV --output_dir DIR",
+    ])
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args, train_flags = parser.parse_known_args(argv)
+    setup_logging()
+    demo = Demo(args, train_flags)
+    if args.force and demo.stage_dir.exists():
+        shutil.rmtree(demo.stage_dir)
+    stages = [(name, globals()[f"stage_{name}"]) for name in STAGES]
+    try:
+        results = run_stages(demo, stages)
+    except KeyboardInterrupt:
+        return 130
+    except subprocess.CalledProcessError as exc:
+        raise UserError(f"{' '.join(map(str, exc.cmd[:3]))} ... failed with exit {exc.returncode}")
+    print(next_steps(demo, results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(main))

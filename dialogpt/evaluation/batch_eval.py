@@ -1,0 +1,233 @@
+"""``batch_eval.py``: DSTC-7 metrics identical to the official scorer, without Perl.
+
+NIST-1..4 and BLEU-1..4 reproduce mteval-v14c.pl to the printed 4 decimals, METEOR runs the
+official METEOR 1.5 jar (shipped by pycocoevalcap; needs Java), entropy, distinct and average
+length are computed on the scored text.
+
+    python batch_eval.py --refs refs.txt --keys keys.2k.txt --hyp submission.txt --clean
+    python batch_eval.py --refs test.refs.txt --hyp test.resp.txt --clean --json
+    python batch_eval.py --refs refs.txt --keys keys.2k.txt --input_dir outputs/ --clean
+
+The official DSTC-7 and DialoGPT numbers use --clean (with the defaults --n_refs 6 --vshuman 1).
+With --input_dir every *.resp.txt is scored (one JVM for METEOR across all of them) and
+eval/NAME.eval.txt, eval/NAME.eval.json and eval/summary.tsv are written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from dialogpt.cli import UserError, add_bool_flag, make_parser, setup_logging
+
+logger = logging.getLogger(__name__)
+
+RESPONSE_SUFFIX = ".resp.txt"
+
+
+def build_parser():
+    parser = make_parser("batch_eval.py", __doc__)
+    data = parser.add_argument_group("data")
+    data.add_argument("--refs", required=True,
+                      help="references: KEY<TAB>score|text<TAB>... (DSTC-7) or KEY<TAB>text<TAB>...")
+    data.add_argument("--keys", default=None,
+                      help="keys to score, one per line (default: every key of --refs)")
+    target = data.add_mutually_exclusive_group(required=True)
+    target.add_argument("--hyp", default=None, help="hypothesis file of one system")
+    target.add_argument("--input_dir", default=None,
+                        help=f"score every *{RESPONSE_SUFFIX} in this folder")
+    data.add_argument("--format", choices=("auto", "dstc", "plain"), default="auto",
+                      help="hypotheses: dstc = 7-column submission (key first, response last); "
+                           "plain = one response per line aligned with --align_keys; auto = dstc "
+                           "when the first line has a TAB")
+    data.add_argument("--align_keys", default=None,
+                      help="keys of a plain hypothesis file, line by line (default: --keys, else "
+                           "the first column of --refs)")
+    scoring = parser.add_argument_group("scoring (defaults are the official settings)")
+    add_bool_flag(scoring, "--clean", False, "clean hypotheses and references like the official "
+                                             "-c (used for all published DSTC-7/DialoGPT numbers)")
+    scoring.add_argument("--n_refs", type=int, default=6, help="reference streams")
+    scoring.add_argument("--vshuman", type=int, default=1,
+                         help="index of the human reference to skip (-1: use all)")
+    scoring.add_argument("--compat", choices=("official", "dialogpt"), default="official",
+                         help="official = DSTC-7 scorer (an empty line is scored as the word "
+                              "__empty__); dialogpt = DialoGPT's dstc/ variant (empty stays empty)")
+    add_bool_flag(scoring, "--no_meteor", False, "skip METEOR (no Java needed)")
+    scoring.add_argument("--meteor_jar", default=None,
+                         help="meteor-1.5.jar (default: $DIALOGPT_METEOR_JAR, else pycocoevalcap's)")
+    output = parser.add_argument_group("output")
+    add_bool_flag(output, "--json", False, "print one JSON object instead of the table")
+    output.add_argument("--per_segment", default=None,
+                        help="write segment-level BLEU-4/NIST-4 of --hyp to this TSV")
+    output.add_argument("--output_dir", default=None,
+                        help="reports of --input_dir (default: INPUT_DIR/eval)")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def _validate(args) -> None:
+    if args.n_refs < 1:
+        raise UserError("--n_refs must be at least 1")
+    if args.per_segment and args.input_dir:
+        raise UserError("--per_segment works with --hyp only")
+    if args.output_dir and not args.input_dir:
+        raise UserError("--output_dir works with --input_dir only")
+
+
+class _Session:
+    """Inputs shared by every system of one run: keys, references and the scorer."""
+
+    def __init__(self, args, diagnostics):
+        from dialogpt.evaluation.inputs import read_keys, read_references
+        from dialogpt.evaluation.scoring import DstcScorer
+
+        self.args = args
+        self.diagnostics = diagnostics
+        keys = read_keys(args.keys) if args.keys else None
+        self.references = read_references(args.refs, set(keys) if keys else None, diagnostics,
+                                          require_scores=args.compat == "official")
+        self.keys = set(keys) if keys else set(self.references.texts)
+        self.keys_path = args.keys or args.refs
+        self._align_keys = None
+        self.scorer = DstcScorer(self.references, args.n_refs, args.vshuman, args.clean,
+                                 args.compat)
+
+    def align_keys(self) -> list[str]:
+        from dialogpt.evaluation.inputs import read_keys
+
+        if self._align_keys is None:
+            self._align_keys = read_keys(self.args.align_keys or self.keys_path)
+        return self._align_keys
+
+    def prepare(self, path: Path, name: str):
+        from dialogpt.evaluation import inputs
+
+        fmt = self.args.format if self.args.format != "auto" else inputs.detect_format(path)
+        if fmt == "dstc":
+            hypotheses = inputs.read_dstc_hypotheses(path, self.keys, self.diagnostics)
+        else:
+            hypotheses = inputs.read_plain_hypotheses(
+                path, self.align_keys(), self.args.align_keys or self.keys_path, self.keys,
+                self.diagnostics)
+        scored = inputs.check_coverage(hypotheses, self.references, self.keys_path,
+                                       len(self.keys), self.diagnostics)
+        system = self.scorer.prepare(name, hypotheses, scored)
+        empty = sum(1 for text in system.hypotheses if not text)
+        if empty:
+            as_what = ("the word __empty__" if self.args.compat == "official"
+                       else "empty segments")
+            self.diagnostics.warn(f"empty hypotheses were kept in place; NIST/BLEU score them "
+                                  f"as {as_what}", f"{path}: {empty} of {len(scored)}")
+        return system
+
+    def settings(self) -> dict[str, object]:
+        a = self.args
+        return {"refs": a.refs, "keys": a.keys, "clean": a.clean, "n_refs": a.n_refs,
+                "vshuman": a.vshuman, "compat": a.compat}
+
+
+def _meteor_setup(args):
+    """The jar setup, or None (with a warning that says how to fix it)."""
+    if args.no_meteor:
+        return None
+    from dialogpt.evaluation.meteor import MeteorUnavailable, locate_meteor
+
+    try:
+        return locate_meteor(args.meteor_jar)
+    except MeteorUnavailable as exc:
+        print(f"warning: METEOR unavailable: {exc}; the other metrics follow", file=sys.stderr)
+        return None
+
+
+def _meteor_scores(setup, systems) -> list[float | None]:
+    if setup is None or not systems:
+        return [None] * len(systems)
+    from dialogpt.evaluation.meteor import MeteorError, meteor_file_mode, meteor_many
+
+    pairs = [(s.hypotheses, s.reference_streams) for s in systems]
+    try:
+        if len(pairs) == 1:
+            return [meteor_file_mode(setup, *pairs[0])]
+        return meteor_many(setup, pairs)
+    except MeteorError as exc:
+        print(f"warning: METEOR failed: {exc}", file=sys.stderr)
+        return [None] * len(systems)
+
+
+def _score_one(session: _Session, args) -> int:
+    from dialogpt.evaluation.report import headline_table, per_segment_tsv
+    from dialogpt.fileio import atomic_write
+
+    path = Path(args.hyp)
+    system = session.prepare(path, path.name)
+    (meteor,) = _meteor_scores(_meteor_setup(args), [system])
+    segments = session.scorer.segment_stats(system)
+    scores = session.scorer.score(system, meteor, segments)
+    if args.per_segment:
+        with atomic_write(args.per_segment) as handle:
+            handle.write(per_segment_tsv(system, segments, args.n_refs))
+    if args.json:
+        print(json.dumps(scores.as_dict()))
+    else:
+        print(headline_table([(path.name, scores)]))
+        print(f"({scores.n_lines} hypotheses; clean={args.clean}, compat={args.compat}; "
+              "--json prints every metric)")
+    return 0
+
+
+def _score_folder(session: _Session, args) -> int:
+    from dialogpt.evaluation.report import headline_table, summary_tsv, system_report
+    from dialogpt.fileio import atomic_write
+
+    files = sorted(Path(args.input_dir).glob(f"*{RESPONSE_SUFFIX}"))
+    if not files:
+        raise UserError(f"no *{RESPONSE_SUFFIX} file in {args.input_dir}")
+    output_dir = Path(args.output_dir) if args.output_dir else Path(args.input_dir) / "eval"
+    systems, failed = [], []
+    for path in files:
+        try:
+            systems.append(session.prepare(path, path.name[:-len(RESPONSE_SUFFIX)]))
+        except UserError as exc:
+            failed.append(f"{path}: {exc}")
+            print(f"error: {exc} (skipping {path.name})", file=sys.stderr)
+    logger.info("scoring %d systems (METEOR: one JVM for all)", len(systems))
+    meteor_scores = _meteor_scores(_meteor_setup(args), systems)
+    rows = []
+    for system, meteor in zip(systems, meteor_scores):
+        scores = session.scorer.score(system, meteor)
+        rows.append((system.name, scores))
+        with atomic_write(output_dir / f"{system.name}.eval.txt") as handle:
+            handle.write(system_report(system.name, scores, session.settings()))
+        with atomic_write(output_dir / f"{system.name}.eval.json") as handle:
+            handle.write(json.dumps(scores.as_dict()) + "\n")
+    if rows:
+        with atomic_write(output_dir / "summary.tsv") as handle:
+            handle.write(summary_tsv(rows))
+    if args.json:
+        print(json.dumps({name: scores.as_dict() for name, scores in rows}))
+    elif rows:
+        print(headline_table(rows))
+        print(f"(reports in {output_dir})")
+    if failed:
+        print(f"error: {len(failed)} of {len(files)} files were not scored:", file=sys.stderr)
+        for message in failed:
+            print(f"  {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    _validate(args)
+    from dialogpt.evaluation.inputs import Diagnostics
+
+    diagnostics = Diagnostics()
+    try:
+        session = _Session(args, diagnostics)
+        return _score_folder(session, args) if args.input_dir else _score_one(session, args)
+    finally:
+        for line in diagnostics.summary():
+            print(line, file=sys.stderr)

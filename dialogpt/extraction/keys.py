@@ -1,0 +1,86 @@
+"""Key files, discard hashes and blocklists.
+
+Key files (``K/YYYY-MM.gz``, ``keys-test.gz``) are gzip text with lines
+``link_id<TAB>t1_<comment id><TAB>dep|keep``. The extract step keeps a comment only if its
+``dep`` line exists; the conversation step accepts a target only if its ``keep`` line exists.
+Lines are compared after ``rstrip()``, as the original does, so anything after the tag makes
+a line match nothing.
+
+Discard-hash files (``K/YYYY-MM-o.gz``) hold one sha224 hex digest per line of a normalised turn
+that must get weight 0.0.
+
+Words blocklist: one word or phrase per line, ``#`` lines are comments. A turn is blocked when
+an entry occurs in it as a whole word, case-insensitively: not preceded or followed by
+``[A-Za-z0-9_]`` (the word characters of ``flashtext``, which the original uses).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from pathlib import Path
+from typing import Iterable
+
+from dialogpt.cli import UserError
+
+
+def _read_key_lines(path: str | Path) -> Iterable[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"key file {path} not found; pass --ignore_keys (HASH_FLAG=--ignore_keys) "
+                        "to extract new data without key files")
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                yield line.rstrip()
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise UserError(f"key file {path} is not readable gzip text ({exc})") from exc
+
+
+def load_pair_keys(path: str | Path, tag: str) -> set[str]:
+    """``link_id<TAB>comment_id`` of every line of ``path`` tagged ``tag`` (``dep`` or ``keep``)."""
+    suffix = "\t" + tag
+    return {line[:-len(suffix)] for line in _read_key_lines(path) if line.endswith(suffix)}
+
+
+def load_discard_hashes(path: str | Path) -> set[str]:
+    """The sha224 digests of turns that get weight 0.0."""
+    return {line for line in _read_key_lines(path) if not line.endswith("\tdep")}
+
+
+def turn_digest(turn: str) -> str:
+    return hashlib.sha224(turn.encode("utf-8")).hexdigest()
+
+
+def read_list(path: str | Path) -> list[str]:
+    """Entries of a blocklist file: lines not starting with ``#``, right-stripped, non-empty."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"blocklist {path} not found (one entry per line; set the variable empty "
+                        "to use none)")
+    with open(path, encoding="utf-8") as handle:
+        entries = [line.rstrip() for line in handle if not line.startswith("#")]
+    return [entry for entry in entries if entry]
+
+
+class WordBlocklist:
+    """Whole-word, case-insensitive matching of blocklisted words and phrases."""
+
+    _WORD_RUN = re.compile(r"[a-z0-9_]+")
+
+    def __init__(self, entries: Iterable[str]):
+        entries = {entry.lower() for entry in entries if entry}
+        self._words = {entry for entry in entries if self._WORD_RUN.fullmatch(entry)}
+        others = sorted(entries - self._words, key=len, reverse=True)
+        self._phrases = (re.compile("(?<![a-z0-9_])(?:" + "|".join(map(re.escape, others))
+                                    + ")(?![a-z0-9_])") if others else None)
+
+    def __bool__(self) -> bool:
+        return bool(self._words) or self._phrases is not None
+
+    def matches(self, text: str) -> bool:
+        lowered = text.lower()
+        if self._words and not self._words.isdisjoint(self._WORD_RUN.findall(lowered)):
+            return True
+        return self._phrases is not None and self._phrases.search(lowered) is not None

@@ -1,0 +1,75 @@
+"""Run summary: add up the per-month reports of the conversation step.
+
+``python -m dialogpt.extraction.summary T/train/conv/*.report.json --out T/train/summary.json``
+prints one line per month (comments read and kept, instances, seconds) and a total, and writes
+the totals with every skip reason added up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from dialogpt.cli import HelpFormatter, UserError, run_main
+from dialogpt.fileio import atomic_write
+
+
+def summarise(reports: list[dict]) -> dict:
+    totals: Counter = Counter()
+    skipped = {"submissions": Counter(), "comments": Counter(), "conv": Counter()}
+    for report in reports:
+        extract, conv = report["extract"], report["conv"]
+        totals["months"] += 1
+        totals["submissions_read"] += extract["submissions"]["lines"]
+        totals["submissions_kept"] += extract["submissions"]["kept"]
+        totals["comments_read"] += extract["comments"]["lines"]
+        totals["comments_kept"] += extract["comments"]["kept"]
+        totals["instances"] += conv["instances"]
+        totals["target_tokens"] += round(conv["avg_target_tokens"] * conv["instances"])
+        skipped["submissions"].update(extract["submissions"]["skipped"])
+        skipped["comments"].update(extract["comments"]["skipped"])
+        skipped["conv"].update(conv["skipped"])
+    summary = dict(totals)
+    summary["avg_target_tokens"] = (round(totals["target_tokens"] / totals["instances"], 3)
+                                    if totals["instances"] else 0.0)
+    summary["skipped"] = {name: dict(sorted(counter.items())) for name, counter in skipped.items()}
+    return summary
+
+
+def format_table(reports: list[dict]) -> str:
+    rows = [f"{'month':8} {'comments':>10} {'kept':>10} {'instances':>10} {'seconds':>8}"]
+    for report in reports:
+        extract, conv = report["extract"], report["conv"]
+        seconds = extract["seconds"] + conv["seconds"]
+        rows.append(f"{report['month']:8} {extract['comments']['lines']:>10} "
+                    f"{extract['comments']['kept']:>10} {conv['instances']:>10} {seconds:>8.1f}")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m dialogpt.extraction.summary",
+                                     description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("reports", nargs="+", type=Path, help="MONTH.report.json files")
+    parser.add_argument("--out", type=Path, help="summary JSON to write")
+    args = parser.parse_args(argv)
+    reports = []
+    for path in args.reports:
+        try:
+            reports.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read report {path}: {exc}") from exc
+    reports.sort(key=lambda report: report["month"])
+    summary = summarise(reports)
+    print(format_table(reports))
+    print(f"total: {summary['comments_read']} comments read, {summary['instances']} instances "
+          f"in {summary['months']} months")
+    if args.out:
+        with atomic_write(args.out) as handle:
+            handle.write(json.dumps(summary, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(main))

@@ -1,0 +1,168 @@
+"""Building what the training loop needs, with every check that can fail done up front.
+
+Each function raises ``UserError`` naming the file or flag at fault, before any step is taken:
+a missing or corrupt DB, a DB whose tokenizer differs from the model's vocabulary, a
+``--max_seq_length`` beyond the model's positions, a DB too small for one optimizer step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dialogpt.cli import UserError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How examples flow into one optimizer step."""
+
+    world_size: int
+    micro_batch: int
+    accumulation: int
+    max_seq_length: int
+    steps_per_epoch: int
+
+    @property
+    def examples_per_step(self) -> int:
+        return self.micro_batch * self.accumulation * self.world_size
+
+    @property
+    def max_tokens_per_step(self) -> int:
+        return self.examples_per_step * self.max_seq_length
+
+
+def open_train_db(path: str, verify: bool):
+    """The token DB at ``path`` (``TokenDB`` raises ``UserError`` if missing or corrupt)."""
+    from dialogpt.data.db import TokenDB
+
+    return TokenDB(path, verify=verify)
+
+
+def load_training_tokenizer(args: argparse.Namespace, manifest: dict[str, Any]):
+    """--tokenizer, else the model directory's own tokenizer, else the DB's recorded one."""
+    from dialogpt.tokenization import has_tokenizer_files, load_tokenizer
+
+    if args.tokenizer:
+        return load_tokenizer(args.tokenizer)
+    if has_tokenizer_files(args.model_name_or_path):
+        return load_tokenizer(args.model_name_or_path)
+    return load_tokenizer(manifest.get("tokenizer"))
+
+
+def check_db_matches(db_path: str, manifest: dict[str, Any], tokenizer, model_config,
+                     max_seq_length: int) -> None:
+    """The DB must be tokenized like the model's vocabulary, and fit its positions."""
+    from dialogpt.tokenization import tokenizer_fingerprint
+
+    recorded = manifest.get("tokenizer_fingerprint")
+    ours = tokenizer_fingerprint(tokenizer)
+    if recorded and recorded != ours:
+        raise UserError(f"token DB {db_path} was built with tokenizer {manifest.get('tokenizer')!r} "
+                        f"(fingerprint {recorded}), but training uses one with fingerprint {ours}; "
+                        "rebuild the DB with prepro.py --tokenizer matching the model, or pass "
+                        "--tokenizer")
+    db_vocab = int(manifest.get("vocab_size", 0))
+    if db_vocab > model_config.vocab_size:
+        raise UserError(f"token DB {db_path} has a vocabulary of {db_vocab} tokens, the model only "
+                        f"{model_config.vocab_size}; use a model with the DB's vocabulary")
+    if max_seq_length > model_config.n_positions:
+        raise UserError(f"--max_seq_length {max_seq_length} exceeds the model's "
+                        f"n_positions={model_config.n_positions}; lower --max_seq_length")
+
+
+def model_config_of(args: argparse.Namespace, resume_dir: Path | None):
+    """The GPT-2 config the run will use, read without building the model."""
+    from transformers import AutoConfig
+
+    from dialogpt.modeling import has_weights, read_model_config
+
+    source = resume_dir or Path(args.model_name_or_path)
+    if has_weights(source):
+        return AutoConfig.from_pretrained(str(source))
+    if source.is_file() or (source.is_dir() and (source / "config.json").exists()):
+        return read_model_config(source)
+    try:
+        return AutoConfig.from_pretrained(str(source))
+    except Exception as exc:  # hub and network errors come in many types
+        raise UserError(f"could not load the model config of {str(source)!r}: not a local "
+                        f"directory, and the Hugging Face Hub failed ({type(exc).__name__}). "
+                        "Pass a local directory or a shipped config such as configs/117M.") from exc
+
+
+def build_model(args: argparse.Namespace, resume_dir: Path | None):
+    """The model: from the checkpoint when resuming, else --model_name_or_path/--init_checkpoint."""
+    from dialogpt.modeling import load_model
+
+    if resume_dir is not None:
+        return load_model(resume_dir)
+    return load_model(args.model_name_or_path, args.init_checkpoint)
+
+
+def enable_activation_checkpointing(model) -> None:
+    """Recompute each block's activations in backward (``--grad_checkpointing``).
+
+    transformers 5 renamed ``gradient_checkpointing_enable``; both spellings are supported.
+    """
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+def build_train_loader(db, micro_batch: int, args: argparse.Namespace, rank: int,
+                       world_size: int):
+    from dialogpt.data.loader import BucketingDataLoader
+
+    return BucketingDataLoader(db, micro_batch, max_seq_len=args.max_seq_length, shuffle=True,
+                               seed=args.seed, rank=rank, world_size=world_size)
+
+
+def build_eval_loader(args: argparse.Namespace, tokenizer):
+    from dialogpt.data.loader import DynamicBatchingLoader
+
+    path = Path(args.eval_input_file)
+    if not path.is_file():
+        raise UserError(f"--eval_input_file {path} does not exist (a context<TAB>response TSV)")
+    if not args.normalize_data:
+        logger.warning("--normalize_data false is ignored: evaluation lines are parsed like "
+                       "prepro.py, whitespace normalised")
+    return DynamicBatchingLoader(path, tokenizer, args.eval_batch_size, args.max_seq_length)
+
+
+def make_plan(args: argparse.Namespace, world_size: int, loader) -> BatchPlan:
+    micro_batch = args.train_batch_size // args.gradient_accumulation_steps
+    steps = len(loader) // args.gradient_accumulation_steps
+    if steps < 1:
+        raise UserError(f"token DB {args.train_input_file} is too small for one optimizer step: "
+                        f"{len(loader)} micro-batches of {micro_batch} per process, "
+                        f"{args.gradient_accumulation_steps} needed; lower --train_batch_size")
+    return BatchPlan(world_size=world_size, micro_batch=micro_batch,
+                     accumulation=args.gradient_accumulation_steps,
+                     max_seq_length=args.max_seq_length, steps_per_epoch=steps)
+
+
+def describe_plan(plan: BatchPlan, args: argparse.Namespace, device: str, backend: str | None,
+                  precision: str, n_params: int, manifest: dict[str, Any]) -> str:
+    """The start-up summary printed before training."""
+    epochs = args.num_optim_steps / plan.steps_per_epoch
+    return "\n".join([
+        "training plan:",
+        f"  processes        {plan.world_size} ({backend or 'single process'}), device {device}",
+        f"  batch            micro-batch {plan.micro_batch} x {plan.accumulation} accumulation x "
+        f"{plan.world_size} processes = {plan.examples_per_step} examples per optimizer step",
+        f"  tokens           up to {plan.max_tokens_per_step} per optimizer step "
+        f"(max_seq_length {plan.max_seq_length})",
+        f"  data             {manifest.get('n_examples')} examples, {manifest.get('n_tokens')} "
+        f"tokens; {plan.steps_per_epoch} optimizer steps per epoch",
+        f"  schedule         {args.num_optim_steps} optimizer steps (~{epochs:.2f} epochs), "
+        f"lr {args.learning_rate} {args.lr_schedule}, optimizer {args.optimizer}",
+        f"  precision        {precision}",
+        f"  model            {n_params / 1e6:.1f}M parameters",
+    ])

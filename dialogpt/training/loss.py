@@ -1,0 +1,132 @@
+"""Language-model loss on pre-shifted labels, and the two perplexities DialoGPT reports.
+
+Labels are pre-shifted: ``labels[b, t]`` is the token that follows ``input_ids[b, t]``, and a
+negative label (``-1``) marks a position that is not predicted (first turn, weight-0 turns,
+padding). So the loss compares ``logits[b, t]`` with ``labels[b, t]`` directly, with no shift.
+
+Two numbers come out of a set of examples (see the training spec, section 2):
+
+- ``loss`` = summed token cross-entropy / number of labelled tokens (a token mean);
+- ``ppl``  = exp(mean over examples of each example's token-mean loss), the original's "ppl",
+  which is not ``exp(loss)``; both are logged.
+
+Everything is accumulated as sums (``LossSums``) so micro-batches, processes and eval batches
+combine exactly, whatever the split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class LossSums:
+    """Additive loss statistics of a set of examples."""
+
+    token_loss: float = 0.0
+    """Sum of the cross-entropy of every labelled token."""
+    n_tokens: int = 0
+    """Number of labelled tokens."""
+    example_mean_loss: float = 0.0
+    """Sum over examples (with at least one label) of the example's token-mean loss."""
+    n_examples: int = 0
+    """Examples with at least one labelled token."""
+
+    def __add__(self, other: "LossSums") -> "LossSums":
+        return LossSums(self.token_loss + other.token_loss, self.n_tokens + other.n_tokens,
+                        self.example_mean_loss + other.example_mean_loss,
+                        self.n_examples + other.n_examples)
+
+    @property
+    def loss(self) -> float:
+        return self.token_loss / self.n_tokens if self.n_tokens else math.nan
+
+    @property
+    def ppl(self) -> float:
+        """The original's perplexity: exp of the mean per-example loss."""
+        if not self.n_examples:
+            return math.nan
+        return _safe_exp(self.example_mean_loss / self.n_examples)
+
+    @property
+    def exp_loss(self) -> float:
+        return _safe_exp(self.loss)
+
+    def to_tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """As a float64 tensor, for ``all_reduce``; ``from_tensor`` reverses it."""
+        return torch.tensor([self.token_loss, self.n_tokens, self.example_mean_loss,
+                             self.n_examples], dtype=torch.float64, device=device)
+
+    @classmethod
+    def from_tensor(cls, values: torch.Tensor) -> "LossSums":
+        token_loss, n_tokens, example_mean_loss, n_examples = values.tolist()
+        return cls(token_loss, round(n_tokens), example_mean_loss, round(n_examples))
+
+
+def _safe_exp(value: float) -> float:
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+def labelled_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) indices of the labelled (non-negative) entries of a [B, T] label tensor."""
+    return (labels >= 0).nonzero(as_tuple=True)
+
+
+def example_mean_losses(token_losses: torch.Tensor, rows: torch.Tensor,
+                        n_rows: int) -> torch.Tensor:
+    """Token-mean loss of each example that has labels, from flat token losses and their rows."""
+    sums = torch.zeros(n_rows, dtype=token_losses.dtype, device=token_losses.device)
+    sums.index_add_(0, rows, token_losses)
+    counts = torch.bincount(rows, minlength=n_rows)
+    present = counts > 0
+    return sums[present] / counts[present]
+
+
+def loss_sums_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> LossSums:
+    """``LossSums`` of full [B, T, V] logits against pre-shifted [B, T] labels (no gradient)."""
+    with torch.no_grad():
+        rows, cols = labelled_positions(labels)
+        token_losses = F.cross_entropy(logits[rows, cols].float(), labels[rows, cols],
+                                       reduction="none")
+        per_example = example_mean_losses(token_losses, rows, labels.shape[0])
+        return LossSums(token_losses.sum().item(), int(rows.numel()), per_example.sum().item(),
+                        int(per_example.numel()))
+
+
+class CausalLMLoss(nn.Module):
+    """Wraps a causal LM; ``forward`` returns the summed token loss and its statistics.
+
+    Only labelled positions go through the output projection, so the [tokens, vocab] logits are
+    computed for the labelled tokens alone (the first turn and padding never are), which is most
+    of the cost of a small model with GPT-2's 50,257-token vocabulary.
+
+    No attention mask is passed: batches are padded at the end, so with causal attention no real
+    position can see a padding position, and the fused causal attention kernels apply.
+
+    This is the module that DDP wraps, so that gradient synchronisation hooks see the whole
+    computation.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor,
+                labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """Return (summed token loss [with grad], summed example-mean loss, labelled tokens,
+        examples with labels)."""
+        hidden = self.model.base_model(input_ids=input_ids, position_ids=position_ids,
+                                       use_cache=False).last_hidden_state
+        rows, cols = labelled_positions(labels)
+        logits = self.model.get_output_embeddings()(hidden[rows, cols])
+        token_losses = F.cross_entropy(logits.float(), labels[rows, cols], reduction="none")
+        per_example = example_mean_losses(token_losses.detach(), rows, labels.shape[0])
+        return token_losses.sum(), per_example.sum(), rows.numel(), per_example.numel()

@@ -1,0 +1,54 @@
+"""Decoding flags: validation and the Hugging Face generation fields they map to."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogpt.cli import UserError, make_parser
+from dialogpt.decoding.options import DecodingOptions, add_decoding_args, generation_kwargs
+
+
+def parse(*argv: str) -> DecodingOptions:
+    parser = make_parser("test", "")
+    add_decoding_args(parser)
+    return DecodingOptions.from_args(parser.parse_args(list(argv)))
+
+
+def test_flags_round_trip_to_options():
+    options = parse("--decoding", "sample", "--top_k", "20", "--top_p", "0.9", "--max_length", "30",
+                    "--max_history", "2", "--mmi_temperature", "0.5")
+    assert (options.decoding, options.top_k, options.top_p) == ("sample", 20, 0.9)
+    assert (options.max_length, options.max_history, options.mmi_temperature) == (30, 2, 0.5)
+    assert parse() == DecodingOptions()
+
+
+def test_greedy_sets_no_sampling_fields():
+    kwargs = generation_kwargs(DecodingOptions(max_length=12), 1, eos_id=50256, pad_id=50256)
+    assert kwargs["do_sample"] is False and kwargs["num_beams"] == 1
+    assert kwargs["top_k"] is None and kwargs["top_p"] is None and kwargs["temperature"] is None
+    assert (kwargs["max_new_tokens"], kwargs["eos_token_id"], kwargs["pad_token_id"]) == (
+        12, 50256, 50256)
+
+
+def test_sample_and_beam_fields():
+    sample = generation_kwargs(DecodingOptions(decoding="sample", top_k=20, temperature=0.7), 10,
+                               1, 1)
+    assert sample["do_sample"] and sample["top_k"] == 20 and sample["temperature"] == 0.7
+    assert sample["num_return_sequences"] == 10
+    beam = generation_kwargs(DecodingOptions(decoding="beam", num_beams=4), 6, 1, 1)
+    assert not beam["do_sample"] and beam["num_beams"] == 6
+
+
+@pytest.mark.parametrize("bad", [dict(top_k=-1), dict(top_p=0.0), dict(top_p=1.5),
+                                 dict(temperature=0.0), dict(max_length=0), dict(max_history=-1),
+                                 dict(num_candidates=0), dict(decoding="nucleus")])
+def test_invalid_values_are_user_errors(bad):
+    with pytest.raises(UserError):
+        DecodingOptions(**bad)
+
+
+def test_reranking_needs_several_candidates():
+    assert DecodingOptions().candidate_count(reranking=False) == 1
+    assert DecodingOptions(decoding="sample", num_candidates=5).candidate_count(True) == 5
+    with pytest.raises(UserError, match="--decoding sample"):
+        DecodingOptions(decoding="greedy").candidate_count(reranking=True)

@@ -1,0 +1,54 @@
+"""Key files, discard hashes and the words blocklist."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogpt.cli import UserError
+from dialogpt.extraction.keys import (WordBlocklist, load_discard_hashes, load_pair_keys,
+                                      read_list)
+
+from .conftest import write_gzip_lines
+
+
+def test_pair_keys_by_tag(tmp_path):
+    path = write_gzip_lines(tmp_path / "2011-01.gz", [
+        "t3_a\tt1_b\tdep", "t3_a\tt1_b\tkeep  ", "t3_a\tt1_c\tdep", "t3_a\tt1_d\tkeep\textra"])
+    assert load_pair_keys(path, "dep") == {"t3_a\tt1_b", "t3_a\tt1_c"}
+    assert load_pair_keys(path, "keep") == {"t3_a\tt1_b"}
+
+
+def test_discard_hashes_skip_dep_lines(tmp_path):
+    path = write_gzip_lines(tmp_path / "2011-01-o.gz", ["abc", "def ", "t3_a\tt1_b\tdep"])
+    assert load_discard_hashes(path) == {"abc", "def"}
+
+
+def test_missing_key_file_says_what_to_do(tmp_path):
+    with pytest.raises(UserError, match="ignore_keys"):
+        load_pair_keys(tmp_path / "nope.gz", "dep")
+
+
+def test_read_list_skips_comments_and_blanks(tmp_path):
+    path = tmp_path / "list.txt"
+    path.write_text("# comment\nfoo  \n\nBar baz\n", encoding="utf-8")
+    assert read_list(path) == ["foo", "Bar baz"]
+
+
+@pytest.mark.parametrize("text, blocked", [
+    ("I like Coffee a lot", True),
+    ("coffeecup", False),
+    ("decoffee", False),
+    ("coffee_cup", False),
+    ("coffee, please", True),
+    ("that is really good", True),
+    ("really  good", False),
+    ("really goodness", False),
+    ("nothing here", False),
+    ("x.f.u.", True),
+])
+def test_word_blocklist_whole_words_any_case(text, blocked):
+    assert WordBlocklist(["coffee", "Really Good", "f.u"]).matches(text) is blocked
+
+
+def test_empty_blocklist_is_falsy():
+    assert not WordBlocklist([])

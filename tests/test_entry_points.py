@@ -1,0 +1,48 @@
+"""Every entry point: ``--help`` documents every flag, and stays fast (no torch/transformers)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+ENTRY_POINTS = ["LSP_train.py", "prepro.py", "demo.py", "demo_utils.py", "batch_eval.py",
+                "interact.py", "generate.py", "convert_checkpoint.py"]
+
+_PROBE = r"""
+import argparse, json, runpy, sys
+parsers = []
+original = argparse.ArgumentParser.parse_known_args
+def spy(self, args=None, namespace=None):
+    parsers.append(self)
+    return original(self, args, namespace)
+argparse.ArgumentParser.parse_known_args = spy
+script = sys.argv[1]
+sys.argv = [script, "--help"]
+import io, contextlib
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit:
+        pass
+undocumented = [action.dest for parser in parsers for action in parser._actions
+                if not isinstance(action, argparse._HelpAction) and not (action.help or "").strip()]
+print(json.dumps({"parsers": len(parsers), "undocumented": undocumented,
+                  "heavy": [m for m in ("torch", "transformers") if m in sys.modules],
+                  "help": out.getvalue()}))
+"""
+
+
+@pytest.mark.parametrize("script", ENTRY_POINTS)
+def test_help_documents_every_flag_without_heavy_imports(repo_root, script):
+    result = subprocess.run([sys.executable, "-c", _PROBE, script], cwd=repo_root,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    assert probe["parsers"] >= 1, f"{script} --help built no argparse parser"
+    assert probe["undocumented"] == [], f"{script}: flags without help text"
+    assert probe["heavy"] == [], f"{script} --help imports {probe['heavy']}: import them lazily"
+    assert "(default:" in probe["help"], f"{script} --help prints no defaults"

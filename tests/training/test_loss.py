@@ -1,0 +1,106 @@
+"""Loss and perplexity against an independent computation (explicit log-softmax and gather)."""
+
+import math
+
+import pytest
+import torch
+
+from dialogpt.training.loss import CausalLMLoss, LossSums, loss_sums_from_logits
+
+
+@pytest.fixture(scope="module")
+def tiny_model(repo_root):
+    from dialogpt.modeling import load_model
+
+    torch.manual_seed(0)
+    return load_model(repo_root / "configs" / "tiny").eval()
+
+
+def _fixed_batch():
+    generator = torch.Generator().manual_seed(123)
+    input_ids = torch.randint(0, 50257, (4, 9), generator=generator)
+    labels = torch.full((4, 9), -1)
+    labels[0, 3:9] = torch.randint(0, 50257, (6,), generator=generator)   # context then response
+    labels[1, 1:4] = torch.randint(0, 50257, (3,), generator=generator)   # short, then padding
+    labels[1, 6:8] = torch.randint(0, 50257, (2,), generator=generator)   # a second target turn
+    labels[3, 0:9] = torch.randint(0, 50257, (9,), generator=generator)   # all predicted
+    # row 2 has no label at all: it counts for neither the loss nor the ppl
+    attention_mask = torch.ones(4, 9, dtype=torch.long)
+    attention_mask[1, 8:] = 0
+    position_ids = torch.arange(9).expand(4, 9) * attention_mask
+    return input_ids, attention_mask, position_ids, labels
+
+
+def _reference(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, int]:
+    """Token-mean loss, the original's ppl and the token count, written out longhand."""
+    log_probs = logits.double().log_softmax(dim=-1)
+    per_example = []
+    all_tokens = []
+    for row in range(labels.shape[0]):
+        nll = [-log_probs[row, t, labels[row, t]].item()
+               for t in range(labels.shape[1]) if labels[row, t] >= 0]
+        all_tokens += nll
+        if nll:
+            per_example.append(sum(nll) / len(nll))
+    return (sum(all_tokens) / len(all_tokens), math.exp(sum(per_example) / len(per_example)),
+            len(all_tokens))
+
+
+def test_loss_module_equals_an_explicit_log_softmax_gather(tiny_model):
+    input_ids, attention_mask, position_ids, labels = _fixed_batch()
+    with torch.no_grad():
+        logits = tiny_model(input_ids=input_ids, attention_mask=attention_mask,
+                            position_ids=position_ids).logits
+        token_loss, example_loss, n_tokens, n_examples = CausalLMLoss(tiny_model)(
+            input_ids, position_ids, labels)
+    want_loss, want_ppl, want_tokens = _reference(logits, labels)
+    sums = LossSums(token_loss.item(), n_tokens, example_loss.item(), n_examples)
+    assert (n_tokens, n_examples) == (want_tokens, 3)
+    assert sums.loss == pytest.approx(want_loss, rel=1e-5)
+    assert sums.ppl == pytest.approx(want_ppl, rel=1e-5)
+    assert sums.exp_loss == pytest.approx(math.exp(want_loss), rel=1e-5)
+    assert sums.ppl != pytest.approx(sums.exp_loss, rel=1e-3)  # the two perplexities differ
+    from_logits = loss_sums_from_logits(logits, labels)
+    assert from_logits.loss == pytest.approx(want_loss, rel=1e-5)
+    assert from_logits.ppl == pytest.approx(want_ppl, rel=1e-5)
+
+
+def test_uniform_logits_give_log_vocab_loss_and_vocab_ppl():
+    labels = torch.tensor([[-1, 2, 0], [4, -1, -1]])
+    sums = loss_sums_from_logits(torch.zeros(2, 3, 5), labels)
+    assert sums.loss == pytest.approx(math.log(5))
+    assert sums.ppl == pytest.approx(5.0)
+    assert (sums.n_tokens, sums.n_examples) == (3, 2)
+
+
+def test_hand_worked_ppl_is_exp_of_mean_example_loss_not_exp_loss():
+    # two-class logits [x, 0] with label 0: token loss = log(1 + e^-x)
+    def logits_for(losses):
+        xs = [-math.log(math.exp(loss) - 1) for loss in losses]
+        return torch.tensor([[x, 0.0] for x in xs])
+
+    a, b = 0.5, 2.0   # example A: one token of loss a; example B: three tokens of loss b
+    logits = torch.zeros(2, 3, 2)
+    logits[0, :1] = logits_for([a])
+    logits[1, :] = logits_for([b, b, b])
+    labels = torch.tensor([[0, -1, -1], [0, 0, 0]])
+    sums = loss_sums_from_logits(logits, labels)
+    assert sums.loss == pytest.approx((a + 3 * b) / 4)
+    assert sums.ppl == pytest.approx(math.exp((a + b) / 2))
+
+
+def test_sums_add_up_over_splits():
+    whole = LossSums(10.0, 4, 3.0, 2) + LossSums(2.0, 1, 2.0, 1)
+    assert whole == LossSums(12.0, 5, 5.0, 3)
+    assert LossSums.from_tensor(whole.to_tensor()) == whole
+    assert math.isnan(LossSums().loss) and math.isnan(LossSums().ppl)
+
+
+def test_no_attention_mask_is_needed_for_end_padded_batches(tiny_model):
+    input_ids, attention_mask, position_ids, labels = _fixed_batch()
+    with torch.no_grad():
+        masked = tiny_model(input_ids=input_ids, attention_mask=attention_mask,
+                            position_ids=position_ids).logits
+        unmasked = tiny_model(input_ids=input_ids, position_ids=position_ids).logits
+    real = attention_mask.bool()
+    torch.testing.assert_close(unmasked[real], masked[real], rtol=1e-5, atol=1e-5)

@@ -1,0 +1,54 @@
+"""Helpers shared by the training tests: corpus and DB building, argv, log reading."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+WORDS = ("the a cat dog likes runs to home why not yes no maybe good bad movie music play game "
+         "great idea think know love hate time day night").split()
+
+
+def _turn(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 14)))
+
+
+def write_corpus(path: Path, n_lines: int, seed: int) -> Path:
+    """Multi-turn lines ``turn EOS turn ...<TAB>response`` of random words."""
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as handle:
+        for _ in range(n_lines):
+            context = " EOS ".join(_turn(rng) for _ in range(rng.randint(1, 3)))
+            handle.write(f"{context}\t{_turn(rng)}\n")
+    return path
+
+
+def build_db(tsv: Path, *extra: str) -> Path:
+    from dialogpt.data.prepro import main as prepro_main
+
+    assert prepro_main(["--corpus", str(tsv), "--max_seq_len", "128", "--workers", "1",
+                        *extra]) == 0
+    db = tsv.with_name(f"{tsv.stem}.128len.db")
+    assert db.is_dir()
+    return db
+
+
+def train_argv(model: Path, db: Path, eval_tsv: Path | None, output_dir: Path,
+               **flags) -> list[str]:
+    """LSP_train.py arguments for a quick CPU run; ``flags`` override the defaults below."""
+    values = {"train_batch_size": 8, "gradient_accumulation_steps": 2, "num_optim_steps": 3,
+              "valid_step": 1000, "learning_rate": 1e-3, "lr_schedule": "None", "pbar": "false",
+              "seed": 7, **flags}
+    argv = ["--model_name_or_path", str(model), "--train_input_file", str(db),
+            "--output_dir", str(output_dir)]
+    argv += ["--eval_input_file", str(eval_tsv)] if eval_tsv else ["--skip_eval"]
+    for key, value in values.items():
+        argv += [f"--{key}", str(value)]
+    return argv
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
