@@ -32,31 +32,50 @@ MONTH = "2011-06"
 def _run(command: list[str], cwd: Path | None = None) -> dict:
     """Run a command; wall seconds, CPU seconds and peak RSS (MiB) of that process alone."""
     start = time.perf_counter()
-    with open(os.devnull, "w") as sink:
-        process = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=subprocess.PIPE, text=True)
+    with open(os.devnull, "w") as sink, tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=log)
         _, status, usage = os.wait4(process.pid, 0)
-        stderr = process.stderr.read()
-        process.stderr.close()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        stderr = log.read()
     wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-2000:]}")
     return {"wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
             "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
-def _read_path(dump: Path) -> dict:
-    import orjson
-    from dialogpt.extraction.readers import iter_lines
-    start = time.perf_counter()
-    count = 0
-    for line in iter_lines(dump):
-        try:
-            orjson.loads(line)
-        except orjson.JSONDecodeError:
-            pass  # the synthetic month holds a few malformed lines on purpose
-        count += 1
-    seconds = time.perf_counter() - start
-    return {"lines": count, "seconds": round(seconds, 3), "lines_per_s": round(count / seconds)}
+_PREPARE = """
+import json, sys, time
+import orjson
+from pathlib import Path
+from dialogpt.extraction.readers import iter_lines
+from dialogpt.extraction.synthetic import write_synthetic_keys, write_synthetic_month
+root, month, submissions, per_submission, seed = sys.argv[1:]
+root = Path(root)
+made = write_synthetic_month(root / "dumps", month, int(submissions), seed=int(seed),
+                             comments_per_submission=float(per_submission))
+write_synthetic_keys(root / "keys", month, root / "dumps", seed=int(seed))
+start, count = time.perf_counter(), 0
+for line in iter_lines(made.rc_path):
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass  # a few malformed lines on purpose
+    count += 1
+seconds = time.perf_counter() - start
+print(json.dumps({"comments_in_dump": made.n_comments, "read_path": {
+    "lines": count, "seconds": round(seconds, 3), "lines_per_s": round(count / seconds)}}))
+"""
+
+
+def _prepare(root: Path, submissions: int, per_submission: float, seed: int) -> dict:
+    """Write the month and time the read path, in a child process (keeps this one small, so
+    the peak RSS of later children is theirs alone)."""
+    result = subprocess.run([sys.executable, "-c", _PREPARE, str(root), MONTH, str(submissions),
+                             str(per_submission), str(seed)],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
 
 
 def _original(script: Path, root: Path, ours_out: Path) -> dict:
@@ -85,17 +104,16 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--submissions", type=int, default=35_000, help="submissions in the month")
     parser.add_argument("--seed", type=int, default=0, help="generator seed")
+    parser.add_argument("--comments_per_submission", type=float, default=6.0,
+                        help="mean thread size of the generator")
     parser.add_argument("--workers", type=int, default=1, help="conv --workers")
     parser.add_argument("--original", type=Path, help="path of the original src/reddit.py")
     parser.add_argument("--keep", type=Path, help="work folder to keep (default: a temp folder)")
     args = parser.parse_args(argv)
-    from dialogpt.extraction.synthetic import write_synthetic_keys, write_synthetic_month
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
-        month = write_synthetic_month(root / "dumps", MONTH, args.submissions, seed=args.seed)
-        write_synthetic_keys(root / "keys", MONTH, root / "dumps", seed=args.seed)
-        read = _read_path(month.rc_path)
+        prepared = _prepare(root, args.submissions, args.comments_per_submission, args.seed)
         stage = [sys.executable, "-m"]
         extract = _run(stage + ["dialogpt.extraction.extract", MONTH, "--dumps", str(root / "dumps"),
                                 "--out", str(root / "extract"),
@@ -109,9 +127,8 @@ def main(argv=None) -> int:
         comments = report["conv"]["comments"]
         conv["comments_per_s"] = round(comments / conv["wall_s"])
         conv["comments_per_cpu_s"] = round(comments / conv["cpu_s"])
-        result = {"benchmark": "extract", "comments_in_dump": month.n_comments,
-                  "conv_comments": comments, "instances": report["conv"]["instances"],
-                  "read_path": read, "extract": extract, "conv": conv}
+        result = {"benchmark": "extract", **prepared, "conv_comments": comments,
+                  "instances": report["conv"]["instances"], "extract": extract, "conv": conv}
         if args.original:
             original = _original(args.original.resolve(), root,
                                  root / "conv" / f"{MONTH}.tsv.gz")

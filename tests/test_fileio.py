@@ -50,3 +50,18 @@ def test_atomic_dir(tmp_path):
                                         ("no", False), ("YES", True)])
 def test_str2bool(text, value):
     assert str2bool(text) is value
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f") as handle:
+            handle.write("x")
+        with atomic_dir(tmp_path / "d"):
+            pass
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755

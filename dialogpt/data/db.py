@@ -21,11 +21,12 @@ than 1.0, go to the ``exc_*`` side table. On the GPT-2 BPE this is ~2.03-2.07 by
 
 from __future__ import annotations
 
+import array
 import hashlib
 import json
 import os
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -108,10 +109,11 @@ def encode_features(features: Sequence["Feature"], token_dtype: str,
         for start, end, weight in spans:
             exc_spans.append((start, end))
             exc_weights.append(weight)
-    tokens = np.fromiter((t for feature in features for t in feature.input_ids),
-                         dtype=np.int64, count=sum(lengths))
+    tokens = array.array("H" if np.dtype(token_dtype).itemsize == 2 else "I")
+    for feature in features:
+        tokens.extend(feature.input_ids)
     return EncodedFeatures(
-        tokens=tokens.astype(token_dtype),
+        tokens=np.frombuffer(tokens, dtype=tokens.typecode).astype(token_dtype, copy=False),
         lengths=np.asarray(lengths, dtype=length_dtype),
         label_start=np.asarray(label_start, dtype=length_dtype),
         exc_local=np.asarray(exc_local, dtype=np.int64),
@@ -244,7 +246,6 @@ class _Shard:
     tokens: "np.ndarray"
     first_example: int
     n_examples: int
-    extra: dict = field(default_factory=dict)
 
 
 class TokenDB:
@@ -283,8 +284,10 @@ class TokenDB:
             shard_lengths = np.asarray(arrays["lengths"])
             lengths.append(shard_lengths)
             label_start.append(np.asarray(arrays["label_start"]))
-            shard_offsets = np.zeros(n, dtype=np.int64)
-            np.cumsum(shard_lengths[:-1], out=shard_offsets[1:])
+            # shard-local offsets: uint32 keeps the in-memory index at ~8 bytes per example
+            offset_dtype = np.uint32 if int(info["n_tokens"]) < 1 << 32 else np.int64
+            shard_offsets = np.zeros(n, dtype=offset_dtype)
+            np.cumsum(shard_lengths[:-1], out=shard_offsets[1:], dtype=offset_dtype)
             offsets.append(shard_offsets)
             exc_ids.append(np.asarray(arrays["exc_index"], dtype=np.int64) + first)
             exc_counts.append(np.asarray(arrays["exc_span_count"], dtype=np.int64))
@@ -295,10 +298,10 @@ class TokenDB:
         concat = (lambda parts, dtype: np.concatenate(parts) if parts
                   else np.zeros(0, dtype=dtype))
         self.lengths: np.ndarray = concat(lengths, dtypes["length"])
-        self._label_start = concat(label_start, dtypes["length"]).astype(np.int64)
-        self._offsets = concat(offsets, np.int64)
+        self._label_start = concat(label_start, dtypes["length"])
+        self._offsets = concat(offsets, np.uint32)
         self._shard_starts = [shard.first_example for shard in self._shards]
-        self._shard_index = np.repeat(np.arange(len(self._shards)),
+        self._shard_index = np.repeat(np.arange(len(self._shards), dtype=np.int32),
                                       [shard.n_examples for shard in self._shards])
         self._exc_ids = concat(exc_ids, np.int64)
         counts = concat(exc_counts, np.int64)
@@ -390,7 +393,7 @@ class TokenDB:
 
         index = self._check_index(index)
         shard = self._shards[bisect_right(self._shard_starts, index) - 1]
-        start = self._offsets[index]
+        start = int(self._offsets[index])
         return np.asarray(shard.tokens[start:start + int(self.lengths[index])], dtype=np.int64)
 
     def __getitem__(self, index: int) -> tuple["np.ndarray", "np.ndarray"]:
@@ -431,19 +434,21 @@ class TokenDB:
         real = positions[None, :] < lengths[:, None]
         input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
         shard_of = self._shard_index[idx]
-        for shard_number in np.unique(shard_of):
+        for shard_number in sorted(set(shard_of.tolist())):
             rows = np.nonzero(shard_of == shard_number)[0]
             tokens = self._shards[shard_number].tokens
-            source = self._offsets[idx[rows]][:, None] + positions[None, :]
+            source = self._offsets[idx[rows]].astype(np.int64)[:, None] + positions[None, :]
             np.minimum(source, len(tokens) - 1, out=source)
             input_ids[rows] = np.where(real[rows], tokens[source], pad_id)
         following = np.full_like(input_ids, -1)
         following[:, :-1] = input_ids[:, 1:]
         following[np.arange(len(idx)), lengths - 1] = self.eos_id
-        predicted = real & (positions[None, :] >= self._label_start[idx][:, None])
+        label_start = self._label_start[idx].astype(np.int64)
+        predicted = real & (positions[None, :] >= label_start[:, None])
         labels = np.where(predicted, following, -1)
         if len(self._exc_ids):
-            for row in np.nonzero(np.isin(idx, self._exc_ids))[0]:
+            found = np.minimum(np.searchsorted(self._exc_ids, idx), len(self._exc_ids) - 1)
+            for row in np.nonzero(self._exc_ids[found] == idx)[0]:
                 labels[row] = -1
                 for start, end, _ in self.spans(int(idx[row])):
                     labels[row, start:end] = following[row, start:end]

@@ -21,7 +21,10 @@ Decisions where the original is silent or fragile (documented, tested):
   (line skipped, reason ``bad_weight``): a weight must be finite and >= 0.
 * Whitespace is normalised as in the original (``" ".join(text.split())``).
 * A turn with no text (empty, whitespace only, or a weight alone) skips the line
-  (``empty_turn``); the original crashed on the first two and trained on an empty turn.
+  (``empty_turn``); the original skipped the first two (printing the exception) but trained on
+  a weight alone as an empty turn.
+* A line needs exactly one TAB; the original stripped the line first and so also accepted a
+  trailing TAB (``CONTEXT<TAB>RESPONSE<TAB>``), which we count as ``extra_tabs``.
 * Long conversations are windowed *before* they overflow, so no feature is ever longer than
   ``max_seq_len`` (see :func:`build_features`).
 """
@@ -169,7 +172,7 @@ class Feature:
 def make_feature(turn_ids: Sequence[Sequence[int]], weights: Sequence[float],
                  eos_id: int) -> Feature | None:
     """The feature of one window of turns, or ``None`` if no turn after the first is weighted."""
-    if all(weight == 0 for weight in weights[1:]):
+    if not any(weights[1:]):  # every later weight is 0 (weights are finite)
         return None
     input_ids = list(turn_ids[0])
     spans: list[tuple[int, int, float]] = []

@@ -3,8 +3,9 @@
 Lines are split on ``\\n`` only and read in binary, so a broken line costs that line, never the
 run (the original decoded the whole file as UTF-8 and died on the first bad byte).
 Normalisation (not a skip): a ``\\r\\n`` ending becomes ``\\n``; a UTF-8 byte-order mark at the
-start of a line (usually line 1) is removed. A line longer than :data:`MAX_LINE_BYTES` is skipped
-without ever being held in memory.
+start of a line (usually line 1) is removed. A lone ``\\r`` inside a line is whitespace (the
+original's universal-newline reading ended the line there). A line longer than
+:data:`MAX_LINE_BYTES` is skipped without ever being held in memory.
 """
 
 from __future__ import annotations

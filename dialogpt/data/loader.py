@@ -22,8 +22,12 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from dialogpt.cli import UserError
 from dialogpt.data import sampling
 from dialogpt.data.db import TokenDB
+from dialogpt.data.encoding import TurnEncoder
+from dialogpt.data.features import BadLine, build_eval_feature, parse_line
+from dialogpt.data.lines import decode_line, read_raw_lines
 
 if TYPE_CHECKING:
     import numpy as np
@@ -178,13 +182,10 @@ class DynamicBatchingLoader:
 
     def __init__(self, tsv_path: str | os.PathLike, tokenizer, batch_size: int,
                  max_seq_len: int, pad_id: int = 0):
-        from dialogpt.data.encoding import TurnEncoder
-
         if batch_size < 1 or max_seq_len < 3:
             raise ValueError("batch_size must be >= 1 and max_seq_len >= 3")
         self.path = Path(tsv_path)
         if not self.path.is_file():
-            from dialogpt.cli import UserError
             raise UserError(f"evaluation file {self.path} does not exist")
         self.encoder = tokenizer if isinstance(tokenizer, TurnEncoder) else TurnEncoder(tokenizer)
         self.batch_size = batch_size
@@ -195,9 +196,6 @@ class DynamicBatchingLoader:
 
     def _examples(self) -> Iterator[tuple[list[str], str]]:
         """(context turn texts, response text) for every usable response, in file order."""
-        from dialogpt.data.features import BadLine, parse_line
-        from dialogpt.data.lines import decode_line, read_raw_lines
-
         skipped: Counter[str] = Counter()
         with open(self.path, "rb") as handle:
             for raw in read_raw_lines(handle):
@@ -231,8 +229,6 @@ class DynamicBatchingLoader:
 
     def _batch(self, examples: list[tuple[list[str], str]]) -> dict[str, "torch.Tensor"]:
         import numpy as np
-
-        from dialogpt.data.features import build_eval_feature
 
         texts = [text for context, response in examples for text in (*context, response)]
         ids = iter(self.encoder.encode_batch(texts))

@@ -6,6 +6,7 @@ so the parent only writes arrays and adds up counters, in corpus order.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from dialogpt.data.db import EncodedFeatures, encode_features
@@ -88,8 +89,13 @@ _worker_state: tuple[TurnEncoder, FeatureConfig] | None = None
 
 
 def init_worker(encoder: TurnEncoder, config: FeatureConfig) -> None:
-    """Pool initializer: keep the encoder and config in the worker process."""
+    """Pool initializer: keep the encoder and config in the worker process.
+
+    Each worker encodes on one thread: the processes already use every core, and the Rust
+    encoder's own thread pool in each of them would only contend for the same cores.
+    """
     global _worker_state
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     _worker_state = (encoder, config)
 
 

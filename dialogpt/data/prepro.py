@@ -62,8 +62,8 @@ def build_parser():
     return parser
 
 
-def default_db_path(corpus: str | os.PathLike, max_seq_len: int, reverse: bool,
-                    two_turn: bool) -> Path:
+def db_path_for(corpus: str | os.PathLike, max_seq_len: int, reverse: bool = False,
+                two_turn: bool = False) -> Path:
     """``data/train.tsv`` -> ``data/train.128len[.reverse][.2turn].db`` (the original's names)."""
     corpus = Path(corpus)
     stem = corpus.name[:-len(".tsv")] if corpus.name.endswith(".tsv") else corpus.name
@@ -202,21 +202,47 @@ def _check_existing(db_path: Path, build_key: dict) -> None:
                         f"{', '.join(different)}; pass --force to rebuild it (or --output DIR)")
 
 
+def _check_args(args, corpus: Path) -> None:
+    if not corpus.is_file():
+        raise UserError(f"corpus {corpus} does not exist")
+    if args.max_seq_len < 2:
+        raise UserError(f"--max_seq_len must be >= 2, got {args.max_seq_len}")
+    if args.chunk_lines < 1 or not 1 <= args.shard_tokens <= 1 << 31:
+        raise UserError("--chunk_lines must be >= 1 and --shard_tokens in [1, 2**31]")
+
+
+def _write_shards(directory: Path, corpus: Path, encoder, config, args):
+    """Stream the corpus through the workers into shards under ``directory``.
+
+    Returns the (unfinished) ``ShardWriter`` and the :class:`PreproSummary`."""
+    from dialogpt.data.db import ShardWriter
+
+    summary = PreproSummary()
+    writer = ShardWriter(directory, config.token_dtype, config.length_dtype, args.shard_tokens)
+    with open(corpus, "rb") as handle:
+        for result in process_in_order(chunked_lines(handle, args.chunk_lines), encoder, config,
+                                       args.workers):
+            malformed = [skip for skip in result.skips if skip[1] in MALFORMED_REASONS]
+            if args.strict and malformed:
+                line, reason, detail = malformed[0]
+                raise UserError(f"{corpus}:{line}: {SKIP_REASONS[reason]}"
+                                f"{f' ({detail})' if detail else ''}; fix the line, or run "
+                                "without --strict to skip such lines and count them")
+            writer.add(result.encoded)
+            summary.add(result)
+    return writer, summary
+
+
 def build_db(args) -> int:
-    from dialogpt.data.db import ShardWriter, length_dtype_for, token_dtype_for
+    from dialogpt.data.db import SUMMARY, length_dtype_for, token_dtype_for
     from dialogpt.data.encoding import TurnEncoder
     from dialogpt.data.pipeline import FeatureConfig
     from dialogpt.fileio import atomic_dir, atomic_write
     from dialogpt.tokenization import load_tokenizer, tokenizer_fingerprint
 
     corpus = Path(args.corpus)
-    if not corpus.is_file():
-        raise UserError(f"corpus {corpus} does not exist")
-    if args.max_seq_len < 2:
-        raise UserError(f"--max_seq_len must be >= 2, got {args.max_seq_len}")
-    if args.chunk_lines < 1 or args.shard_tokens < 1:
-        raise UserError("--chunk_lines and --shard_tokens must be >= 1")
-    db_path = Path(args.output) if args.output else default_db_path(
+    _check_args(args, corpus)
+    db_path = Path(args.output) if args.output else db_path_for(
         corpus, args.max_seq_len, args.reverse, args.two_turn)
     tokenizer = load_tokenizer(args.tokenizer)
     encoder = TurnEncoder(tokenizer)
@@ -231,20 +257,9 @@ def build_db(args) -> int:
 
     config = FeatureConfig(args.max_seq_len, args.reverse, args.two_turn,
                            token_dtype_for(len(tokenizer)), length_dtype_for(args.max_seq_len))
-    summary = PreproSummary()
     started = time.perf_counter()
-    with atomic_dir(db_path, overwrite=True) as tmp, open(corpus, "rb") as handle:
-        writer = ShardWriter(tmp, config.token_dtype, config.length_dtype, args.shard_tokens)
-        for result in process_in_order(chunked_lines(handle, args.chunk_lines), encoder, config,
-                                       args.workers):
-            malformed = [skip for skip in result.skips if skip[1] in MALFORMED_REASONS]
-            if args.strict and malformed:
-                line, reason, detail = malformed[0]
-                raise UserError(f"{corpus}:{line}: {SKIP_REASONS[reason]}"
-                                f"{f' ({detail})' if detail else ''}; fix the line, or run "
-                                "without --strict to skip such lines and count them")
-            writer.add(result.encoded)
-            summary.add(result)
+    with atomic_dir(db_path, overwrite=True) as tmp:
+        writer, summary = _write_shards(tmp, corpus, encoder, config, args)
         seconds = time.perf_counter() - started
         if summary.examples == 0:
             print(summary.format(), file=sys.stderr)
@@ -253,7 +268,7 @@ def build_db(args) -> int:
         report = {"corpus": str(corpus), "db": str(db_path), **summary.to_dict(),
                   "seconds": round(seconds, 3),
                   "lines_per_second": round(summary.lines_read / max(seconds, 1e-9), 1)}
-        with atomic_write(tmp / "summary.json") as out:
+        with atomic_write(tmp / SUMMARY) as out:
             json.dump(report, out, indent=1)
             out.write("\n")
         writer.finish({

@@ -6,5 +6,6 @@
 - ``generation``: ``Decoder``, batched Hugging Face ``generate`` with left padding.
 - ``rerank``: the ``Ranker`` interface and the MMI reverse-model scorer.
 - ``loading``: builds a ``Decoder`` from parsed flags (tokenizer, models, device).
+- ``inputs``: reading TSV / ``test.refs.txt`` contexts, writing one response per line.
 - ``generate`` / ``interact``: the command-line entry points.
 """

@@ -15,6 +15,7 @@ line-breaking character replaced by a space.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Sequence
 
 from dialogpt.cli import UserError
@@ -26,7 +27,7 @@ _LINE_BREAK_TABLE = str.maketrans({char: " " for char in _LINE_BREAKS + "\t"})
 def read_lines(path: str | os.PathLike) -> list[str]:
     """The lines of a UTF-8 file, split on ``\\n`` only; a final newline does not add a line."""
     try:
-        data = open(path, "rb").read()
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read input file {path}: {exc.strerror or exc}") from exc
     raw_lines = data.split(b"\n")

@@ -24,39 +24,39 @@ SLOTS = {
     "game": ["chess", "football", "tennis", "basketball", "poker"],
 }
 
-# Each exchange is a chain of turns; "{x}" slots are filled per thread, and a later turn may
-# branch into alternative replies (the list at that position).
-EXCHANGES: list[list[str | list[str]]] = [
+# Each exchange is a chain of turns; "{x}" slots are filled per thread. A list branches into
+# alternative replies (each becomes its own reply comment); a tuple is a choice of one.
+EXCHANGES: list[list[str | list[str] | tuple[str, ...]]] = [
     ["what is your favorite color ?", "i really like {color} , it is calm .",
      ["{color} is a great choice !", "really ? i thought you liked {color2} ."],
-     "haha yes , {color} all the way ."],
+     ("haha yes , {color} all the way .", "well , {color2} is nice too .", "i like it a lot .")],
     ["what did you have for dinner ?", "i had {food} with my family .",
      ["{food} sounds delicious !", "i had {food2} , it was nice too ."],
-     "thanks , it really was good ."],
+     ("thanks , it really was good .", "yes , i love {food} .", "it was ok , a bit salty .")],
     ["do you have any pets ?", "yes , i have a {animal} named max .",
      ["a {animal} ! that is so cute .", "i always wanted a {animal} ."],
-     "he is the best , i love him ."],
+     ("he is the best , i love him .", "you should get one !", "he sleeps all day haha .")],
     ["have you ever been to {city} ?", "yes , i went to {city} last year .",
      ["how was the food in {city} ?", "i want to visit {city} too ."],
-     "you should go , it is amazing ."],
+     ("you should go , it is amazing .", "the food was great .", "it was too crowded for me .")],
     ["what do you do for fun ?", "mostly {hobby} on weekends .",
      ["{hobby} is fun , i do it too .", "i never tried {hobby} , is it hard ?"],
-     "it is easy once you start ."],
+     ("it is easy once you start .", "not at all , just try it .", "it takes some practice .")],
     ["are you free on {day} ?", "yes , what do you have in mind ?",
      ["we could play {game} .", "let us get {food} together ."],
-     "sounds like a plan , see you then !"],
+     ("sounds like a plan , see you then !", "great , see you on {day} .", "sure , text me later .")],
     ["good morning , how are you ?", "i am doing well , thanks for asking .",
      ["glad to hear that !", "nice , any plans for today ?"],
-     "just {hobby} and relaxing ."],
+     ("just {hobby} and relaxing .", "maybe some {hobby} later .", "nothing special , you ?")],
     ["who wants to play {game} tonight ?", "i am in , what time ?",
      ["around eight works for me .", "after dinner , maybe nine ."],
-     "perfect , see you there ."],
+     ("perfect , see you there .", "ok , i will bring snacks .", "cool , count me in .")],
     ["i just adopted a {animal} !", "congratulations ! what is its name ?",
      ["we called it lucky .", "still thinking , any ideas ?"],
-     "that is a lovely name ."],
+     ("that is a lovely name .", "how about buddy ?", "cute , post a picture !")],
     ["what is the best food in {city} ?", "you have to try the {food} there .",
      ["is it expensive ?", "i will try it next time ."],
-     "not really , it is worth it ."],
+     ("not really , it is worth it .", "a little , but it is good .", "yes , but you only live once .")],
 ]
 
 NOISE_BODIES = ["[deleted]", "> quoting someone here", "ok"]  # dropped by the extractor
@@ -90,6 +90,8 @@ def _thread_comments(rng: random.Random, link_id: str, next_id, created: int) ->
 
     parents = [link_id]
     for turn in exchange:
+        if isinstance(turn, tuple):
+            turn = rng.choice(turn)
         options = turn if isinstance(turn, list) else [turn]
         new_parents = []
         for parent in parents:
@@ -127,6 +129,7 @@ def write_dummy_dumps(dumps_dir: str | Path, spec: DummySpec = DummySpec()) -> l
             sid = next_id(f"s{month_index}")
             thread = _thread_comments(rng, f"t3_{sid}", next_id, created)
             submissions.append({"id": sid, "num_comments": len(thread), "title": "chat thread",
+                                "domain": "self.casualconversation",
                                 "subreddit": "casualconversation", "created_utc": created,
                                 "score": rng.randint(1, 100),
                                 "permalink": f"/r/casualconversation/comments/{sid}/chat/"})

@@ -61,6 +61,8 @@ def build_parser():
     parser.add_argument("--train_batch_size", type=int, default=32,
                         help="examples per optimizer step")
     parser.add_argument("--valid_step", type=int, default=100, help="evaluate every N steps")
+    parser.add_argument("--valid_fraction", type=float, default=0.1,
+                        help="share of threads (by submission id hash) held out as valid.tsv")
     parser.add_argument("--num_heldout", type=int, default=100,
                         help="held-out contexts decoded and scored")
     parser.add_argument("--jobs", type=int, default=max(1, min(8, os.cpu_count() or 1)),
@@ -166,18 +168,25 @@ def stage_dumps(demo: Demo, results) -> dict:
             "bytes": sum(path.stat().st_size for path in paths)}
 
 
+def extract_command(demo: Demo, make: str = "make") -> list[str]:
+    """The ``make`` call of the extract stage (the user's ``SIZE=small make -j 8``)."""
+    variables = [f"S={demo.dumps.resolve()}", f"DATA={demo.data.resolve()}",
+                 f"T={(demo.data / 'work').resolve()}", f"PYTHON={sys.executable}",
+                 f"VALID_FRACTION={demo.args.valid_fraction}"]
+    if demo.args.data == "dummy":
+        variables += [f"TRAIN_MONTHS={' '.join(DUMMY_MONTHS)}", "HASH_FLAG=--ignore_keys",
+                      "WORDS_BLOCKLIST=", "SUBREDDITS_BLOCKLIST="]
+    else:
+        variables += [f"SIZE={demo.args.data}"]
+    return [make, "-C", str(REPO_ROOT / "reddit_extractor"), f"-j{demo.args.jobs}", *variables,
+            "train", "valid"]
+
+
 def stage_extract(demo: Demo, results) -> dict:
     make = shutil.which("make")
     if make is None:
         raise UserError("the extractor is a Makefile pipeline: install GNU make")
-    variables = [f"S={demo.dumps.resolve()}", f"DATA={demo.data.resolve()}",
-                 f"T={(demo.data / 'work').resolve()}", f"PYTHON={sys.executable}"]
-    if demo.args.data == "dummy":
-        variables += [f"TRAIN_MONTHS={' '.join(DUMMY_MONTHS)}", "HASH_FLAG=--ignore_keys"]
-    else:
-        variables += [f"SIZE={demo.args.data}"]
-    command = [make, "-C", str(REPO_ROOT / "reddit_extractor"), f"-j{demo.args.jobs}",
-               *variables, "train", "valid"]
+    command = extract_command(demo, make)
     logger.info("%s", " ".join(command))
     subprocess.run(command, check=True)
     counts = {path.name: sum(1 for _ in open(path, encoding="utf-8"))
@@ -238,7 +247,8 @@ def stage_train(demo: Demo, results) -> dict:
 def _write_heldout(demo: Demo) -> int:
     """The first ``--num_heldout`` validation lines: contexts to decode and references to score.
 
-    The response's weight prefix (``1.0 ``) is stripped: references are plain text.
+    References are plain ``KEY<TAB>response`` lines (the response's weight prefix stripped), in
+    the order of the contexts, so ``batch_eval.py`` aligns the decoded file by line.
     """
     from dialogpt.data.features import parse_turns
     from dialogpt.fileio import atomic_write
@@ -253,12 +263,12 @@ def _write_heldout(demo: Demo) -> int:
             if len(lines) >= demo.args.num_heldout:
                 break
     if not lines:
-        raise UserError(f"{demo.valid_tsv} holds no usable validation lines")
+        raise UserError(f"{demo.valid_tsv} holds no usable validation lines; raise "
+                        "--valid_fraction or bring more data")
     with atomic_write(demo.heldout_tsv) as tsv, atomic_write(demo.heldout_refs) as refs:
-        for context, response in lines:
+        for index, (context, response) in enumerate(lines):
             tsv.write(f"{context}\t{response}\n")
-            plain_context = " EOS ".join(text for _, text in parse_turns(context))
-            refs.write(f"{plain_context}\t{response}\n")
+            refs.write(f"heldout-{index:05d}\t{response}\n")
     return len(lines)
 
 
@@ -275,11 +285,19 @@ def stage_generate(demo: Demo, results) -> dict:
 
 
 def stage_evaluate(demo: Demo, results) -> dict:
-    from dialogpt.evaluation.batch_eval import score_files
+    import contextlib
+    import io
 
-    metrics = score_files(refs=demo.heldout_refs, hyp=demo.responses, fmt="plain",
-                          n_refs=1, vshuman=-1, clean=True, meteor=True)
-    return {"metrics": metrics}
+    from dialogpt.evaluation.batch_eval import main as eval_main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = eval_main(["--refs", str(demo.heldout_refs), "--hyp", str(demo.responses),
+                        "--format", "plain", "--clean", "--n_refs", "1", "--vshuman", "-1",
+                        "--json"])
+    if rc:
+        raise UserError(f"batch_eval.py failed (exit {rc})")
+    return {"metrics": json.loads(printed.getvalue().strip().splitlines()[-1])}
 
 
 def stage_report(demo: Demo, results) -> dict:

@@ -20,6 +20,13 @@ def read_log(path: Path) -> list[dict[str, float]]:
                 for row in csv.DictReader(handle)]
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
 def plot_losses(train_rows, eval_rows, path: Path) -> bool:
     """Train loss per step and eval loss per evaluation; False when matplotlib is missing."""
     try:
@@ -32,8 +39,12 @@ def plot_losses(train_rows, eval_rows, path: Path) -> bool:
 
     figure, axis = plt.subplots(figsize=(7, 4), dpi=100)
     if train_rows:
-        axis.plot([row["global_step"] for row in train_rows],
-                  [row["mean_loss"] for row in train_rows], label="train loss", linewidth=1)
+        steps = [row["global_step"] for row in train_rows]
+        if "loss" in train_rows[0]:
+            axis.plot(steps, [row["loss"] for row in train_rows], label="train loss (step)",
+                      linewidth=0.8, alpha=0.7)
+        axis.plot(steps, [row["mean_loss"] for row in train_rows], "--", linewidth=1,
+                  label="train mean_loss (epoch running mean, as train_log.txt)")
     if eval_rows:
         axis.plot([row["global_step"] for row in eval_rows],
                   [row["eval_loss"] for row in eval_rows], "o-", label="eval loss")
@@ -67,7 +78,7 @@ def write_report(out: Path, train_dir: Path, results: dict, heldout_tsv: Path,
                  responses: Path) -> dict:
     from dialogpt.fileio import atomic_write
 
-    train_rows = read_log(train_dir / "train_log.txt")
+    train_rows = read_jsonl(train_dir / "train_log.jsonl") or read_log(train_dir / "train_log.txt")
     eval_rows = read_log(train_dir / "eval_log.txt")
     metrics = results.get("evaluate", {}).get("metrics", {})
     report = {
@@ -90,12 +101,12 @@ def write_report(out: Path, train_dir: Path, results: dict, heldout_tsv: Path,
              f"Checkpoint: `{report['checkpoint']}`", "", "## Stages", "",
              "| stage | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds} |" for name, seconds in report["stage_seconds"].items()]
+    train, evaluation = report["train"], report["eval"]
     lines += ["", "## Training", "",
-              f"- steps: {report['train']['steps']}",
-              f"- final train loss: {report['train']['final_loss']}, ppl: "
-              f"{report['train']['final_ppl']}",
-              f"- eval loss: {report['eval']['first_loss']} at the start -> "
-              f"{report['eval']['final_loss']} at the end (ppl {report['eval']['final_ppl']})"]
+              f"- steps: {train['steps']}",
+              f"- final train loss: {_fmt(train['final_loss'])}, ppl: {_fmt(train['final_ppl'])}",
+              f"- eval loss: {_fmt(evaluation['first_loss'])} at the start -> "
+              f"{_fmt(evaluation['final_loss'])} at the end (ppl {_fmt(evaluation['final_ppl'])})"]
     if has_plot:
         lines += ["", "![loss curve](loss_curve.png)"]
     lines += ["", "## Metrics on held-out contexts", "",

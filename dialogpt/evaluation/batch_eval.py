@@ -21,6 +21,13 @@ import sys
 from pathlib import Path
 
 from dialogpt.cli import UserError, add_bool_flag, make_parser, setup_logging
+from dialogpt.evaluation import inputs
+from dialogpt.evaluation.meteor import (MeteorError, MeteorUnavailable, locate_meteor,
+                                        meteor_file_mode, meteor_many)
+from dialogpt.evaluation.report import (headline_table, per_segment_tsv, summary_tsv,
+                                        system_report)
+from dialogpt.evaluation.scoring import DstcScorer, PreparedSystem
+from dialogpt.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +38,8 @@ def build_parser():
     parser = make_parser("batch_eval.py", __doc__)
     data = parser.add_argument_group("data")
     data.add_argument("--refs", required=True,
-                      help="references: KEY<TAB>score|text<TAB>... (DSTC-7) or KEY<TAB>text<TAB>...")
+                      help="references: KEY<TAB>score|text<TAB>... (DSTC-7) or "
+                           "KEY<TAB>text<TAB>... (plain)")
     data.add_argument("--keys", default=None,
                       help="keys to score, one per line (default: every key of --refs)")
     target = data.add_mutually_exclusive_group(required=True)
@@ -41,7 +49,7 @@ def build_parser():
     data.add_argument("--format", choices=("auto", "dstc", "plain"), default="auto",
                       help="hypotheses: dstc = 7-column submission (key first, response last); "
                            "plain = one response per line aligned with --align_keys; auto = dstc "
-                           "when the first line has a TAB")
+                           "when a line starts with a scored key and a TAB")
     data.add_argument("--align_keys", default=None,
                       help="keys of a plain hypothesis file, line by line (default: --keys, else "
                            "the first column of --refs)")
@@ -56,7 +64,8 @@ def build_parser():
                               "__empty__); dialogpt = DialoGPT's dstc/ variant (empty stays empty)")
     add_bool_flag(scoring, "--no_meteor", False, "skip METEOR (no Java needed)")
     scoring.add_argument("--meteor_jar", default=None,
-                         help="meteor-1.5.jar (default: $DIALOGPT_METEOR_JAR, else pycocoevalcap's)")
+                         help="meteor-1.5.jar (default: $DIALOGPT_METEOR_JAR, else the one "
+                              "pycocoevalcap ships)")
     output = parser.add_argument_group("output")
     add_bool_flag(output, "--json", False, "print one JSON object instead of the table")
     output.add_argument("--per_segment", default=None,
@@ -79,15 +88,13 @@ def _validate(args) -> None:
 class _Session:
     """Inputs shared by every system of one run: keys, references and the scorer."""
 
-    def __init__(self, args, diagnostics):
-        from dialogpt.evaluation.inputs import read_keys, read_references
-        from dialogpt.evaluation.scoring import DstcScorer
-
+    def __init__(self, args, diagnostics: inputs.Diagnostics):
         self.args = args
         self.diagnostics = diagnostics
-        keys = read_keys(args.keys) if args.keys else None
-        self.references = read_references(args.refs, set(keys) if keys else None, diagnostics,
-                                          require_scores=args.compat == "official")
+        keys = inputs.read_keys(args.keys) if args.keys else None
+        self.references = inputs.read_references(args.refs, set(keys) if keys else None,
+                                                 diagnostics,
+                                                 require_scores=args.compat == "official")
         self.keys = set(keys) if keys else set(self.references.texts)
         self.keys_path = args.keys or args.refs
         self._align_keys = None
@@ -95,16 +102,13 @@ class _Session:
                                  args.compat)
 
     def align_keys(self) -> list[str]:
-        from dialogpt.evaluation.inputs import read_keys
-
         if self._align_keys is None:
-            self._align_keys = read_keys(self.args.align_keys or self.keys_path)
+            self._align_keys = inputs.read_keys(self.args.align_keys or self.keys_path)
         return self._align_keys
 
-    def prepare(self, path: Path, name: str):
-        from dialogpt.evaluation import inputs
-
-        fmt = self.args.format if self.args.format != "auto" else inputs.detect_format(path)
+    def prepare(self, path: Path, name: str) -> PreparedSystem:
+        fmt = (self.args.format if self.args.format != "auto"
+               else inputs.detect_format(path, self.keys))
         if fmt == "dstc":
             hypotheses = inputs.read_dstc_hypotheses(path, self.keys, self.diagnostics)
         else:
@@ -132,8 +136,6 @@ def _meteor_setup(args):
     """The jar setup, or None (with a warning that says how to fix it)."""
     if args.no_meteor:
         return None
-    from dialogpt.evaluation.meteor import MeteorUnavailable, locate_meteor
-
     try:
         return locate_meteor(args.meteor_jar)
     except MeteorUnavailable as exc:
@@ -144,8 +146,6 @@ def _meteor_setup(args):
 def _meteor_scores(setup, systems) -> list[float | None]:
     if setup is None or not systems:
         return [None] * len(systems)
-    from dialogpt.evaluation.meteor import MeteorError, meteor_file_mode, meteor_many
-
     pairs = [(s.hypotheses, s.reference_streams) for s in systems]
     try:
         if len(pairs) == 1:
@@ -157,9 +157,6 @@ def _meteor_scores(setup, systems) -> list[float | None]:
 
 
 def _score_one(session: _Session, args) -> int:
-    from dialogpt.evaluation.report import headline_table, per_segment_tsv
-    from dialogpt.fileio import atomic_write
-
     path = Path(args.hyp)
     system = session.prepare(path, path.name)
     (meteor,) = _meteor_scores(_meteor_setup(args), [system])
@@ -178,9 +175,6 @@ def _score_one(session: _Session, args) -> int:
 
 
 def _score_folder(session: _Session, args) -> int:
-    from dialogpt.evaluation.report import headline_table, summary_tsv, system_report
-    from dialogpt.fileio import atomic_write
-
     files = sorted(Path(args.input_dir).glob(f"*{RESPONSE_SUFFIX}"))
     if not files:
         raise UserError(f"no *{RESPONSE_SUFFIX} file in {args.input_dir}")
@@ -189,9 +183,8 @@ def _score_folder(session: _Session, args) -> int:
     for path in files:
         try:
             systems.append(session.prepare(path, path.name[:-len(RESPONSE_SUFFIX)]))
-        except UserError as exc:
-            failed.append(f"{path}: {exc}")
-            print(f"error: {exc} (skipping {path.name})", file=sys.stderr)
+        except UserError as exc:  # reported at the end; the other systems are still scored
+            failed.append(str(exc))
     logger.info("scoring %d systems (METEOR: one JVM for all)", len(systems))
     meteor_scores = _meteor_scores(_meteor_setup(args), systems)
     rows = []
@@ -222,9 +215,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     _validate(args)
-    from dialogpt.evaluation.inputs import Diagnostics
-
-    diagnostics = Diagnostics()
+    diagnostics = inputs.Diagnostics()
     try:
         session = _Session(args, diagnostics)
         return _score_folder(session, args) if args.input_dir else _score_one(session, args)

@@ -94,10 +94,23 @@ class References:
 
 
 def parse_reference_cell(cell: str) -> tuple[str, bool]:
-    """``(text, had_score_prefix)``; the text between the first and second ``|`` if any."""
-    if "|" in cell:
-        return cell.split("|")[1], True
+    """``(text, had_score_prefix)``.
+
+    A DSTC-7 cell is ``score|text``: as in the official scorer, the text ends at a second ``|``.
+    A cell without a numeric ``score|`` prefix (plain ``test.refs.txt``) is used whole.
+    """
+    prefix, separator, rest = cell.partition("|")
+    if separator and _is_number(prefix):
+        return rest.split("|")[0], True
     return cell, False
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def read_references(path: str | Path, keys: set[str] | None, diagnostics: Diagnostics,
@@ -110,6 +123,8 @@ def read_references(path: str | Path, keys: set[str] | None, diagnostics: Diagno
     path = Path(path)
     texts: dict[str, list[str]] = {}
     line_of: dict[str, int] = {}
+    unscored: list[str] = []
+    any_scored = False
     for number, line in enumerate(read_lines(path), start=1):
         key, *cells = line.split("\t")
         if keys is not None and key not in keys:
@@ -123,10 +138,9 @@ def read_references(path: str | Path, keys: set[str] | None, diagnostics: Diagno
         refs = []
         for position, cell in enumerate(cells, start=1):
             text, had_score = parse_reference_cell(cell)
-            if not had_score and require_scores:
-                diagnostics.warn("reference without a 'score|' prefix, used whole (the official "
-                                 "DSTC-7 scorer crashes here)",
-                                 f"{path}:{number}: reference {position} of {key}")
+            any_scored |= had_score
+            if not had_score:
+                unscored.append(f"{path}:{number}: reference {position} of {key}")
             elif cell.count("|") > 1:
                 diagnostics.warn("reference with more than one '|'; as in the official scorer only "
                                  "the text up to the second '|' is kept",
@@ -136,6 +150,10 @@ def read_references(path: str | Path, keys: set[str] | None, diagnostics: Diagno
         line_of[key] = number
     if not texts:
         raise UserError(f"{path}: no references for the scored keys; check --refs and --keys")
+    if require_scores and any_scored:  # a plain file (no score anywhere) is a valid format
+        for where in unscored:
+            diagnostics.warn("reference without a 'score|' prefix among scored ones, used whole "
+                             "(the official DSTC-7 scorer crashes here)", where)
     return References(path, texts, line_of)
 
 
@@ -148,10 +166,12 @@ class Hypotheses:
     line_of: dict[str, int]
 
 
-def detect_format(path: str | Path) -> str:
-    """``dstc`` when the first line contains a TAB, else ``plain``."""
-    lines = read_lines(path)
-    return "dstc" if lines and "\t" in lines[0] else "plain"
+def detect_format(path: str | Path, keys: set[str]) -> str:
+    """``dstc`` when some line is TAB-separated with a key of ``keys`` first, else ``plain``."""
+    for line in read_lines(path):
+        if "\t" in line and line.split("\t", 1)[0] in keys:
+            return "dstc"
+    return "plain"
 
 
 def read_dstc_hypotheses(path: str | Path, keys: set[str],

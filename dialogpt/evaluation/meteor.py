@@ -63,8 +63,8 @@ def locate_meteor(jar: str | os.PathLike | None = None) -> MeteorSetup:
     chosen = jar or os.environ.get(JAR_ENV)
     jar_path = Path(chosen) if chosen else _bundled_jar()
     if jar_path is None:
-        raise MeteorUnavailable(f"{JAR_NAME} was not found; pip install pycocoevalcap (it ships the "
-                                f"jar and {PARAPHRASE_TABLE}) or pass --meteor_jar")
+        raise MeteorUnavailable(f"{JAR_NAME} was not found; pip install pycocoevalcap (it ships "
+                                f"the jar and {PARAPHRASE_TABLE}) or pass --meteor_jar")
     if not jar_path.is_file():
         raise MeteorUnavailable(f"{jar_path} does not exist; pass the path of {JAR_NAME}")
     if not (jar_path.parent / PARAPHRASE_TABLE).is_file():
@@ -186,10 +186,11 @@ def meteor_many(setup: MeteorSetup, systems: Sequence[tuple[Sequence[str], Seque
                 ) -> list[float]:
     """System METEOR of several ``(hypotheses, reference_streams)`` in one JVM where possible."""
     scores: list[float | None] = [None] * len(systems)
-    with MeteorSession(setup) as session:
-        for i, (hypotheses, streams) in enumerate(systems):
-            if stdio_safe(hypotheses, streams):
-                scores[i] = session.score(hypotheses, streams)
+    if any(stdio_safe(hypotheses, streams) for hypotheses, streams in systems):
+        with MeteorSession(setup) as session:
+            for i, (hypotheses, streams) in enumerate(systems):
+                if stdio_safe(hypotheses, streams):
+                    scores[i] = session.score(hypotheses, streams)
     for i, (hypotheses, streams) in enumerate(systems):
         if scores[i] is None:
             scores[i] = meteor_file_mode(setup, hypotheses, streams)

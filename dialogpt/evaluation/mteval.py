@@ -90,6 +90,7 @@ def ngram_counts(words: Sequence[str], max_order: int = MAX_ORDER) -> Counter:
 
 
 def _history_is_false_in_perl(history: tuple[str, ...]) -> bool:
+    """Whether mteval's ``$mgram ? ... : ...`` takes the total word count (``""`` or ``"0"``)."""
     return " ".join(history) in ("", "0")
 
 
@@ -98,7 +99,10 @@ def information_weights(reference_counts: Counter, total_words: int) -> dict[tup
     weights = {}
     for ngram, count in reference_counts.items():
         history = ngram[:-1]
-        denominator = total_words if _history_is_false_in_perl(history) else reference_counts[history]
+        if _history_is_false_in_perl(history):
+            denominator = total_words
+        else:
+            denominator = reference_counts[history]
         weights[ngram] = -math.log(count / denominator) / math.log(2)
     return weights
 

@@ -117,8 +117,9 @@ class DstcScorer:
         ``segments``: the result of :meth:`segment_stats`, when the caller already has it.
         """
         reference_set = self.reference_set(system)
-        result = mteval.corpus_nist_bleu(segments or self.segment_stats(system),
-                                         reference_set.n_streams)
+        if segments is None:
+            segments = self.segment_stats(system)
+        result = mteval.corpus_nist_bleu(segments, reference_set.n_streams)
         return Scores(
             n_lines=len(system.hypotheses),
             nist=tuple(mteval.round_like_mteval(v) for v in result.nist),

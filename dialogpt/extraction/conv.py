@@ -32,6 +32,7 @@ from dialogpt.fileio import atomic_write
 logger = logging.getLogger(__name__)
 
 _BUILDER: ThreadBuilder | None = None  # shared with forked workers
+PARALLEL_MIN_IDS = 10_000  # below this, forking costs more than it saves
 
 
 def _read_rows(path: Path) -> Iterator[str]:
@@ -51,15 +52,14 @@ def load_split(directory: Path, split: int, stats: ConvStats
     comments: dict[str, Comment] = {}
     links: dict[str, str] = {}  # one string object per link_id saves memory on big months
     for line in _read_rows(directory / f"rc_sub{split}.tsv.gz"):
-        parsed = read_comment_row(line)
+        parsed = read_comment_row(line, links)
         if parsed is None:
             stats.skipped["bad_row"] += 1
             continue
         comment_id, comment = parsed
         if comment_id in comments:
             stats.skipped["duplicate_comment"] += 1
-        link = links.setdefault(comment.link_id, comment.link_id)
-        comments[comment_id] = comment._replace(link_id=link)
+        comments[comment_id] = comment
     return submissions, comments
 
 
@@ -108,7 +108,7 @@ def convert_month(month: str, extract_dir: str | Path, out_dir: str | Path, opti
                 builder = ThreadBuilder(submissions, comments, options, filters)
                 ids = sorted_ids(comments)
                 lines = (_build_parallel(builder, ids, workers, stats)
-                         if workers > 1 and len(ids) > 10_000 else builder.build(ids, stats))
+                         if workers > 1 and len(ids) > PARALLEL_MIN_IDS else builder.build(ids, stats))
                 batch: list[str] = []
                 for line in lines:
                     batch.append(line)

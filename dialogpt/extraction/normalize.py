@@ -35,6 +35,9 @@ _HANG_RE = re.compile(r"([^A-Za-z0-9])\1{3,}")
 _BALANCED_PARENS = (r"\([^\s()]{0,255}?\([^\s()]{1,255}\)[^\s()]{0,255}?\)"  # (..(..)..)
                     r"|\([^\s]{1,255}?\)")                                   # (...)
 _TOKEN_ALTERNATIVES = (
+    # Shortcut, not in NLTK: a run of letters between spaces is one token whichever alternative
+    # below would match it (none of them can end inside it or extend past its spaces).
+    r"(?<!\S)[A-Za-z]+(?!\S)",
     # "http:" URLs (only possible after a backslash was removed from inside "http").
     rf"https?:[a-z0-9%](?:[^\s()<>{{}}\[\]]+|{_BALANCED_PARENS})+"
     rf"(?:{_BALANCED_PARENS}|[^\s`!()\[\]{{}};:'\".,<>?«»“”‘’])",

@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="weights to start from: original DialoGPT .pkl, .safetensors, .bin or "
                             "HF directory")
     model.add_argument("--tokenizer", default=None,
-                       help="tokenizer to save with checkpoints; default: the model directory's own, "
-                            "else the one the train DB was built with")
+                       help="tokenizer to save with checkpoints; default: the model directory's "
+                            "own, else the one the train DB was built with")
     model.add_argument("--train_input_file", default=None, help="token DB directory from prepro.py")
     model.add_argument("--eval_input_file", default=None,
                        help="TSV (context<TAB>response) for the validation loss")

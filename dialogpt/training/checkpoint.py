@@ -119,13 +119,16 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def _make_readable(directory: Path) -> None:
-    """Give the (0700 temporary) directory and its files the usual umask-based permissions."""
+def _finalise(directory: Path) -> None:
+    """Before the rename: flush every file to disk (a power cut must not leave a checkpoint that
+    looks complete but is empty) and give the files safetensors writes private (0600) the
+    usual umask-based permissions."""
     umask = os.umask(0)
     os.umask(umask)
-    directory.chmod(0o777 & ~umask)
     for file in directory.iterdir():
         file.chmod(0o666 & ~umask)
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
 
 
 def save_checkpoint(path: str | Path, model, tokenizer, training_state: dict[str, Any],
@@ -147,7 +150,7 @@ def save_checkpoint(path: str | Path, model, tokenizer, training_state: dict[str
         torch.save({"format_version": FORMAT_VERSION, **training_state}, tmp / STATE_FILE)
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n",
                                         encoding="utf-8")
-        _make_readable(tmp)
+        _finalise(tmp)
     return path
 
 

@@ -63,10 +63,10 @@ def check_db_matches(db_path: str, manifest: dict[str, Any], tokenizer, model_co
     recorded = manifest.get("tokenizer_fingerprint")
     ours = tokenizer_fingerprint(tokenizer)
     if recorded and recorded != ours:
-        raise UserError(f"token DB {db_path} was built with tokenizer {manifest.get('tokenizer')!r} "
-                        f"(fingerprint {recorded}), but training uses one with fingerprint {ours}; "
-                        "rebuild the DB with prepro.py --tokenizer matching the model, or pass "
-                        "--tokenizer")
+        raise UserError(f"token DB {db_path} was built with tokenizer "
+                        f"{manifest.get('tokenizer')!r} (fingerprint {recorded}), but training "
+                        f"uses one with fingerprint {ours}; rebuild the DB with prepro.py "
+                        "--tokenizer matching the model, or pass --tokenizer")
     db_vocab = int(manifest.get("vocab_size", 0))
     if db_vocab > model_config.vocab_size:
         raise UserError(f"token DB {db_path} has a vocabulary of {db_vocab} tokens, the model only "

@@ -86,7 +86,7 @@ class StepResult:
 
 
 def _groups(batches: Iterable[tuple[dict, dict]], size: int) -> Iterator[list[tuple[dict, dict]]]:
-    """Consecutive groups of ``size`` (micro-batch, position); a trailing partial group is dropped."""
+    """Consecutive groups of ``size`` (micro-batch, position); a partial last group is dropped."""
     group: list[tuple[dict, dict]] = []
     for batch in batches:
         group.append(batch)
@@ -114,14 +114,17 @@ class Trainer:
         self._loader_position: dict | None = None
         self._checkpointed_step = -1
         self._evaluated_step = -1
-        error = None
+        failure: Exception | None = None
         try:
             self._set_up()
-        except UserError as exc:
-            error = str(exc)
-        errors = [message for message in ctx.all_gather_object(error) if message]
-        if errors:
-            raise UserError(errors[0])
+        except Exception as exc:  # every process must learn of it, or the others would hang
+            failure = exc
+        reports = ctx.all_gather_object(None if failure is None else str(failure))
+        if failure is not None:
+            raise failure
+        elsewhere = [(rank, report) for rank, report in enumerate(reports) if report]
+        if elsewhere:
+            raise UserError(f"set-up failed on process {elsewhere[0][0]}: {elsewhere[0][1]}")
 
     # ------------------------------------------------------------------ set-up
     def _set_up(self) -> None:
@@ -229,7 +232,8 @@ class Trainer:
             group["lr"] = lr
 
         loss_weight = ctx.world_size / max(n_labelled, 1)
-        local = torch.zeros(4, dtype=torch.float64, device=self.device)
+        losses = torch.zeros(2, dtype=torch.float64, device=self.device)
+        counts = [0, 0]
         for index, batch in enumerate(micro_batches):
             is_last = index == len(micro_batches) - 1
             sync = (contextlib.nullcontext() if is_last or not ctx.distributed
@@ -238,13 +242,11 @@ class Trainer:
                 token_loss, example_loss, n_tokens, n_examples = self._forward(
                     self.train_module, batch)
                 self.scaler.scale(token_loss * loss_weight).backward()
-            local += torch.stack([token_loss.detach().double(), example_loss.double(),
-                                  torch.tensor(float(n_tokens), dtype=torch.float64,
-                                               device=self.device),
-                                  torch.tensor(float(n_examples), dtype=torch.float64,
-                                               device=self.device)])
+            losses += torch.stack([token_loss.detach(), example_loss]).double()
+            counts[0] += n_tokens
+            counts[1] += n_examples
         token_loss_sum, example_loss_sum, n_tokens, n_examples = \
-            ctx.all_reduce_sum(local).tolist()
+            ctx.all_reduce_sum(torch.cat([losses, losses.new_tensor(counts)])).tolist()
         sums = LossSums(token_loss_sum, round(n_tokens), example_loss_sum, round(n_examples))
 
         self.scaler.unscale_(self.optimizer)
@@ -379,35 +381,17 @@ class Trainer:
                         "--precision bf16/fp32")
 
     def run(self) -> LossSums | None:
-        """Train to ``--num_optim_steps``; return the final evaluation (``None`` with --skip_eval)."""
+        """Train to ``--num_optim_steps``; return the final evaluation (None with --skip_eval)."""
         args, progress = self.args, self.progress
         evaluating = self.eval_loader is not None
         run_log = RunLogger(args.log_dir or self.output_dir, self.ctx.is_main,
                             None if self.resume_dir is None else progress.global_step,
                             args.num_optim_steps, args.pbar)
-        save_every = args.save_step or args.valid_step
         try:
             if evaluating and args.eval_at_start and progress.global_step == 0:
                 self._evaluate_and_log(run_log)
             while progress.global_step < args.num_optim_steps:
-                batches = prefetched(with_positions(self.train_loader), args.num_workers * 2,
-                                     pin_memory=self.device.type == "cuda")
-                for group in _groups(batches, args.gradient_accumulation_steps):
-                    self._loader_position = group[-1][1]
-                    if self._loader_position["epoch"] != progress.epoch:
-                        progress.epoch = self._loader_position["epoch"]
-                        progress.epoch_totals = EpochTotals()
-                    result = self.train_step([batch for batch, _ in group])
-                    progress.micro_step += len(group)
-                    self._record(result, run_log)
-                    self._stop_if_diverged()
-                    if progress.global_step % save_every == 0 and not progress.nonfinite_streak:
-                        self.save()
-                    if evaluating and progress.global_step % args.valid_step == 0:
-                        self._evaluate_and_log(run_log)
-                    if progress.global_step >= args.num_optim_steps:
-                        break
-                batches.close()
+                self._train_epoch(run_log)
             if self._checkpointed_step != progress.global_step:
                 self.save()
             if evaluating and self._evaluated_step != progress.global_step:
@@ -416,3 +400,26 @@ class Trainer:
             run_log.close()
         self.ctx.barrier()
         return self.last_eval
+
+    def _train_epoch(self, run_log: RunLogger) -> None:
+        """Train on the rest of the loader's current epoch, or until the last step."""
+        args, progress = self.args, self.progress
+        save_every = args.save_step or args.valid_step
+        pin = self.device.type == "cuda" and args.num_workers > 0
+        with contextlib.closing(prefetched(with_positions(self.train_loader),
+                                           args.num_workers * 2, pin_memory=pin)) as batches:
+            for group in _groups(batches, args.gradient_accumulation_steps):
+                self._loader_position = group[-1][1]
+                if self._loader_position["epoch"] != progress.epoch:
+                    progress.epoch = self._loader_position["epoch"]
+                    progress.epoch_totals = EpochTotals()
+                result = self.train_step([batch for batch, _ in group])
+                progress.micro_step += len(group)
+                self._record(result, run_log)
+                self._stop_if_diverged()
+                if progress.global_step % save_every == 0 and not progress.nonfinite_streak:
+                    self.save()
+                if self.eval_loader is not None and progress.global_step % args.valid_step == 0:
+                    self._evaluate_and_log(run_log)
+                if progress.global_step >= args.num_optim_steps:
+                    return

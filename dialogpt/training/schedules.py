@@ -32,7 +32,10 @@ def bert(step: int, base_lr: float, total_steps: int, warmup_proportion: float) 
     Unlike the original, the factor is clamped at 0 after ``total_steps`` (no negative rates).
     """
     x = (step - 1) / total_steps
-    factor = x / warmup_proportion if x < warmup_proportion else (1.0 - x) / (1.0 - warmup_proportion)
+    if x < warmup_proportion:
+        factor = x / warmup_proportion
+    else:
+        factor = (1.0 - x) / (1.0 - warmup_proportion)
     return base_lr * max(factor, 0.0)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from dialogpt.cli import UserError, run_main
 from dialogpt.data.db import TokenDB
-from dialogpt.data.prepro import default_db_path, main
+from dialogpt.data.prepro import db_path_for, main
 
 EOS = 50256
 
@@ -59,10 +59,10 @@ def test_reverse_and_two_turn(tmp_path, capsys, gpt2_vocab):
 
 
 def test_default_db_names_follow_the_original():
-    assert str(default_db_path("data/train.tsv", 128, False, False)) == "data/train.128len.db"
-    assert str(default_db_path("data/train.tsv", 64, True, True)) == \
+    assert str(db_path_for("data/train.tsv", 128, False, False)) == "data/train.128len.db"
+    assert str(db_path_for("data/train.tsv", 64, True, True)) == \
         "data/train.64len.reverse.2turn.db"
-    assert str(default_db_path("corpus.txt", 128, False, False)) == "corpus.txt.128len.db"
+    assert str(db_path_for("corpus.txt", 128, False, False)) == "corpus.txt.128len.db"
 
 
 def test_literal_endoftext_in_text_is_text(tmp_path, capsys):

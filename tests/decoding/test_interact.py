@@ -83,6 +83,17 @@ def test_quit_command_and_max_history(tiny_model_dir, tmp_path, monkeypatch):
     assert [b["context_turns"] for b in bots] == [1, 2, 2]
 
 
+def test_transcript_records_mmi_candidates(tiny_model_dir, tmp_path, monkeypatch):
+    transcript = tmp_path / "chat.jsonl"
+    monkeypatch.setattr("builtins.input", scripted_input(["hi there"]))
+    assert main(["--model", str(tiny_model_dir), "--max_length", "4", "--transcript",
+                 str(transcript), "--mmi_model", str(tiny_model_dir), "--decoding", "sample",
+                 "--top_k", "20", "--num_candidates", "3"]) == 0
+    bot = read_transcript(transcript)[-1]
+    assert len(bot["candidates"]) == len(bot["scores"]) == 3
+    assert bot["text"] == bot["candidates"][bot["scores"].index(max(bot["scores"]))]
+
+
 class Terminal:
     """A child process on a pseudo-terminal: what a user at a real terminal would see and type."""
 

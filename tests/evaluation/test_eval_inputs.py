@@ -57,6 +57,15 @@ def test_reference_without_bar(tmp_path):
     assert not dialogpt.counts
 
 
+def test_plain_reference_file_is_used_whole_without_warnings(tmp_path):
+    # test.refs.txt format: no score prefixes anywhere, and a '|' inside a text is text.
+    path = write(tmp_path / "test.refs.txt", "ctx one\thi there\ta | b\nctx two\tyes\n")
+    diagnostics = Diagnostics()
+    references = inputs.read_references(path, None, diagnostics, True)
+    assert references.texts == {"ctx one": ["hi there", "a | b"], "ctx two": ["yes"]}
+    assert not diagnostics.counts
+
+
 def test_reference_line_without_references_is_an_error(tmp_path):
     path = write(tmp_path / "refs.txt", "k1\t1|a\nk2\n")
     with pytest.raises(UserError, match=r"refs\.txt:2: key k2 has no references"):
@@ -137,8 +146,10 @@ def test_missing_hypotheses_are_counted(tmp_path, refs):
 
 
 def test_detect_format_and_keys_from_a_tsv(tmp_path, refs):
-    assert inputs.detect_format(refs) == "dstc"
-    assert inputs.detect_format(write(tmp_path / "p.txt", "a reply\n")) == "plain"
+    assert inputs.detect_format(refs, {"k2"}) == "dstc"
+    assert inputs.detect_format(write(tmp_path / "p.txt", "a reply\nk2\n"), {"k2"}) == "plain"
+    # a TAB inside a plain response does not make it a submission
+    assert inputs.detect_format(write(tmp_path / "t.txt", "a\treply\n"), {"k2"}) == "plain"
     assert inputs.read_keys(refs) == ["k1", "k2", "k3"]
     with pytest.raises(UserError, match="no keys"):
         inputs.read_keys(write(tmp_path / "empty.txt", "\n"))

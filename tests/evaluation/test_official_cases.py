@@ -15,14 +15,25 @@ import pytest
 
 from dialogpt.evaluation import inputs
 from dialogpt.evaluation.batch_eval import main
+from dialogpt.evaluation.meteor import MeteorUnavailable, locate_meteor, meteor_many
 from dialogpt.evaluation.scoring import METRIC_KEYS, DstcScorer
 
 EXACT = {"n_lines", "nist1", "nist2", "nist3", "nist4", "bleu1", "bleu2", "bleu3", "bleu4"}
 TOLERANCE = {"meteor": 1e-4}
 DEFAULT_TOLERANCE = 1e-6
 
-needs_meteor = pytest.mark.skipif(shutil.which("java") is None,
-                                  reason="METEOR needs java on PATH")
+
+def _meteor_missing() -> str | None:
+    try:
+        locate_meteor()
+    except MeteorUnavailable as exc:
+        return str(exc)
+    return None
+
+
+METEOR_MISSING = _meteor_missing()
+needs_meteor = pytest.mark.skipif(METEOR_MISSING is not None,
+                                  reason=f"METEOR unavailable: {METEOR_MISSING}")
 
 
 def mismatches(entry: dict, scores: dict, with_meteor: bool) -> list[str]:
@@ -116,8 +127,6 @@ def test_cli_matches_official_including_meteor(shared_dir, capsys):
 @needs_meteor
 def test_meteor_of_every_case_in_one_jvm(shared_dir):
     """All 28 systems through one ``-stdio`` session, as ``--input_dir`` scores them."""
-    from dialogpt.evaluation.meteor import locate_meteor, meteor_many
-
     all_entries, pairs = [], []
     for entries in expected_groups(shared_dir).values():
         _, systems = prepared_systems(shared_dir, entries)

@@ -112,3 +112,21 @@ def test_missing_dump_names_what_to_do(tmp_path, capsys):
     from dialogpt.cli import run_main
     code = run_main(extract_main, ["2011-01", "--dumps", str(tmp_path), "--out", str(tmp_path)])
     assert code == 2 and "RS_2011-01" in capsys.readouterr().err
+
+
+def test_parallel_workers_give_the_same_output(month_runner, monkeypatch):
+    from dialogpt.extraction import conv
+    from dialogpt.extraction.synthetic import write_synthetic_month
+    from dialogpt.extraction.instances import ConvFilters, ConvOptions
+    write_synthetic_month(month_runner.root / "dumps", month_runner.month, 150, seed=2,
+                          compression="")
+    month_runner.extract()
+    serial, serial_report = month_runner.conv()
+    monkeypatch.setattr(conv, "PARALLEL_MIN_IDS", 0)
+    report = conv.convert_month(month_runner.month, month_runner.root / "extract",
+                                month_runner.root / "conv", ConvOptions(), ConvFilters(),
+                                workers=3)
+    with gzip.open(month_runner.root / "conv" / f"{month_runner.month}.tsv.gz", "rt") as handle:
+        parallel = handle.read().splitlines()
+    assert parallel == serial and serial
+    assert report["conv"]["skipped"] == serial_report["conv"]["skipped"]

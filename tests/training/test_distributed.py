@@ -26,7 +26,8 @@ def test_two_process_ddp_equals_one_process_with_accumulation(corpus, tiny_confi
     noise on near-zero gradients to ~lr); summed or per-rank-averaged gradients would move
     thousands of entries by ~lr.
     """
-    common = dict(num_optim_steps=3, valid_step=3, learning_rate=1e-4, gradient_accumulation_steps=2)
+    common = dict(num_optim_steps=3, valid_step=3, learning_rate=1e-4,
+                  gradient_accumulation_steps=2)
     single = tmp_path / "single"
     assert main(train_argv(tiny_config_no_dropout, corpus["tiny8"], corpus["eval"], single,
                            train_batch_size=8, **common)) == 0
@@ -45,7 +46,8 @@ def test_two_process_ddp_equals_one_process_with_accumulation(corpus, tiny_confi
     two = load_file(str(ddp / "checkpoint-step-3" / "model.safetensors"))
     for name, tensor in one.items():
         torch.testing.assert_close(two[name], tensor, rtol=0, atol=1e-5, msg=name)
-    for a, b in zip(read_csv_rows(single / "train_log.txt"), read_csv_rows(ddp / "train_log.txt")):
+    for a, b in zip(read_csv_rows(single / "train_log.txt"), read_csv_rows(ddp / "train_log.txt"),
+                    strict=True):
         assert (a["global_step"], a["n_token_real"]) == (b["global_step"], b["n_token_real"])
         assert float(a["mean_loss"]) == pytest.approx(float(b["mean_loss"]), rel=1e-5)
         assert float(a["mean_ppl"]) == pytest.approx(float(b["mean_ppl"]), rel=1e-5)

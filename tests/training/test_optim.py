@@ -15,7 +15,8 @@ def _bert_adam_first_step(p, g, lr, wd=0.01, eps=1e-6, b1=0.9, b2=0.999, max_nor
         g = [x * max_norm / (norm + 1e-6) for x in g]
     m = [(1 - b1) * x for x in g]
     v = [(1 - b2) * x * x for x in g]
-    return [pi - lr * (mi / (math.sqrt(vi) + eps) + wd * pi) for pi, mi, vi in zip(p, m, v)]
+    return [pi - lr * (mi / (math.sqrt(vi) + eps) + wd * pi)
+            for pi, mi, vi in zip(p, m, v, strict=True)]
 
 
 def test_bert_adam_matches_the_hand_computed_update():
@@ -54,7 +55,8 @@ def test_adamw_decays_matrices_and_embeddings_but_not_biases_or_layernorm(repo_r
     decayed = {names[id(param)] for param in decay["params"]}
     not_decayed = {names[id(param)] for param in no_decay["params"]}
     assert "transformer.wte.weight" in decayed and "transformer.h.0.attn.c_attn.weight" in decayed
-    assert "transformer.ln_f.weight" in not_decayed and "transformer.h.1.mlp.c_fc.bias" in not_decayed
+    assert "transformer.ln_f.weight" in not_decayed
+    assert "transformer.h.1.mlp.c_fc.bias" in not_decayed
     assert len(decayed) + len(not_decayed) == len(list(model.parameters()))
     assert (decay["weight_decay"], no_decay["weight_decay"]) == (0.01, 0.0)
     adamw = build_optimizer(model, "adamw", 1e-4, 0.01, 1.0)

@@ -54,8 +54,10 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run_bit_for_bit(corpus, ti
     straight = tmp_path / "straight"
     assert main(train_argv(tiny_config, corpus["train"], corpus["eval"], straight, **flags)) == 0
 
+    # the interrupted run prefetches batches in a thread: positions must still be exact
     crashed = tmp_path / "crashed"
-    argv = train_argv(tiny_config, corpus["train"], corpus["eval"], crashed, **flags)
+    argv = train_argv(tiny_config, corpus["train"], corpus["eval"], crashed, num_workers=1,
+                      **flags)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     child = subprocess.run([sys.executable, "-c", KILLER, "5", *argv], cwd=repo_root, env=env,
                            capture_output=True, text=True, timeout=300)
@@ -80,7 +82,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run_bit_for_bit(corpus, ti
     assert state_straight["loader"] == state_resumed["loader"]
     assert state_straight["progress"]["micro_step"] == state_resumed["progress"]["micro_step"]
     for a, b in zip(state_straight["optimizer"]["state"].values(),
-                    state_resumed["optimizer"]["state"].values()):
+                    state_resumed["optimizer"]["state"].values(), strict=True):
         assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
     records = [json.loads(line) for line in (crashed / "train_log.jsonl").read_text().splitlines()]
     assert [r["global_step"] for r in records] == [1, 2, 3, 4, 5, 6]

@@ -9,13 +9,12 @@ import shutil
 import pytest
 import torch
 from safetensors.torch import load_file
+from training_helpers import read_csv_rows, train_argv
 
 from dialogpt.cli import UserError
 from dialogpt.training import checkpoint as ckpt
 from dialogpt.training.logs import EVAL_COLUMNS, TRAIN_COLUMNS
 from dialogpt.training.train import main
-
-from training_helpers import read_csv_rows, train_argv
 
 
 def _weights(checkpoint_dir):

@@ -1,0 +1,54 @@
+"""Building a ``Decoder`` from flags: tokenizer resolution, random-weight warning, bad setups."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from dialogpt.cli import UserError, make_parser
+from dialogpt.decoding.loading import add_model_args, load_decoder, resolve_tokenizer_source
+from dialogpt.decoding.options import add_decoding_args
+
+
+def parse(*argv: str):
+    parser = make_parser("test", "")
+    add_model_args(parser)
+    add_decoding_args(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_tokenizer_resolution(tiny_model_dir, repo_root, tmp_path):
+    assert resolve_tokenizer_source(str(tiny_model_dir), None) == str(tiny_model_dir)
+    assert resolve_tokenizer_source(str(repo_root / "configs" / "117M"), None) is None
+    assert resolve_tokenizer_source(str(tmp_path), None) is None
+    assert resolve_tokenizer_source("microsoft/DialoGPT-small", None) == "microsoft/DialoGPT-small"
+    assert resolve_tokenizer_source(str(tiny_model_dir), "gpt2-bpe") == "gpt2-bpe"
+
+
+def test_shipped_config_decodes_with_random_weights_and_says_so(repo_root, caplog):
+    with caplog.at_level(logging.WARNING, logger="dialogpt"):
+        decoder = load_decoder(parse("--model", str(repo_root / "configs" / "tiny"),
+                                     "--max_length", "4", "--device", "cpu"))
+    assert "RANDOM weights" in caplog.text
+    assert decoder.context_budget == 256 - 4
+    assert len(decoder.respond([["hello"]])[0].ids) == 4
+
+
+def test_fp16_needs_cuda(tiny_model_dir, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="--fp16 needs a CUDA device"):
+        load_decoder(parse("--model", str(tiny_model_dir), "--fp16", "--device", "auto"))
+    with pytest.raises(UserError, match="CUDA is not available"):
+        load_decoder(parse("--model", str(tiny_model_dir), "--device", "cuda"))
+
+
+def test_model_vocabulary_must_cover_the_tokenizer(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    GPT2LMHeadModel(GPT2Config(n_embd=8, n_layer=1, n_head=1, vocab_size=100)).save_pretrained(
+        tmp_path)
+    with pytest.raises(UserError, match="vocabulary"):
+        load_decoder(parse("--model", str(tmp_path), "--device", "cpu"))

@@ -1,0 +1,78 @@
+"""``python demo.py``: the whole chain, its artefacts, and resuming after Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dialogpt.cli import UserError
+from dialogpt.demo import pipeline
+
+
+def _args(*argv):
+    return pipeline.build_parser().parse_known_args(list(argv))[0]
+
+
+def test_hub_and_local_model_sources(tmp_path):
+    demo = pipeline.Demo(_args("--model", "medium"), [])
+    assert pipeline._model_source(demo) == "microsoft/DialoGPT-medium"
+    demo = pipeline.Demo(_args("--model", str(tmp_path)), [])
+    assert pipeline._model_source(demo) == str(tmp_path)
+    demo = pipeline.Demo(_args("--model", "huge"), [])
+    with pytest.raises(UserError, match="tiny, small, medium, large"):
+        pipeline._model_source(demo)
+
+
+def test_small_data_runs_the_makefile_with_size(tmp_path):
+    demo = pipeline.Demo(_args("--data", "small", "--dumps", str(tmp_path), "--jobs", "8"), [])
+    command = pipeline.extract_command(demo)
+    assert command[:2] == ["make", "-C"] and "-j8" in command
+    assert "SIZE=small" in command and f"S={tmp_path.resolve()}" in command
+    assert command[-2:] == ["train", "valid"]
+    assert not any(arg.startswith("HASH_FLAG") for arg in command)
+
+
+def test_real_data_needs_local_dumps():
+    demo = pipeline.Demo(_args("--data", "full"), [])
+    with pytest.raises(UserError, match="--dumps DIR"):
+        demo.dumps
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_resumes_after_interrupt(tmp_path, monkeypatch):
+    out, data = tmp_path / "models", tmp_path / "data"
+    argv = ["--output_dir", str(out), "--data_dir", str(data), "--num_optim_steps", "60",
+            "--valid_step", "30", "--num_heldout", "20", "--jobs", "2"]
+
+    def interrupted(demo, results):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "stage_generate", interrupted)
+    assert pipeline.main(argv) == 130
+    done = sorted(path.stem for path in (out / "stages").glob("*.json"))
+    assert done == ["dumps", "extract", "prepro", "train"]
+
+    def must_not_run(demo, results):
+        raise AssertionError("a finished stage ran again")
+
+    monkeypatch.undo()
+    for name in done:
+        monkeypatch.setattr(pipeline, f"stage_{name}", must_not_run)
+    assert pipeline.main(argv) == 0
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["train"]["steps"] == 60
+    assert report["eval"]["final_loss"] < report["eval"]["first_loss"]
+    assert set(report["stage_seconds"]) == set(pipeline.STAGES) - {"report"}
+    for key in ("nist2", "bleu4", "entropy4", "dist1", "avg_len"):
+        assert key in report["metrics"]
+    assert len(report["samples"]) == 5
+    assert (out / "REPORT.md").read_text().startswith("# DialoGPT demo report")
+    assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    responses = (out / "heldout.resp.txt").read_text().splitlines()
+    assert len(responses) == 20
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    checkpoint = report["checkpoint"]
+    assert AutoModelForCausalLM.from_pretrained(checkpoint).config.n_layer == 2
+    assert AutoTokenizer.from_pretrained(checkpoint).encode("Hello world") == [15496, 995]

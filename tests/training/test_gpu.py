@@ -1,0 +1,72 @@
+"""CUDA paths: fp16 with the grad scaler, bf16, fused AdamW, NCCL. Skipped without a GPU."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from training_helpers import train_argv
+
+from dialogpt.training.train import main
+
+pytestmark = pytest.mark.gpu
+
+
+def _records(out):
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_fp16_trains_with_a_dynamic_loss_scale_and_skips_overflowing_steps(
+        corpus, tiny_config, tmp_path, monkeypatch):
+    from dialogpt.training.loss import CausalLMLoss
+
+    forward = CausalLMLoss.forward
+    calls = {"n": 0}
+
+    def overflow_in_step_two(self, *args):
+        calls["n"] += 1
+        token_loss, *rest = forward(self, *args)
+        return (token_loss * math.inf if calls["n"] in (3, 4) else token_loss, *rest)
+
+    monkeypatch.setattr(CausalLMLoss, "forward", overflow_in_step_two)
+    out = tmp_path / "fp16"
+    assert main(train_argv(tiny_config, corpus["train"], corpus["eval"], out, num_optim_steps=4,
+                           fp16="true", device="cuda")) == 0
+    records = _records(out)
+    assert [r["skipped"] for r in records] == [False, True, False, False]
+    assert records[1]["loss_scale"] == records[0]["loss_scale"] / 2
+    assert all(math.isfinite(r["loss"]) for i, r in enumerate(records) if i != 1)
+
+
+def test_bf16_on_cuda_uses_fused_adamw(corpus, tiny_config, tmp_path, monkeypatch):
+    from dialogpt.training import loop
+
+    optimizers = []
+    build = loop.build_optimizer
+    monkeypatch.setattr(loop, "build_optimizer",
+                        lambda *a, **k: optimizers.append(build(*a, **k)) or optimizers[-1])
+    out = tmp_path / "bf16"
+    assert main(train_argv(tiny_config, corpus["train"], None, out, num_optim_steps=3,
+                           precision="bf16", device="cuda")) == 0
+    assert optimizers[0].defaults.get("fused") is True
+    assert all(math.isfinite(r["loss"]) for r in _records(out))
+
+
+@pytest.mark.slow
+@pytest.mark.multiproc
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs for NCCL")
+def test_nccl_two_gpus_fp16(corpus, tiny_config, tmp_path, repo_root):
+    out = tmp_path / "nccl"
+    argv = train_argv(tiny_config, corpus["train"], corpus["eval"], out, num_optim_steps=3,
+                      train_batch_size=4, precision="fp16")
+    launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                               "--nproc_per_node=2", "LSP_train.py", *argv], cwd=repo_root,
+                              env=dict(os.environ), capture_output=True, text=True, timeout=600)
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert "(nccl)" in launched.stderr
+    assert len(_records(out)) == 3
