@@ -8,6 +8,7 @@ known sha256 before use, so token ids always equal DialoGPT's.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -24,6 +25,12 @@ GPT2_BPE_SHA256 = {
     "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
 }
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
+
+GPT2_FINGERPRINT = "163dcf7c99355e5f"
+"""``tokenizer_fingerprint`` of the GPT-2 vocabulary (DialoGPT's, ``gpt2``'s, ours by default)."""
+
+# GPT-2's pre-tokenisation regex (case-sensitive contractions, letters, numbers, other, spaces).
+_GPT2_PATTERN = (r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
 
 
 def cache_dir() -> Path:
@@ -97,6 +104,26 @@ def load_tokenizer(name_or_path: str | os.PathLike | None = None):
         raise UserError(f"tokenizer {name!r} has no end-of-sequence token; DialoGPT needs one "
                         "to separate turns")
     return tokenizer
+
+
+@functools.lru_cache(maxsize=1)
+def gpt2_tiktoken():
+    """The GPT-2 BPE as a ``tiktoken`` encoding built from the verified local files, or None.
+
+    ``tiktoken`` encodes the same BPE about twice as fast as the ``tokenizers`` batch encoder on
+    one core; ``prepro`` uses it when the tokenizer is GPT-2's (checked by fingerprint and a probe,
+    see ``dialogpt.data.encoding``). Returns None when ``tiktoken`` is not installed.
+    """
+    try:
+        import tiktoken
+        from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+    except ImportError:
+        return None
+    directory = gpt2_bpe_dir()
+    ranks = data_gym_to_mergeable_bpe_ranks(str(directory / "merges.txt"),
+                                            str(directory / "vocab.json"))
+    return tiktoken.Encoding("gpt2-local", pat_str=_GPT2_PATTERN, mergeable_ranks=ranks,
+                             special_tokens={EOS_TOKEN: GPT2_EOS_ID})
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 END_OF_TEXT = "<|endoftext|>"
@@ -283,8 +283,36 @@ def test_reference_tokenizer_matches_ours_on_awkward_text(original_tokenizer, gp
     from dialogpt.data.encoding import TurnEncoder
 
     texts = [" ".join(_WORDS), "a  b   c", "x <|endoftext|> y", "don't 'quote' it's", "日本語😀"]
-    assert TurnEncoder(gpt2_tokenizer).encode_batch(texts) == [
-        original_tokenizer.encode(text) for text in texts]
+    expected = [original_tokenizer.encode(text) for text in texts]
+    for use_tiktoken in (True, False):
+        encoder = TurnEncoder(gpt2_tokenizer, use_tiktoken=use_tiktoken)
+        assert encoder.engine == ("tiktoken" if use_tiktoken else "tokenizers")
+        assert encoder.encode_batch(texts) == expected
+
+
+@pytest.fixture(scope="module")
+def both_engines(gpt2_tokenizer):
+    from dialogpt.data.encoding import TurnEncoder
+
+    return (TurnEncoder(gpt2_tokenizer, use_tiktoken=True),
+            TurnEncoder(gpt2_tokenizer, use_tiktoken=False))
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(min_size=0, max_size=80), min_size=1, max_size=8))
+def test_tiktoken_and_tokenizers_engines_agree(both_engines, texts):
+    fast, rust = both_engines
+    assert fast.encode_batch(texts) == rust.encode_batch(texts)
+
+
+def test_tiktoken_engine_survives_pickling(gpt2_tokenizer):
+    import pickle
+
+    from dialogpt.data.encoding import TurnEncoder
+
+    copy = pickle.loads(pickle.dumps(TurnEncoder(gpt2_tokenizer)))
+    assert copy.engine == "tiktoken" and copy.encode_batch(["Hello world"]) == [[15496, 995]]
 
 
 # ============================================================================ windowing, exhaustively
