@@ -145,3 +145,9 @@ def test_pickle_with_code_is_refused(tmp_path, repo_root):
 def test_missing_model_names_what_was_tried(tmp_path):
     with pytest.raises(UserError, match="neither weights"):
         load_model(tmp_path)
+
+
+def test_unreachable_hub_id_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError, match="could not load model 'microsoft/DialoGPT-small'"):
+        load_model("microsoft/DialoGPT-small")

@@ -47,3 +47,9 @@ def test_tampered_vocabulary_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("DIALOGPT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(UserError, match="sha256"):
         tokenization.gpt2_bpe_dir()
+
+
+def test_unreachable_hub_tokenizer_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError, match="microsoft/DialoGPT-small.*Tried"):
+        load_tokenizer("microsoft/DialoGPT-small")

@@ -325,8 +325,9 @@ def main(argv=None) -> int:
     args, train_flags = parser.parse_known_args(argv)
     setup_logging()
     demo = Demo(args, train_flags)
-    if args.force and demo.stage_dir.exists():
-        shutil.rmtree(demo.stage_dir)
+    if args.force:  # training resumes from its checkpoints unless they go too
+        for path in (demo.stage_dir, demo.train_dir):
+            shutil.rmtree(path, ignore_errors=True)
     stages = [(name, globals()[f"stage_{name}"]) for name in STAGES]
     try:
         results = run_stages(demo, stages)
