@@ -12,6 +12,7 @@ clipping (what the original LSP_train.py computes; its own code needs apex and o
     python benchmarks/run.py train                            # tiny: fp32, bf16 (+ baseline)
     python benchmarks/run.py train --configs tiny 117M --micro_batch 32 4
     python benchmarks/run.py train --configs 345M --precisions bf16 --device cuda --steps 20
+    bash benchmarks/gpu_check.sh          # everything a lent GPU machine should run, in one call
 
 Prints one JSON line: {"results": [{"config", "precision", "device", "micro_batch", "seq",
 "tokens_per_s", "labelled_tokens_per_s", "best_tokens_per_s", "median_step_s", ...}], ...};
@@ -57,22 +58,28 @@ def build_db(tmp: Path, n_lines: int) -> Path:
     return tmp / "bench.128len.db"
 
 
-def model_flops_per_token(config) -> float:
-    """Training FLOPs per token: 6 x parameters + 12 x layers x width x 128 (attention)."""
-    n_params = (12 * config.n_layer * config.n_embd ** 2 + config.vocab_size * config.n_embd)
-    return 6 * n_params + 12 * config.n_layer * config.n_embd * 128
+def model_flops(config, seq: int) -> tuple[float, float]:
+    """Training FLOPs (forward + backward = 3 x forward) as (per real token, per labelled token).
+
+    Every real token goes through the transformer body (6 x 12 x layers x width^2) and attention
+    (12 x layers x width x seq, the usual count for a full-length causal window); only labelled
+    tokens go through the 50,257-way output projection (6 x vocab x width), because that is all
+    our loss computes. MFU from these counts credits none of the work the loss skips.
+    """
+    body = 6 * 12 * config.n_layer * config.n_embd ** 2 + 12 * config.n_layer * config.n_embd * seq
+    return float(body), float(6 * config.vocab_size * config.n_embd)
 
 
 def time_ours(config_dir: Path, db: Path, precision: str, micro_batch: int, steps: int,
-              warmup: int, device: str, tmp: Path) -> dict:
+              warmup: int, device: str, tmp: Path, extra: list[str]) -> dict:
     from dialogpt.training.train import main
 
-    out = tmp / f"run-{config_dir.name}-{precision}"
+    out = tmp / f"run-{config_dir.name}-{precision}-{micro_batch}"
     argv = ["--model_name_or_path", str(config_dir), "--train_input_file", str(db),
             "--skip_eval", "--output_dir", str(out), "--train_batch_size", str(micro_batch),
             "--gradient_accumulation_steps", "1", "--num_optim_steps", str(steps + warmup),
             "--valid_step", str(10 ** 9), "--precision", precision, "--pbar", "false",
-            "--lr_schedule", "None", "--learning_rate", "1e-4", "--device", device]
+            "--lr_schedule", "None", "--learning_rate", "1e-4", "--device", device, *extra]
     main(argv)
     records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     timed = records[warmup:]
@@ -142,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--peak_tflops", type=float, default=989.0,
-                        help="accelerator peak for MFU (H100 SXM dense bf16: 989)")
+                        help="accelerator peak for MFU (H100 SXM and H200 dense bf16/fp16: 989)")
+    parser.add_argument("--compile", action="store_true",
+                        help="pass --compile to LSP_train.py (torch.compile; minutes of start-up)")
+    parser.add_argument("--num_workers", type=int, default=0,
+                        help="LSP_train.py --num_workers (batch prefetch thread depth / 2)")
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the original-style fp32 step (CPU only)")
     args = parser.parse_args(argv)
@@ -157,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     micro_batches = (args.micro_batch * len(args.configs) if len(args.micro_batch) == 1
                      else args.micro_batch)
+    extra = ["--num_workers", str(args.num_workers)] + (["--compile"] if args.compile else [])
     results = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -164,13 +176,15 @@ def main(argv: list[str] | None = None) -> int:
         for name, micro_batch in zip(args.configs, micro_batches, strict=True):
             config_dir = REPO / "configs" / name
             config = AutoConfig.from_pretrained(config_dir)
-            flops = model_flops_per_token(config)
+            per_real, per_labelled = model_flops(config, seq=128)
             for precision in args.precisions:
                 row = time_ours(config_dir, db, precision, micro_batch, args.steps, args.warmup,
-                                args.device, tmp)
+                                args.device, tmp, extra)
                 row.update(config=name, precision=precision, device=args.device,
                            micro_batch=micro_batch, seq=128, implementation="ours",
-                           model_tflops=row["tokens_per_s"] * flops / 1e12)
+                           compiled=args.compile,
+                           model_tflops=(row["tokens_per_s"] * per_real
+                                         + row["labelled_tokens_per_s"] * per_labelled) / 1e12)
                 if args.device == "cuda":
                     row["mfu"] = row["model_tflops"] / args.peak_tflops
                 results.append(row)

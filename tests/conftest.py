@@ -44,3 +44,16 @@ def shared_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"reference folder {path} is absent (it sits beside the project checkout)")
     return path
+
+
+@pytest.fixture
+def hub_offline(monkeypatch):
+    """Make every Hugging Face Hub call fail at once, as on a machine without network.
+
+    ``huggingface_hub`` reads ``HF_HUB_OFFLINE`` when it is imported, so once an earlier test has
+    imported it the variable alone no longer applies (each call then retries for ~30 s).
+    """
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)

@@ -147,7 +147,6 @@ def test_missing_model_names_what_was_tried(tmp_path):
         load_model(tmp_path)
 
 
-def test_unreachable_hub_id_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_unreachable_hub_id_is_a_clear_error(hub_offline):
     with pytest.raises(UserError, match="could not load model 'microsoft/DialoGPT-small'"):
         load_model("microsoft/DialoGPT-small")

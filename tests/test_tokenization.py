@@ -49,7 +49,6 @@ def test_tampered_vocabulary_is_refused(tmp_path, monkeypatch):
         tokenization.gpt2_bpe_dir()
 
 
-def test_unreachable_hub_tokenizer_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_unreachable_hub_tokenizer_is_a_clear_error(hub_offline):
     with pytest.raises(UserError, match="microsoft/DialoGPT-small.*Tried"):
         load_tokenizer("microsoft/DialoGPT-small")

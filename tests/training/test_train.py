@@ -190,6 +190,40 @@ def test_consecutive_non_finite_steps_stop_training_and_keep_the_last_good_check
     assert [r["skipped"] for r in records] == [False, False, True, True, True]
 
 
+def test_fp16_grad_scaler_path_skips_overflowing_steps_and_checkpoints_its_scale(
+        corpus, tiny_config, tmp_path, monkeypatch):
+    """The fp16 path (autocast fp16 + dynamic GradScaler) run on CPU, where the flag itself is
+    refused: an overflowing step is skipped by the scaler, halves the scale, leaves the weights
+    untouched, and the scale travels in the checkpoint."""
+    from dialogpt.training import loop
+    from dialogpt.training.loss import CausalLMLoss
+
+    monkeypatch.setattr(loop, "resolve_precision", lambda args, device_type: "fp16")
+    forward = CausalLMLoss.forward
+    calls = {"n": 0}
+
+    def overflow_in_step_two(self, *args):
+        calls["n"] += 1
+        token_loss, *rest = forward(self, *args)
+        return (token_loss * math.inf if calls["n"] == 2 else token_loss, *rest)
+
+    monkeypatch.setattr(CausalLMLoss, "forward", overflow_in_step_two)
+    out = tmp_path / "fp16"
+    assert main(train_argv(tiny_config, corpus["train"], None, out, num_optim_steps=2,
+                           train_batch_size=2, gradient_accumulation_steps=1,
+                           save_step=1)) == 0
+    records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["skipped"] for r in records] == [False, True]
+    assert [r["loss_scale"] for r in records] == [2.0 ** 16, 2.0 ** 15]
+    assert math.isfinite(records[0]["loss"]) and records[1]["loss"] == "inf"  # JSON has no inf
+    assert records[1]["mean_loss"] == records[0]["loss"]
+    step1, step2 = (_weights(out / f"checkpoint-step-{n}") for n in (1, 2))
+    assert all(torch.equal(step1[name], step2[name]) for name in step1)
+    state = ckpt.load_training_state(out / "checkpoint-step-2")
+    assert state["scaler"]["scale"] == 2.0 ** 15
+    assert {int(param["step"]) for param in state["optimizer"]["state"].values()} == {1}
+
+
 def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_debris(
         corpus, tiny_config, tmp_path, monkeypatch):
     real_save = torch.save
