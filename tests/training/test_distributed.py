@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_helpers import read_csv_rows, train_argv
+from training_helpers import launch, read_csv_rows, train_argv
 
 from dialogpt.training.train import main
 
@@ -35,10 +32,8 @@ def test_two_process_ddp_equals_one_process_with_accumulation(corpus, tiny_confi
     ddp = tmp_path / "ddp"
     argv = train_argv(tiny_config_no_dropout, corpus["tiny8"], corpus["eval"], ddp,
                       train_batch_size=4, **common)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                               "--nproc_per_node=2", "LSP_train.py", *argv], cwd=repo_root,
-                              env=env, capture_output=True, text=True, timeout=300)
+    launched = launch(["torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                       "LSP_train.py", *argv], repo_root)
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert "processes        2 (gloo)" in launched.stderr
 

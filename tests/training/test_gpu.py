@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
-from training_helpers import train_argv
+from training_helpers import launch, poison_loss, train_argv
 
 from dialogpt.training.train import main
 
@@ -23,17 +20,7 @@ def _records(out):
 
 def test_fp16_trains_with_a_dynamic_loss_scale_and_skips_overflowing_steps(
         corpus, tiny_config, tmp_path, monkeypatch):
-    from dialogpt.training.loss import CausalLMLoss
-
-    forward = CausalLMLoss.forward
-    calls = {"n": 0}
-
-    def overflow_in_step_two(self, *args):
-        calls["n"] += 1
-        token_loss, *rest = forward(self, *args)
-        return (token_loss * math.inf if calls["n"] in (3, 4) else token_loss, *rest)
-
-    monkeypatch.setattr(CausalLMLoss, "forward", overflow_in_step_two)
+    poison_loss(monkeypatch, math.inf, lambda call: call in (3, 4))  # step 2's micro-batches
     out = tmp_path / "fp16"
     assert main(train_argv(tiny_config, corpus["train"], corpus["eval"], out, num_optim_steps=4,
                            fp16="true", device="cuda")) == 0
@@ -64,9 +51,8 @@ def test_nccl_two_gpus_fp16(corpus, tiny_config, tmp_path, repo_root):
     out = tmp_path / "nccl"
     argv = train_argv(tiny_config, corpus["train"], corpus["eval"], out, num_optim_steps=3,
                       train_batch_size=4, precision="fp16")
-    launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                               "--nproc_per_node=2", "LSP_train.py", *argv], cwd=repo_root,
-                              env=dict(os.environ), capture_output=True, text=True, timeout=600)
+    launched = launch(["torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                       "LSP_train.py", *argv], repo_root, timeout=600)
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert "(nccl)" in launched.stderr
     assert len(_records(out)) == 3

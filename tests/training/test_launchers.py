@@ -19,7 +19,7 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_helpers import train_argv
+from training_helpers import launch, train_argv
 
 from dialogpt.training.train import main
 
@@ -55,11 +55,8 @@ def test_legacy_torch_distributed_launch(corpus, tiny_config_no_dropout, tmp_pat
     out = tmp_path / "launch"
     argv = train_argv(tiny_config_no_dropout, corpus["tiny8"], None, out, train_batch_size=4,
                       **COMMON)
-    launched = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.launch", "--nproc_per_node=2",
-         "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "LSP_train.py", *argv],
-        cwd=repo_root, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
-        text=True, timeout=300)
+    launched = launch(["torch.distributed.launch", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+                       f"--master_port={_free_port()}", "LSP_train.py", *argv], repo_root)
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert "processes        2 (gloo)" in launched.stderr
     _assert_same_weights(out, single_process_weights)

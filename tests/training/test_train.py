@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_helpers import read_csv_rows, train_argv
+from training_helpers import poison_loss, read_csv_rows, train_argv
 
 from dialogpt.cli import UserError
 from dialogpt.training import checkpoint as ckpt
@@ -167,17 +167,7 @@ def test_bad_input_is_a_clear_error_before_training(corpus, tiny_config, tmp_pat
 # ---------------------------------------------------------------- failures during training
 def test_consecutive_non_finite_steps_stop_training_and_keep_the_last_good_checkpoint(
         corpus, tiny_config, tmp_path, monkeypatch):
-    from dialogpt.training.loss import CausalLMLoss
-
-    forward = CausalLMLoss.forward
-    calls = {"n": 0}
-
-    def poisoned_after_two_steps(self, *args):
-        calls["n"] += 1
-        token_loss, *rest = forward(self, *args)
-        return (token_loss * math.nan if calls["n"] > 4 else token_loss, *rest)
-
-    monkeypatch.setattr(CausalLMLoss, "forward", poisoned_after_two_steps)
+    poison_loss(monkeypatch, math.nan, lambda call: call > 4)  # from step 3 on
     out = tmp_path / "run"
     argv = train_argv(tiny_config, corpus["train"], None, out, num_optim_steps=20, save_step=1,
                       max_nonfinite_steps=3)
@@ -196,18 +186,9 @@ def test_fp16_grad_scaler_path_skips_overflowing_steps_and_checkpoints_its_scale
     refused: an overflowing step is skipped by the scaler, halves the scale, leaves the weights
     untouched, and the scale travels in the checkpoint."""
     from dialogpt.training import loop
-    from dialogpt.training.loss import CausalLMLoss
 
     monkeypatch.setattr(loop, "resolve_precision", lambda args, device_type: "fp16")
-    forward = CausalLMLoss.forward
-    calls = {"n": 0}
-
-    def overflow_in_step_two(self, *args):
-        calls["n"] += 1
-        token_loss, *rest = forward(self, *args)
-        return (token_loss * math.inf if calls["n"] == 2 else token_loss, *rest)
-
-    monkeypatch.setattr(CausalLMLoss, "forward", overflow_in_step_two)
+    poison_loss(monkeypatch, math.inf, lambda call: call == 2)  # step 2 (one micro-batch a step)
     out = tmp_path / "fp16"
     assert main(train_argv(tiny_config, corpus["train"], None, out, num_optim_steps=2,
                            train_batch_size=2, gradient_accumulation_steps=1,

@@ -52,3 +52,31 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
 
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+def poison_loss(monkeypatch, factor: float, on_call) -> None:
+    """Multiply the training loss by ``factor`` (inf, nan) on the forward calls (micro-batches,
+    counted from 1) for which ``on_call(n)`` is true; evaluation never calls this forward."""
+    from dialogpt.training.loss import CausalLMLoss
+
+    forward = CausalLMLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, *args):
+        calls["n"] += 1
+        token_loss, *rest = forward(self, *args)
+        return (token_loss * factor if on_call(calls["n"]) else token_loss, *rest)
+
+    monkeypatch.setattr(CausalLMLoss, "forward", poisoned)
+
+
+def launch(launcher_args: list[str], repo_root: Path, timeout: int = 300):
+    """``python -m LAUNCHER_ARGS`` (a torch launcher and LSP_train.py with its flags) in the
+    repository root, one thread per process; returns the completed process, output captured."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", *launcher_args], cwd=repo_root,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=timeout)
