@@ -3,7 +3,11 @@
 ``--model_name_or_path`` takes
 - a directory holding weights (``model.safetensors`` or ``pytorch_model.bin``): ``from_pretrained``;
 - a directory or ``.json`` file holding only a model config (``configs/117M``): a fresh model;
-- anything else: a Hugging Face Hub id (``microsoft/DialoGPT-small``, ``gpt2``).
+- anything else: a Hugging Face Hub id (``microsoft/DialoGPT-small``, ``gpt2``,
+  ``microsoft/GODEL-v1_1-base-seq2seq``).
+
+The model kind follows the config: an encoder-decoder config (``is_encoder_decoder``: T5, BART;
+GODEL) gives an ``AutoModelForSeq2SeqLM``, anything else an ``AutoModelForCausalLM`` (DialoGPT).
 
 ``--init_checkpoint`` then overlays weights from an HF directory, a ``.safetensors`` or ``.bin``
 file, or an original DialoGPT ``.pkl`` (``GP2-pretrain-step-N.pkl``, ``small_ft.pkl``).
@@ -32,10 +36,35 @@ def has_weights(path: str | os.PathLike) -> bool:
     return path.is_dir() and any((path / name).exists() for name in WEIGHT_FILES)
 
 
-def read_model_config(path: str | os.PathLike):
-    """Build a ``GPT2Config`` from a shipped config (a directory with ``config.json`` or a file).
+def is_seq2seq(config_or_model) -> bool:
+    """True for encoder-decoder models and configs (T5, BART: GODEL), False for causal LMs."""
+    config = getattr(config_or_model, "config", config_or_model)
+    return bool(getattr(config, "is_encoder_decoder", False))
 
-    Shipped configs hold overrides of ``GPT2Config``'s defaults; keys starting with ``_`` (such as
+
+def _seq2seq_config(model_type: str, overrides: dict[str, Any], file: Path):
+    from transformers import CONFIG_MAPPING
+
+    if model_type not in ("t5", "bart"):
+        raise UserError(f"model config {file}: model_type {model_type!r} is not supported for "
+                        "training from scratch (gpt2, t5 and bart are; use a directory with "
+                        "weights instead)")
+    config_class = CONFIG_MAPPING[model_type]
+    unknown = set(overrides) - set(config_class().to_dict()) - {"decoder_start_token_id"}
+    if unknown:
+        raise UserError(f"model config {file}: unknown {model_type} config keys {sorted(unknown)}")
+    config = config_class(**overrides)
+    if getattr(config, "decoder_start_token_id", None) is None:
+        # T5 starts decoding from its pad token; the published T5/GODEL configs say so explicitly.
+        config.decoder_start_token_id = config.pad_token_id
+    return config
+
+
+def read_model_config(path: str | os.PathLike):
+    """Build a model config from a shipped config (a directory with ``config.json`` or a file).
+
+    Shipped configs hold overrides of the defaults of ``GPT2Config`` (``model_type`` gpt2, the
+    default), ``T5Config`` (t5) or ``BartConfig`` (bart); keys starting with ``_`` (such as
     ``_usage``, the command that uses the file) are documentation and are dropped.
     """
     from transformers import GPT2Config
@@ -51,8 +80,7 @@ def read_model_config(path: str | os.PathLike):
     overrides = {key: value for key, value in raw.items() if not key.startswith("_")}
     model_type = overrides.pop("model_type", "gpt2")
     if model_type != "gpt2":
-        raise UserError(f"model config {file}: model_type {model_type!r} is not supported for "
-                        "training from scratch (use a directory with weights instead)")
+        return _seq2seq_config(model_type, overrides, file)
     unknown = set(overrides) - set(GPT2Config().to_dict())
     if unknown:
         raise UserError(f"model config {file}: unknown GPT-2 config keys {sorted(unknown)}")
@@ -124,7 +152,11 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Any]:
 
 def load_weights_into(model, checkpoint: str | os.PathLike) -> None:
     """Overlay ``checkpoint`` onto ``model``; every model parameter must be covered."""
-    state = convert_original_state_dict(load_state_dict_file(checkpoint))
+    state = load_state_dict_file(checkpoint)
+    if is_seq2seq(model):
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    else:
+        state = convert_original_state_dict(state)
     expected = set(model.state_dict())
     if "lm_head.weight" not in state and getattr(model.config, "tie_word_embeddings", True):
         state.pop("lm_head.weight", None)
@@ -145,26 +177,38 @@ def load_weights_into(model, checkpoint: str | os.PathLike) -> None:
     logger.info("loaded weights from %s", checkpoint)
 
 
+def model_class(config):
+    """``AutoModelForSeq2SeqLM`` for an encoder-decoder config, else ``AutoModelForCausalLM``."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    return AutoModelForSeq2SeqLM if is_seq2seq(config) else AutoModelForCausalLM
+
+
 def load_model(name_or_path: str | os.PathLike, init_checkpoint: str | os.PathLike | None = None,
                attn_implementation: str = "sdpa"):
-    """Return a ``GPT2LMHeadModel``-compatible causal LM (see the module docstring)."""
-    from transformers import AutoModelForCausalLM
+    """Return a causal LM (DialoGPT) or a seq2seq LM (GODEL), as the config says.
+
+    See the module docstring for what ``name_or_path`` may be.
+    """
+    from transformers import AutoConfig
 
     name = str(name_or_path)
     path = Path(name)
     if has_weights(path):
-        model = AutoModelForCausalLM.from_pretrained(name, attn_implementation=attn_implementation)
+        config = AutoConfig.from_pretrained(name)
+        model = model_class(config).from_pretrained(name, attn_implementation=attn_implementation)
     elif path.is_file() or (path.is_dir() and (path / "config.json").exists()):
         config = read_model_config(path)
         config._attn_implementation = attn_implementation
-        model = AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation)
+        model = model_class(config).from_config(config, attn_implementation=attn_implementation)
     elif path.exists():
         raise UserError(f"{path} has neither weights ({', '.join(WEIGHT_FILES[::2])}) nor a "
                         "config.json")
     else:
         try:
-            model = AutoModelForCausalLM.from_pretrained(name,
-                                                         attn_implementation=attn_implementation)
+            config = AutoConfig.from_pretrained(name)
+            model = model_class(config).from_pretrained(name,
+                                                        attn_implementation=attn_implementation)
         except Exception as exc:  # hub and network errors come in many types
             raise UserError(f"could not load model {name!r}: not a local directory, and loading it "
                             f"from the Hugging Face Hub failed ({type(exc).__name__}: "

@@ -137,3 +137,39 @@ def tokenizer_fingerprint(tokenizer) -> str:
     vocab = tokenizer.get_vocab()
     payload = json.dumps(sorted(vocab.items(), key=lambda kv: kv[1]), ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+T5_SPECIAL_IDS = {"pad": 0, "eos": 1, "unk": 2}
+"""T5's SentencePiece layout: pad 0 (also the decoder start), EOS 1, unk 2."""
+
+
+def train_t5_tokenizer(texts, output_dir: str | os.PathLike, vocab_size: int = 2000,
+                       user_symbols=("[CONTEXT]", "[KNOWLEDGE]")) -> Path:
+    """Train a small T5-layout SentencePiece vocabulary on ``texts`` and save it as a T5 tokenizer.
+
+    For offline runs (the grounded demo, tests) where the published T5 vocabulary cannot be
+    downloaded: the result loads with ``AutoTokenizer.from_pretrained(output_dir)`` (and so with
+    :func:`load_tokenizer`) and follows T5's special ids (:data:`T5_SPECIAL_IDS`). The template
+    markers are single pieces (``user_symbols``), as a small vocabulary would otherwise spell them
+    letter by letter. ``vocab_size`` is an upper bound: a small corpus gets fewer pieces.
+    """
+    import io
+    import tempfile
+
+    import sentencepiece as spm
+    from transformers import T5TokenizerFast
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=model, vocab_size=vocab_size,
+        model_type="unigram", pad_id=T5_SPECIAL_IDS["pad"], eos_id=T5_SPECIAL_IDS["eos"],
+        unk_id=T5_SPECIAL_IDS["unk"], bos_id=-1, character_coverage=1.0, hard_vocab_limit=False,
+        user_defined_symbols=list(user_symbols), num_threads=1, minloglevel=2)
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "spiece.model").write_bytes(model.getvalue())
+        tokenizer = T5TokenizerFast.from_pretrained(scratch, extra_ids=0)
+    from dialogpt.fileio import atomic_dir
+
+    with atomic_dir(output_dir, overwrite=True) as directory:
+        tokenizer.save_pretrained(str(directory))
+    return Path(output_dir)
