@@ -7,5 +7,6 @@
 - ``rerank``: the ``Ranker`` interface and the MMI reverse-model scorer.
 - ``loading``: builds a ``Decoder`` from parsed flags (tokenizer, models, device).
 - ``inputs``: reading TSV / ``test.refs.txt`` contexts, writing one response per line.
-- ``generate`` / ``interact``: the command-line entry points.
+- ``generate_cli`` (``generate.py``) / ``interact`` (``interact.py``): the command-line entry
+  points.
 """

@@ -273,7 +273,7 @@ def _write_heldout(demo: Demo) -> int:
 
 
 def stage_generate(demo: Demo, results) -> dict:
-    from dialogpt.decoding.generate import main as generate_main
+    from dialogpt.decoding.generate_cli import main as generate_main
 
     n = _write_heldout(demo)
     rc = generate_main(["--model", results["train"]["checkpoint"], "--input",

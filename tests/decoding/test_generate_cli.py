@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from dialogpt.cli import run_main
-from dialogpt.decoding.generate import main
+from dialogpt.decoding.generate_cli import main
 from dialogpt.decoding.generation import Decoder
 from dialogpt.decoding.options import DecodingOptions
 
