@@ -1,9 +1,11 @@
-"""Optional downloads: the released test id files and monthly Reddit dumps.
+"""Downloads: the released key archives and test id files, and monthly Reddit dumps.
 
 Local dumps are the normal path (pushshift no longer serves them; academic torrents do); these
 commands exist for mirrors that do. Downloads resume from ``DEST.part``, retry a bounded number
 of times and check the sha256 when it is known (``dialogpt.download``).
 
+- ``python -m dialogpt.extraction.fetch keys small --dest keys --months 2005-12 ...``: the
+  key archive of the original data set (``make`` runs it; see ``key_archives``);
 - ``python -m dialogpt.extraction.fetch ids keys-test.gz --dest T/ids/keys-test.gz``
 - ``python -m dialogpt.extraction.fetch dumps 2011-01 2011-02 --dest dumps --base_url URL``
   fetches ``URL/submissions/RS_M.zst`` and ``URL/comments/RC_M.zst`` (pushshift's layout).
@@ -48,6 +50,19 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="python -m dialogpt.extraction.fetch",
                                      description=__doc__, formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
+    keys = commands.add_parser("keys", help="the key archive keys-SIZE.tar, unpacked into --dest",
+                               formatter_class=HelpFormatter)
+    keys.add_argument("size", choices=["small", "full"], help="which data set's keys")
+    keys.add_argument("--dest", type=Path, default=Path("keys"), help="key folder (K)")
+    keys.add_argument("--months", nargs="*", default=[],
+                      help="months that need key files; when all are in --dest already, nothing "
+                           "is downloaded")
+    keys.add_argument("--url", nargs="*", default=None,
+                      help="archive URLs tried in turn (default: the original release's)")
+    keys.add_argument("--archive_dir", type=Path, default=None,
+                      help="where keys-SIZE.tar is kept (default: the parent of --dest)")
+    keys.add_argument("--sha256", default=None, help="expected sha256 of the archive")
+    keys.add_argument("--retries", type=int, default=3, help="further attempts after a failure")
     ids = commands.add_parser("ids", help="a released id file", formatter_class=HelpFormatter)
     ids.add_argument("name", choices=sorted(ID_FILE_SHA256), help="which file")
     ids.add_argument("--dest", type=Path, required=True, help="where to write it")
@@ -67,7 +82,11 @@ def build_parser():
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
-    if args.command == "ids":
+    if args.command == "keys":
+        from dialogpt.extraction.key_archives import fetch_keys
+        fetch_keys(args.size, args.dest, args.months, args.url or None, args.archive_dir,
+                   args.sha256 or None, args.retries)
+    elif args.command == "ids":
         fetch_id_file(args.name, args.dest, args.base_url, args.retries)
     else:
         fetch_dumps(args.months, args.dest, args.base_url, args.suffix, args.retries)
