@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 _TRUE = {"true", "1", "yes", "y", "t", "on"}
 _FALSE = {"false", "0", "no", "n", "f", "off"}
@@ -54,9 +55,85 @@ class UserError(Exception):
 
 
 def run_main(main, argv=None) -> int:
-    """Run an entry point's ``main``; a ``UserError`` prints ``error: ...`` and exits 2."""
+    """Run an entry point's ``main``: every fault ends in one line, never a traceback.
+
+    - ``UserError``: ``error: ...``, exit 2;
+    - out of disk space anywhere: ``error: no space left writing PATH``, exit 2;
+    - Ctrl-C: exit 130; SIGTERM: exit 143 (raised as ``Terminated`` so atomic writes clean up).
+    """
+    from dialogpt.interrupts import Terminated, terminate_raises
+
     try:
-        return main(argv) or 0
+        with terminate_raises():
+            return main(argv) or 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        print(f"stopped by {how}; outputs are either complete or not written (no partial files)",
+              file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    except OSError as exc:
+        if not _is_no_space(exc):
+            raise
+        print(f"error: no space left writing {exc.filename or 'an output'}; nothing half-written "
+              "was kept. Free some space (or write elsewhere) and run the command again",
+              file=sys.stderr)
+        return 2
+
+
+def _is_no_space(exc: OSError) -> bool:
+    import errno
+
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def check_paths(*, input_files: dict[str, object] | None = None,
+                input_dirs: dict[str, object] | None = None,
+                output_files: dict[str, object] | None = None,
+                output_dirs: dict[str, object] | None = None) -> None:
+    """Check paths up front, before any work: each dict maps a flag name to its path (or None).
+
+    Inputs must exist and be of the right kind; outputs must not be of the wrong kind (a file
+    where a directory goes and vice versa), and no output may be the same file as an input
+    (resolved paths and inodes compared), which would destroy the input.
+    """
+    def given(paths):
+        return [(flag, Path(str(path))) for flag, path in (paths or {}).items() if path]
+
+    for flag, path in given(input_files):
+        if not path.exists():
+            raise UserError(f"{flag} {path} does not exist")
+        if path.is_dir():
+            raise UserError(f"{flag} {path} is a directory; pass the file inside it")
+    for flag, path in given(input_dirs):
+        if not path.exists():
+            raise UserError(f"{flag} {path} does not exist")
+        if not path.is_dir():
+            raise UserError(f"{flag} {path} is a file; pass a directory")
+    for flag, path in given(output_files):
+        if path.is_dir():
+            raise UserError(f"{flag} {path} is a directory; pass a file path "
+                            f"(for example {path / 'output.txt'})")
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                raise UserError(f"{flag} {path}: {parent} is a file, not a directory")
+    for flag, path in given(output_dirs):
+        if path.exists() and not path.is_dir():
+            raise UserError(f"{flag} {path} is a file; pass a directory (created if missing)")
+    inputs = given(input_files) + given(input_dirs)
+    for out_flag, out in given(output_files) + given(output_dirs):
+        for in_flag, source in inputs:
+            if _same_file(out, source):
+                raise UserError(f"{out_flag} {out} is the same file as {in_flag}: writing it would "
+                                f"destroy the input; choose another {out_flag}")

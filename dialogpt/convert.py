@@ -9,7 +9,10 @@ entry point of this toolkit takes it as ``--model_name_or_path`` / ``--model``.
 
 from __future__ import annotations
 
-from dialogpt.cli import UserError, add_bool_flag, make_parser, run_main
+from pathlib import Path
+
+from dialogpt.cli import (UserError, add_bool_flag, check_paths, make_parser, run_main,
+                          setup_logging)
 
 
 def build_parser():
@@ -30,8 +33,13 @@ def build_parser():
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging()
+    source = {"--checkpoint": args.checkpoint}
+    check_paths(input_dirs=source if Path(args.checkpoint).is_dir() else None,
+                input_files=None if Path(args.checkpoint).is_dir() else source,
+                output_dirs={"--output_dir": args.output_dir})
 
-    from dialogpt.fileio import atomic_dir
+    from dialogpt.fileio import atomic_dir, write_manifest
     from dialogpt.modeling import load_model
     from dialogpt.tokenization import load_tokenizer
 
@@ -44,6 +52,7 @@ def main(argv=None) -> int:
         with atomic_dir(args.output_dir, overwrite=args.force) as tmp:
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
+            write_manifest(tmp)  # sizes and sha256: loaders detect a damaged copy
     except FileExistsError as exc:
         raise UserError(f"{args.output_dir} exists; pass --force to replace it") from exc
     print(f"wrote {args.output_dir} ({sum(p.numel() for p in model.parameters()):,} parameters)")

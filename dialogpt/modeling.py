@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from dialogpt.cli import UserError
+from dialogpt.fileio import verify_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,57 @@ def convert_original_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Any]
     return converted
 
 
+_DAMAGED_REMEDY = "copy or download it again, or use another checkpoint"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def pickle_refusal(path: str | os.PathLike, exc: BaseException) -> UserError:
+    """The refusal of a pickle that holds more than tensors. Quotes only what torch found (the
+    blocked global), never torch's advice to re-run with ``weights_only=False``: that runs code."""
+    found = [line.strip() for line in str(exc).splitlines()
+             if "GLOBAL" in line or "Unsupported" in line or "WeightsUnpickler" in line]
+    found = [line for line in found if "weights_only" not in line]
+    return UserError(f"refusing to load {path}: it contains objects other than tensors (a pickle "
+                     "can run code; only plain weights are accepted)"
+                     + (f". Found: {found[0]}" if found else "")
+                     + ". Get the weights as .safetensors, or convert them on a machine you "
+                       "trust (convert_checkpoint.py)")
+
+
+def check_finite(model, source: str | os.PathLike) -> None:
+    """Refuse weights holding NaN or infinity (a run that diverged): they decode into garbage."""
+    import torch
+
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"{source}: weight {name} holds NaN or infinite values (the run that "
+                            "wrote it diverged); use an earlier checkpoint")
+
+
+def _from_pretrained(cls, name: str, attn_implementation: str):
+    """``cls.from_pretrained`` on a local directory, checked against its MANIFEST first; a
+    damaged file or a refused pickle ends in a ``UserError`` naming the file."""
+    import pickle
+
+    path = Path(name)
+    verify_manifest(path, only=[*WEIGHT_FILES, "config.json"], remedy=_DAMAGED_REMEDY)
+    try:
+        return cls.from_pretrained(name, attn_implementation=attn_implementation)
+    except pickle.UnpicklingError as exc:
+        raise pickle_refusal(path / "pytorch_model.bin", exc) from None
+    except UserError:
+        raise
+    except Exception as exc:  # safetensors, torch and OS errors: a damaged file
+        files = [n for n in WEIGHT_FILES if (path / n).exists()]
+        raise UserError(f"cannot load the weights in {path} ({', '.join(files)}): "
+                        f"{_first_line(exc)}; a file is damaged or truncated: "
+                        f"{_DAMAGED_REMEDY}") from exc
+
+
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read weights from ``.safetensors``, an HF directory, or a ``.bin``/``.pt``/``.pkl`` pickle.
 
@@ -132,17 +184,21 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Any]:
         raise UserError(f"{path} is a directory without model.safetensors or pytorch_model.bin")
     if not path.exists():
         raise UserError(f"checkpoint {path} does not exist")
+    verify_manifest(path.parent, only=[path.name], remedy=_DAMAGED_REMEDY)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # SafetensorError and OSError: a damaged or truncated file
+            raise UserError(f"cannot read {path}: {_first_line(exc)}; the file is damaged or "
+                            f"truncated: {_DAMAGED_REMEDY}") from exc
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise UserError(f"refusing to load {path}: it contains objects other than tensors "
-                        f"(a pickle can run code; only plain weights are accepted). "
-                        f"Details: {str(exc).splitlines()[0]}") from exc
+        raise pickle_refusal(path, exc) from None
     except (RuntimeError, EOFError, OSError) as exc:
-        raise UserError(f"cannot read checkpoint {path}: {exc}") from exc
+        raise UserError(f"cannot read checkpoint {path}: {_first_line(exc)}; the file is damaged "
+                        f"or truncated: {_DAMAGED_REMEDY}") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -196,7 +252,7 @@ def load_model(name_or_path: str | os.PathLike, init_checkpoint: str | os.PathLi
     path = Path(name)
     if has_weights(path):
         config = AutoConfig.from_pretrained(name)
-        model = model_class(config).from_pretrained(name, attn_implementation=attn_implementation)
+        model = _from_pretrained(model_class(config), name, attn_implementation)
     elif path.is_file() or (path.is_dir() and (path / "config.json").exists()):
         config = read_model_config(path)
         config._attn_implementation = attn_implementation
@@ -216,4 +272,6 @@ def load_model(name_or_path: str | os.PathLike, init_checkpoint: str | os.PathLi
                             "directory or a shipped config such as configs/117M.") from exc
     if init_checkpoint:
         load_weights_into(model, init_checkpoint)
+    if init_checkpoint or not path.exists() or has_weights(path):
+        check_finite(model, init_checkpoint or name)
     return model

@@ -304,7 +304,14 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     if args.inspect:
         return inspect_db(args.inspect, args.limit)
-    return build_db(args)
+    from dialogpt.cli import check_paths
+    from dialogpt.locking import hold_run_lock
+
+    db_path = Path(args.output) if args.output else db_path_for(
+        Path(args.corpus), args.max_seq_len, args.reverse, args.two_turn)
+    check_paths(input_files={"--corpus": args.corpus}, output_dirs={"--output": db_path})
+    with hold_run_lock(db_path, flag="--output", inside=False):  # one run per DB
+        return build_db(args)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 
-from dialogpt.cli import UserError, make_parser, setup_logging
+from dialogpt.cli import UserError, check_paths, make_parser, setup_logging
 from dialogpt.decoding.loading import add_model_args
 from dialogpt.decoding.options import add_decoding_args
 
@@ -49,6 +49,7 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     if args.batch_size < 1:
         raise UserError("--batch_size must be >= 1")
+    check_paths(input_files={"--input": args.input}, output_files={"--output": args.output})
     from tqdm import tqdm
 
     from dialogpt.decoding.inputs import batches_by_length, one_line, read_contexts
@@ -56,6 +57,8 @@ def main(argv=None) -> int:
     from dialogpt.fileio import atomic_write
 
     contexts, problems = read_contexts(args.input)
+    if not contexts:
+        raise UserError(f"--input {args.input} has no lines: nothing to decode (no output written)")
     decoder = load_decoder(args)
     responses = [""] * len(contexts)
     truncated = 0

@@ -80,13 +80,15 @@ class ChatSession:
         self.transcript.conversation += 1
 
 
-def truncation_note(window) -> str:
+def truncation_note(window, limit: int) -> str:
+    """``limit``: the context token budget the window had to fit (not what it kept)."""
     parts = []
     if window.turns_dropped_for_tokens:
         parts.append(f"{window.turns_dropped_for_tokens} older turn(s) dropped")
     if window.tokens_cut:
         parts.append(f"the first {window.tokens_cut} tokens of your message cut")
-    return f"(context over {len(window.ids)} tokens: {', '.join(parts)})"
+    return (f"(context over the {limit}-token limit: {', '.join(parts)}; "
+            f"{len(window.ids)} tokens kept)")
 
 
 def run_chat(session: ChatSession, read: Callable[[str], str], write: Callable[[str], None],
@@ -119,7 +121,7 @@ def run_chat(session: ChatSession, read: Callable[[str], str], write: Callable[[
             note("(reply cancelled)")
             continue
         if response.context.truncated_for_tokens:
-            note(truncation_note(response.context))
+            note(truncation_note(response.context, session.decoder.context_budget))
         write(f"Bot: {response.text}")
 
 

@@ -325,6 +325,15 @@ def main(argv=None) -> int:
     args, train_flags = parser.parse_known_args(argv)
     setup_logging()
     demo = Demo(args, train_flags)
+    from dialogpt.cli import check_paths
+    from dialogpt.locking import hold_run_lock
+
+    check_paths(output_dirs={"--output_dir": demo.out, "--data_dir": demo.data})
+    with hold_run_lock(demo.out, flag="--output_dir"):  # one demo per directory
+        return _run(demo, args)
+
+
+def _run(demo: Demo, args) -> int:
     if args.force:  # training resumes from its checkpoints unless they go too
         for path in (demo.stage_dir, demo.train_dir):
             shutil.rmtree(path, ignore_errors=True)

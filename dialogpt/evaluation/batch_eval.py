@@ -20,7 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
-from dialogpt.cli import UserError, add_bool_flag, make_parser, setup_logging
+from dialogpt.cli import UserError, add_bool_flag, check_paths, make_parser, setup_logging
 from dialogpt.evaluation import inputs
 from dialogpt.evaluation.meteor import (MeteorError, MeteorUnavailable, locate_meteor,
                                         meteor_file_mode, meteor_many)
@@ -76,6 +76,14 @@ def build_parser():
     return parser
 
 
+def vshuman_note(vshuman: int) -> str:
+    """What ``--vshuman`` did to the references, for the printed output."""
+    if vshuman < 0:
+        return "all references used (--vshuman -1)"
+    return (f"reference #{vshuman} (0-based; the human response) of each line left out by "
+            f"--vshuman {vshuman}, -1 keeps all")
+
+
 def _validate(args) -> None:
     if args.n_refs < 1:
         raise UserError("--n_refs must be at least 1")
@@ -83,6 +91,14 @@ def _validate(args) -> None:
         raise UserError("--per_segment works with --hyp only")
     if args.output_dir and not args.input_dir:
         raise UserError("--output_dir works with --input_dir only")
+    check_paths(input_files={"--refs": args.refs, "--keys": args.keys, "--hyp": args.hyp,
+                             "--align_keys": args.align_keys},
+                input_dirs={"--input_dir": args.input_dir},
+                output_files={"--per_segment": args.per_segment},
+                output_dirs={"--output_dir": args.output_dir})
+    from dialogpt.evaluation.make_refs import refuse_training_tsv
+
+    refuse_training_tsv(args.refs)
 
 
 class _Session:
@@ -170,7 +186,7 @@ def _score_one(session: _Session, args) -> int:
     else:
         print(headline_table([(path.name, scores)]))
         print(f"({scores.n_lines} hypotheses; clean={args.clean}, compat={args.compat}; "
-              "--json prints every metric)")
+              f"{vshuman_note(args.vshuman)}; --json prints every metric)")
     return 0
 
 
@@ -202,7 +218,7 @@ def _score_folder(session: _Session, args) -> int:
         print(json.dumps({name: scores.as_dict() for name, scores in rows}))
     elif rows:
         print(headline_table(rows))
-        print(f"(reports in {output_dir})")
+        print(f"(reports in {output_dir}; {vshuman_note(args.vshuman)})")
     if failed:
         print(f"error: {len(failed)} of {len(files)} files were not scored:", file=sys.stderr)
         for message in failed:

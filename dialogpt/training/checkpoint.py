@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from dialogpt.cli import UserError
-from dialogpt.fileio import atomic_dir
+from dialogpt.fileio import atomic_dir, write_manifest
 
 PREFIX = "checkpoint-step-"
 STATE_FILE = "training_state.pt"
@@ -150,6 +150,7 @@ def save_checkpoint(path: str | Path, model, tokenizer, training_state: dict[str
         torch.save({"format_version": FORMAT_VERSION, **training_state}, tmp / STATE_FILE)
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n",
                                         encoding="utf-8")
+        write_manifest(tmp)  # every file's size and sha256, verified when loaded
         _finalise(tmp)
     return path
 

@@ -53,7 +53,7 @@ def test_chat_session_in_process(tiny_model_dir, tiny_model, tokenizer, tmp_path
     assert main(argv) == 0
     out, err = capsys.readouterr()
     assert len(fake_input.prompts) == len(script) + 1  # the last prompt got Ctrl-D
-    assert "(history cleared)" in err and "context over 56 tokens" in err
+    assert "(history cleared)" in err and "context over the 56-token limit" in err
 
     events = read_transcript(transcript)
     assert [e["role"] for e in events] == ["user", "bot"] * 3 + ["reset"] + ["user", "bot"] * 2
@@ -159,7 +159,7 @@ def test_chat_through_a_pseudo_terminal(tiny_model_dir, repo_root, tmp_path):
         terminal.type("\r")  # an empty line: ignored, prompt again
         terminal.expect(r"You: ")
         terminal.type(LONG_LINE + "\r")  # older turns dropped, the line itself cut
-        terminal.expect(r"context over 56 tokens: 6 older turn\(s\) dropped, the first \d+ "
+        terminal.expect(r"context over the 56-token limit: 6 older turn\(s\) dropped, the first \d+ "
                         r"tokens of your message cut")
         terminal.expect(r"Bot: ")
         terminal.expect(r"You: ")
