@@ -105,8 +105,8 @@ def check_paths(*, input_files: dict[str, object] | None = None,
     """Check paths up front, before any work: each dict maps a flag name to its path (or None).
 
     Inputs must exist and be of the right kind; outputs must not be of the wrong kind (a file
-    where a directory goes and vice versa), and no output may be the same file as an input
-    (resolved paths and inodes compared), which would destroy the input.
+    where a directory goes and vice versa), and no output file may be the same file as an input
+    file (resolved paths and inodes compared): writing it would destroy the input.
     """
     def given(paths):
         return [(flag, Path(str(path))) for flag, path in (paths or {}).items() if path]
@@ -131,9 +131,8 @@ def check_paths(*, input_files: dict[str, object] | None = None,
     for flag, path in given(output_dirs):
         if path.exists() and not path.is_dir():
             raise UserError(f"{flag} {path} is a file; pass a directory (created if missing)")
-    inputs = given(input_files) + given(input_dirs)
-    for out_flag, out in given(output_files) + given(output_dirs):
-        for in_flag, source in inputs:
+    for out_flag, out in given(output_files):
+        for in_flag, source in given(input_files):
             if _same_file(out, source):
                 raise UserError(f"{out_flag} {out} is the same file as {in_flag}: writing it would "
                                 f"destroy the input; choose another {out_flag}")

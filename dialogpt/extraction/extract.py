@@ -21,8 +21,10 @@ from collections import Counter
 from pathlib import Path
 from typing import IO
 
-from dialogpt.cli import HelpFormatter, UserError, add_bool_flag, run_main, setup_logging
+from dialogpt.cli import (HelpFormatter, UserError, add_bool_flag, check_paths, run_main,
+                          setup_logging)
 from dialogpt.extraction import records
+from dialogpt.extraction.damage import MalformedTracker
 from dialogpt.extraction.readers import DumpReadError, ReadStats, find_dump, iter_lines
 from dialogpt.fileio import atomic_dir
 
@@ -64,15 +66,27 @@ class _SplitFiles:
             handle.close()
 
 
-def _section(path: Path, stats: ReadStats, kept: int, skipped: Counter) -> dict:
+def _section(path: Path, stats: ReadStats, kept: int, skipped: Counter,
+             malformed: MalformedTracker) -> dict:
+    warning = malformed.warning(path, stats.lines)
+    if warning:
+        logger.warning("%s", warning)
     return {"file": str(path), "lines": stats.lines, "bytes": stats.bytes,
-            "kept": kept, "skipped": dict(sorted(skipped.items()))}
+            "kept": kept, "skipped": dict(sorted(skipped.items())),
+            **malformed.report(stats.lines)}
+
+
+def _skip(skip: records.Skip, skipped: Counter, malformed: MalformedTracker,
+          stats: ReadStats) -> None:
+    skipped[skip.reason] += 1
+    if skip.reason == "malformed_json":
+        malformed.add(stats)
 
 
 def extract_submissions(path: Path, files: _SplitFiles, split_size: int
                         ) -> tuple[dict[str, int], dict]:
     """Write kept submissions; return ``{t3_id: split}`` (first split wins) and the report."""
-    stats, skipped = ReadStats(), Counter()
+    stats, skipped, malformed = ReadStats(), Counter(), MalformedTracker()
     split_of: dict[str, int] = {}
     kept = 0
     files.ensure(0)
@@ -80,7 +94,7 @@ def extract_submissions(path: Path, files: _SplitFiles, split_size: int
         try:
             sid, row = records.submission_row(records.parse_json(line))
         except records.Skip as skip:
-            skipped[skip.reason] += 1
+            _skip(skip, skipped, malformed, stats)
             continue
         split = kept // split_size
         files.ensure(split)
@@ -89,13 +103,13 @@ def extract_submissions(path: Path, files: _SplitFiles, split_size: int
             skipped["duplicate_kept"] += 1  # kept again, as the original does; counted only
         split_of.setdefault(sid, split)
         kept += 1
-    return split_of, _section(path, stats, kept, skipped)
+    return split_of, _section(path, stats, kept, skipped, malformed)
 
 
 def extract_comments(path: Path, files: _SplitFiles, split_of: dict[str, int],
                      dep_keys: set[str] | None) -> dict:
     """Write the kept comments of kept submissions, each to its submission's split."""
-    stats, skipped = ReadStats(), Counter()
+    stats, skipped, malformed = ReadStats(), Counter(), MalformedTracker()
     kept = 0
     for line in iter_lines(path, stats):
         try:
@@ -113,11 +127,11 @@ def extract_comments(path: Path, files: _SplitFiles, split_of: dict[str, int],
             if row is None:
                 raise records.Skip("too_short")
         except records.Skip as skip:
-            skipped[skip.reason] += 1
+            _skip(skip, skipped, malformed, stats)
             continue
         files.add(split, row)
         kept += 1
-    return _section(path, stats, kept, skipped)
+    return _section(path, stats, kept, skipped, malformed)
 
 
 def extract_month(month: str, dumps_dir: str | Path, out_dir: str | Path,
@@ -162,6 +176,8 @@ def build_parser():
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    check_paths(input_dirs={"--dumps": args.dumps}, output_dirs={"--out": args.out},
+                input_files={"--keep_keys": None if args.ignore_keys else args.keep_keys})
     from dialogpt.extraction.keys import load_pair_keys
     dep_keys = None
     if args.keep_keys and not args.ignore_keys:

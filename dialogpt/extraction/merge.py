@@ -20,7 +20,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterator
 
-from dialogpt.cli import HelpFormatter, UserError, run_main
+from dialogpt.cli import HelpFormatter, UserError, check_paths, run_main
 from dialogpt.fileio import atomic_write
 
 
@@ -99,6 +99,9 @@ def main(argv=None) -> int:
         raise UserError("--valid_fraction must be in [0, 1)")
     if args.train is None and args.with_ids is None:
         raise UserError("give --train and/or --with_ids")
+    check_paths(input_files={f"input {i + 1}": path for i, path in enumerate(args.inputs)},
+                output_files={"--train": args.train, "--valid": args.valid,
+                              "--with_ids": args.with_ids})
     counts = merge(args.inputs, args.train, args.valid, args.valid_fraction, args.with_ids)
     print(" ".join(f"{name}={count}" for name, count in counts.items()))
     return 0

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from dialogpt.cli import HelpFormatter, UserError, run_main, setup_logging
+from dialogpt.cli import HelpFormatter, UserError, check_paths, run_main, setup_logging
 from dialogpt.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -111,6 +111,8 @@ def build_parser():
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    check_paths(input_files={"--data": args.data, "--ids": args.ids},
+                output_files={"--out": args.out, "--scored_out": args.scored_out})
     counts = build_multiref(args.data, args.ids, args.out, args.scored_out)
     logger.info("multi-reference set: %s", dict(sorted(counts.items())))
     return 0

@@ -72,6 +72,10 @@ class ReadStats:
     compressed_bytes: int = 0
     bytes: int = 0
     lines: int = 0
+    offset: int = 0
+    """Decompressed byte offset where the line last yielded starts."""
+    chunk_start: int = 0
+    """Compressed byte offset of the chunk that line was decompressed from (1 MiB reads)."""
 
 
 def _decompressed_chunks(path: Path, stats: ReadStats) -> Iterator[bytes]:
@@ -85,7 +89,7 @@ def _decompressed_chunks(path: Path, stats: ReadStats) -> Iterator[bytes]:
         decompressor = factory()
         fed = False
         while chunk := raw.read(_CHUNK):
-            offset = stats.compressed_bytes
+            offset = stats.chunk_start = stats.compressed_bytes
             stats.compressed_bytes += len(chunk)
             try:
                 while chunk:
@@ -119,6 +123,7 @@ def iter_lines(path: str | Path, stats: ReadStats | None = None) -> Iterator[byt
     path = Path(path)
     stats = stats if stats is not None else ReadStats()
     rest = b""
+    position = 0  # decompressed offset of ``rest``
     for chunk in _decompressed_chunks(path, stats):
         if not chunk:
             continue
@@ -128,7 +133,10 @@ def iter_lines(path: str | Path, stats: ReadStats | None = None) -> Iterator[byt
         for line in lines:
             if line.strip():
                 stats.lines += 1
+                stats.offset = position
                 yield line
+            position += len(line) + 1
     if rest.strip():
         stats.lines += 1
+        stats.offset = position
         yield rest

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from dialogpt.cli import HelpFormatter, UserError, run_main
+from dialogpt.cli import HelpFormatter, UserError, check_paths, run_main
 from dialogpt.fileio import atomic_write
 
 
@@ -34,7 +34,27 @@ def summarise(reports: list[dict]) -> dict:
     summary["avg_target_tokens"] = (round(totals["target_tokens"] / totals["instances"], 3)
                                     if totals["instances"] else 0.0)
     summary["skipped"] = {name: dict(sorted(counter.items())) for name, counter in skipped.items()}
+    summary["damaged_months"] = damaged_months(reports)
     return summary
+
+
+def damaged_months(reports: list[dict]) -> dict[str, str]:
+    """``{month: what looks damaged}`` for months whose dumps had a burst of malformed lines."""
+    damaged = {}
+    for report in reports:
+        parts = []
+        for side in ("submissions", "comments"):
+            section = report["extract"][side]
+            if section.get("damaged"):
+                region = section.get("malformed_region", {})
+                parts.append(f"{Path(section['file']).name}: "
+                             f"{section['skipped'].get('malformed_json', 0)} malformed lines, "
+                             f"from line {region.get('first_line')} (decompressed byte "
+                             f"{region.get('decompressed_byte')}, within compressed bytes "
+                             f"{region.get('compressed_from')}-{region.get('compressed_to')})")
+        if parts:
+            damaged[report["month"]] = "; ".join(parts)
+    return damaged
 
 
 def format_table(reports: list[dict]) -> str:
@@ -54,6 +74,8 @@ def main(argv=None) -> int:
     parser.add_argument("reports", nargs="+", type=Path, help="MONTH.report.json files")
     parser.add_argument("--out", type=Path, help="summary JSON to write")
     args = parser.parse_args(argv)
+    check_paths(input_files={f"report {i + 1}": path for i, path in enumerate(args.reports)},
+                output_files={"--out": args.out})
     reports = []
     for path in args.reports:
         try:
@@ -65,6 +87,8 @@ def main(argv=None) -> int:
     print(format_table(reports))
     print(f"total: {summary['comments_read']} comments read, {summary['instances']} instances "
           f"in {summary['months']} months")
+    for month, what in summary["damaged_months"].items():
+        print(f"warning: {month} looks damaged: {what}; check or re-download its dumps")
     if args.out:
         with atomic_write(args.out) as handle:
             handle.write(json.dumps(summary, indent=1) + "\n")
