@@ -261,11 +261,16 @@ def load_model(name_or_path: str | os.PathLike, init_checkpoint: str | os.PathLi
         raise UserError(f"{path} has neither weights ({', '.join(WEIGHT_FILES[::2])}) nor a "
                         "config.json")
     else:
+        from dialogpt.hub import check_hub_id, offline_error
+
+        offline = check_hub_id(name, "model")  # a missing local path or no network: fail fast
         try:
             config = AutoConfig.from_pretrained(name)
             model = model_class(config).from_pretrained(name,
                                                         attn_implementation=attn_implementation)
         except Exception as exc:  # hub and network errors come in many types
+            if offline:
+                raise offline_error(name, "model", offline) from None
             raise UserError(f"could not load model {name!r}: not a local directory, and loading it "
                             f"from the Hugging Face Hub failed ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else ''}). Pass a local "

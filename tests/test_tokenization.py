@@ -29,8 +29,11 @@ def test_saved_tokenizer_round_trips(tmp_path, tokenizer):
 
 
 def test_unloadable_tokenizer_is_a_clear_error(tmp_path):
-    with pytest.raises(UserError, match="could not load a tokenizer"):
+    with pytest.raises(UserError, match="no-such-dir does not exist"):  # not a tokenizer problem
         load_tokenizer(tmp_path / "no-such-dir")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="could not load a tokenizer"):
+        load_tokenizer(tmp_path / "empty")
 
 
 def test_tampered_vocabulary_is_refused(tmp_path, monkeypatch):
