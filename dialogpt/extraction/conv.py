@@ -171,19 +171,22 @@ def build_parser():
     return parser
 
 
-def filters_from_args(args) -> ConvFilters:
+def build_filters(keep_keys: str | None = None, discard_keys: str | None = None,
+                  ignore_keys: bool = False, bl_words: str | None = None,
+                  bl_subreddits: str | None = None) -> ConvFilters:
+    """Read the key files and blocklists named (``ignore_keys``: no key file is read)."""
     from dialogpt.extraction.keys import WordBlocklist, load_discard_hashes, load_pair_keys, \
         read_list
     filters = ConvFilters()
-    if not args.ignore_keys:
-        if args.keep_keys:
-            filters.keep_keys = load_pair_keys(args.keep_keys, "keep")
-        if args.discard_keys:
-            filters.discard_hashes = load_discard_hashes(args.discard_keys)
-    if args.bl_words:
-        filters.words = WordBlocklist(read_list(args.bl_words))
-    if args.bl_subreddits:
-        filters.subreddits = {entry.lower() for entry in read_list(args.bl_subreddits)}
+    if not ignore_keys:
+        if keep_keys:
+            filters.keep_keys = load_pair_keys(keep_keys, "keep")
+        if discard_keys:
+            filters.discard_hashes = load_discard_hashes(discard_keys)
+    if bl_words:
+        filters.words = WordBlocklist(read_list(bl_words))
+    if bl_subreddits:
+        filters.subreddits = {entry.lower() for entry in read_list(bl_subreddits)}
     return filters
 
 
@@ -195,8 +198,9 @@ def main(argv=None) -> int:
     options = ConvOptions(min_depth=args.min_depth, max_depth=args.max_depth,
                           min_score=args.min_score, max_len=args.max_len,
                           use_title=args.use_title, leaves_only=args.leaves_only, clean=args.clean)
-    report = convert_month(args.month, args.extract_dir, args.out, options,
-                           filters_from_args(args), args.workers)
+    filters = build_filters(args.keep_keys, args.discard_keys, args.ignore_keys, args.bl_words,
+                            args.bl_subreddits)
+    report = convert_month(args.month, args.extract_dir, args.out, options, filters, args.workers)
     conv = report["conv"]
     logger.info("%s conv: %d instances from %d comments (%.1f s)", args.month, conv["instances"],
                 conv["comments"], conv["seconds"])
