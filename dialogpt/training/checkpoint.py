@@ -66,11 +66,42 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
+def damage(path: str | Path) -> str | None:
+    """Why the checkpoint ``path`` cannot be used (a file missing, truncated or changed since it
+    was written, per its manifest), else ``None``. Checkpoints written before manifests existed
+    pass; their loaders still name a damaged file."""
+    from dialogpt.fileio import verify_manifest
+
+    try:
+        verify_manifest(path, remedy="resume from an earlier checkpoint")
+    except UserError as exc:
+        return str(exc)
+    return None
+
+
+def newest_intact_checkpoint(directory: str | Path) -> Path | None:
+    """The newest complete checkpoint of ``directory`` that is intact; each newer damaged one is
+    skipped with a warning naming what is wrong. ``None`` when there is no checkpoint at all."""
+    import logging
+
+    checkpoints = list_checkpoints(directory)
+    for path in reversed(checkpoints):
+        problem = damage(path)
+        if problem is None:
+            return path
+        logging.getLogger(__name__).warning("--resume: skipping %s: %s", path.name, problem)
+    if checkpoints:
+        raise UserError(f"every checkpoint in {directory} is damaged (see the warnings above): "
+                        "restore one from a backup, or start afresh without --resume")
+    return None
+
+
 def resolve_resume(resume: str | None, continue_from: int, output_dir: str | Path) -> Path | None:
     """The checkpoint to resume from, or ``None`` to start fresh.
 
-    ``auto``: the newest complete checkpoint in ``output_dir``, if any. A checkpoint directory:
-    itself. Another directory: its newest complete checkpoint. ``continue_from=N`` (the original
+    ``auto``: the newest complete and intact checkpoint in ``output_dir`` (newer damaged ones are
+    skipped with a warning), if any. A checkpoint directory: itself, if intact. Another
+    directory: its newest intact checkpoint. ``continue_from=N`` (the original
     flag): ``output_dir/checkpoint-step-N``.
     """
     if continue_from:
@@ -82,14 +113,17 @@ def resolve_resume(resume: str | None, continue_from: int, output_dir: str | Pat
     if not resume:
         return None
     if resume == "auto":
-        return latest_checkpoint(output_dir)
+        return newest_intact_checkpoint(output_dir)
     path = Path(resume)
     if is_complete(path):
+        problem = damage(path)
+        if problem:
+            raise UserError(f"--resume {path}: {problem}")
         return path
     if checkpoint_step(path) is not None and path.is_dir():
         raise UserError(f"--resume {path}: incomplete checkpoint (missing one of "
                         f"{', '.join(_REQUIRED_FILES)})")
-    newest = latest_checkpoint(path)
+    newest = newest_intact_checkpoint(path)
     if newest is None:
         raise UserError(f"--resume {path}: no complete {PREFIX}N directory there")
     return newest

@@ -228,3 +228,30 @@ def test_16_batch_eval_says_it_left_out_the_human_reference(tmp_path, capsys):
     code, out, _ = run(main, ["--refs", refs, "--hyp", hyp, "--no_meteor", "--vshuman", "-1"],
                        capsys)
     assert "all references used" in out
+
+
+# 4 (resume side): --resume auto falls back to the newest intact checkpoint
+def test_4_resume_auto_skips_damaged_checkpoints_with_a_warning(tmp_path, caplog):
+    import logging
+
+    from dialogpt.cli import UserError
+    from dialogpt.fileio import write_manifest
+    from dialogpt.training import checkpoint as ckpt
+
+    for step in (2, 4, 6):
+        path = ckpt.checkpoint_path(tmp_path, step)
+        path.mkdir()
+        for name in ("config.json", "model.safetensors", ckpt.STATE_FILE, ckpt.SUMMARY_FILE):
+            (path / name).write_bytes(b"0123456789" * step)
+        write_manifest(path)
+    newest = ckpt.checkpoint_path(tmp_path, 6) / "model.safetensors"
+    newest.write_bytes(newest.read_bytes()[:13])  # truncated copy
+    with caplog.at_level(logging.WARNING):
+        assert ckpt.resolve_resume("auto", 0, tmp_path) == ckpt.checkpoint_path(tmp_path, 4)
+    assert "skipping checkpoint-step-6" in caplog.text and "model.safetensors is damaged" in caplog.text
+    with pytest.raises(UserError, match="checkpoint-step-6.*damaged"):
+        ckpt.resolve_resume(str(ckpt.checkpoint_path(tmp_path, 6)), 0, tmp_path)
+    for step in (2, 4):
+        (ckpt.checkpoint_path(tmp_path, step) / ckpt.STATE_FILE).write_bytes(b"x" * (10 * step))
+    with pytest.raises(UserError, match="every checkpoint in .* is damaged"):
+        ckpt.resolve_resume("auto", 0, tmp_path)
