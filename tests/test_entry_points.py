@@ -9,7 +9,7 @@ import sys
 import pytest
 
 ENTRY_POINTS = ["LSP_train.py", "prepro.py", "demo.py", "demo_utils.py", "batch_eval.py",
-                "interact.py", "generate.py", "convert_checkpoint.py", "make_refs.py"]
+                "interact.py", "generate.py", "convert_checkpoint.py", "make_refs.py", "plot.py"]
 
 _PROBE = r"""
 import argparse, json, runpy, sys
