@@ -92,7 +92,10 @@ class BucketingDataLoader:
             logger.warning("%d of %d examples are longer than max_seq_len=%d and are left out",
                            self.n_left_out, len(lengths), self.max_seq_len)
         if len(self.example_ids) == 0:
-            raise ValueError(f"{self.db.path} has no example of at most {self.max_seq_len} tokens")
+            raise UserError(f"every example of {self.db.path} is longer than max_seq_len="
+                            f"{self.max_seq_len} (the shortest has {int(lengths.min())} tokens): "
+                            f"raise --max_seq_length to {int(lengths.min())} or more, or rebuild "
+                            f"the DB with prepro.py --max_seq_len {self.max_seq_len}")
         self.epoch = 0
         self.batches_consumed = 0
         self._plan: tuple[int, list] | None = None
@@ -197,12 +200,15 @@ class DynamicBatchingLoader:
     def _examples(self) -> Iterator[tuple[list[str], str]]:
         """(context turn texts, response text) for every usable response, in file order."""
         skipped: Counter[str] = Counter()
+        first_lines: dict[str, int] = {}
+        number = 0
         with open(self.path, "rb") as handle:
-            for raw in read_raw_lines(handle):
+            for number, raw in enumerate(read_raw_lines(handle), 1):
                 try:
                     parsed = parse_line(decode_line(raw).text, allow_multiple_responses=True)
                 except BadLine as exc:
                     skipped[exc.reason] += 1
+                    first_lines.setdefault(exc.reason, number)
                     continue
                 context = [text for _, text in parsed.context]
                 for weight, response in parsed.responses:
@@ -211,6 +217,21 @@ class DynamicBatchingLoader:
                         continue
                     yield context, response
         self.skipped = skipped
+        self.lines_read, self.first_skipped = number, first_lines
+
+    def describe(self) -> str:
+        """"eval: N examples from M lines, K skipped (reasons, first line of each)", after one
+        pass over the file; ``UserError`` when no line gives an example (loss would be NaN)."""
+        examples = sum(1 for _ in self._examples())
+        self._n_examples = examples
+        reasons = ", ".join(f"{reason} {count} (first: line {self.first_skipped.get(reason, '-')})"
+                            for reason, count in sorted(self.skipped.items()))
+        text = (f"eval: {examples} examples from {self.lines_read} lines of {self.path}, "
+                f"{sum(self.skipped.values())} skipped" + (f": {reasons}" if reasons else ""))
+        if examples == 0:
+            raise UserError(f"{text}. No usable evaluation line: fix --eval_input_file (TSV "
+                            "context<TAB>response, UTF-8) or leave it out")
+        return text
 
     def __len__(self) -> int:
         if self._n_examples is None:
