@@ -219,9 +219,14 @@ def _write_shards(directory: Path, corpus: Path, encoder, config, args):
 
     summary = PreproSummary()
     writer = ShardWriter(directory, config.token_dtype, config.length_dtype, args.shard_tokens)
-    with open(corpus, "rb") as handle:
+    from tqdm import tqdm
+
+    with open(corpus, "rb") as handle, tqdm(total=corpus.stat().st_size, unit="B",
+                                            unit_scale=True, desc="prepro", disable=None,
+                                            leave=False) as bar:  # disable=None: off without a tty
         for result in process_in_order(chunked_lines(handle, args.chunk_lines), encoder, config,
                                        args.workers):
+            bar.update(handle.tell() - bar.n)  # bytes read so far (a few chunks ahead with workers)
             malformed = [skip for skip in result.skips if skip[1] in MALFORMED_REASONS]
             if args.strict and malformed:
                 line, reason, detail = malformed[0]

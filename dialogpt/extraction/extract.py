@@ -25,6 +25,7 @@ from dialogpt.cli import (HelpFormatter, UserError, add_bool_flag, check_paths, 
                           setup_logging)
 from dialogpt.extraction import records
 from dialogpt.extraction.damage import MalformedTracker
+from dialogpt.extraction.progress import tracked
 from dialogpt.extraction.readers import DumpReadError, ReadStats, find_dump, iter_lines
 from dialogpt.fileio import atomic_dir
 
@@ -90,7 +91,7 @@ def extract_submissions(path: Path, files: _SplitFiles, split_size: int
     split_of: dict[str, int] = {}
     kept = 0
     files.ensure(0)
-    for line in iter_lines(path, stats):
+    for line in tracked(iter_lines(path, stats), path, stats):
         try:
             sid, row = records.submission_row(records.parse_json(line))
         except records.Skip as skip:
@@ -111,7 +112,7 @@ def extract_comments(path: Path, files: _SplitFiles, split_of: dict[str, int],
     """Write the kept comments of kept submissions, each to its submission's split."""
     stats, skipped, malformed = ReadStats(), Counter(), MalformedTracker()
     kept = 0
-    for line in iter_lines(path, stats):
+    for line in tracked(iter_lines(path, stats), path, stats):
         try:
             record = records.parse_json(line)
             link_id, comment_id, body = records.comment_fields(record)
