@@ -1,4 +1,5 @@
-"""Shared fixtures: single-threaded torch, the ../shared folder, the real GPT-2 BPE."""
+"""Shared fixtures: single-threaded torch, the ../shared folder, the real GPT-2 BPE, a tiny T5
+tokenizer."""
 
 from __future__ import annotations
 
@@ -57,3 +58,23 @@ def hub_offline(monkeypatch):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture(scope="session")
+def t5_tokenizer_dir(tmp_path_factory) -> Path:
+    """A small T5-layout SentencePiece tokenizer (pad 0, EOS 1, unk 2; ``[CONTEXT]`` and
+    ``[KNOWLEDGE]`` single pieces) trained offline by ``train_t5_tokenizer`` on grounded dummy
+    records in both templates; load it with ``load_tokenizer(str(t5_tokenizer_dir))``."""
+    from dialogpt.demo.grounded_data import make_records
+    from dialogpt.grounding import GROUNDED_INSTRUCTION, build_source, split_context
+    from dialogpt.tokenization import train_t5_tokenizer
+
+    texts = []
+    for record in make_records(400, seed=11):
+        turns = split_context(record["Context"])
+        texts.append(build_source(turns, record["Knowledge"], GROUNDED_INSTRUCTION, "card"))
+        texts.append(build_source(turns, record["Knowledge"], "", "repo"))
+        texts.append(record["Response"])
+    texts += ["Does money buy happiness? It is a question. Hello, how are you today?"] * 3
+    return train_t5_tokenizer(texts, tmp_path_factory.mktemp("t5_tokenizer") / "tok",
+                              vocab_size=500)

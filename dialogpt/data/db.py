@@ -17,6 +17,13 @@ a predicted position's label is always the next input token (EOS at the end), so
 example (everything from ``label_start`` to the end predicted with weight 1.0) costs one extra
 length-sized integer; only examples with a weight-0 turn between predicted turns, or weights other
 than 1.0, go to the ``exc_*`` side table. On the GPT-2 BPE this is ~2.03-2.07 bytes per token.
+
+The manifest's ``kind`` says what the examples are: ``causal`` (above; the default of manifests
+without ``kind``) or ``seq2seq`` (GODEL: an encoder source and a decoder target per example,
+stored as ``NNNNN.tokens.bin``/``NNNNN.lengths.bin`` for the sources and
+``NNNNN.target_tokens.bin``/``NNNNN.target_lengths.bin`` for the targets, each target ending in
+EOS; read by :class:`dialogpt.data.db_seq2seq.Seq2SeqDB`, which ``TokenDB(path)`` returns for such
+a DB). Same manifest, checksums and sharding for both.
 """
 
 from __future__ import annotations
@@ -53,6 +60,24 @@ _SHARD_FILES = {
     "exc_spans": "uint16",
     "exc_weights": "float64",
 }
+
+
+KINDS = ("causal", "seq2seq")
+
+# seq2seq shards: sources and targets, each as tokens + lengths
+_SEQ2SEQ_FILES = {
+    "tokens": "token",
+    "lengths": "length",
+    "target_tokens": "token",
+    "target_lengths": "length",
+}
+
+
+def shard_files_of(kind: str) -> dict[str, str]:
+    """The shard files (file kind -> dtype name) of a DB of ``kind``."""
+    if kind not in KINDS:
+        raise UserError(f"unknown DB kind {kind!r}; this code reads {', '.join(KINDS)}")
+    return _SEQ2SEQ_FILES if kind == "seq2seq" else _SHARD_FILES
 
 
 def token_dtype_for(vocab_size: int) -> str:
@@ -151,7 +176,9 @@ class ShardWriter:
     """
 
     def __init__(self, directory: Path, token_dtype: str, length_dtype: str,
-                 shard_tokens: int = 1 << 27):
+                 shard_tokens: int = 1 << 27, kind: str = "causal"):
+        self.kind = kind
+        self.file_kinds = shard_files_of(kind)
         self.directory = Path(directory)
         self.token_dtype = token_dtype
         self.length_dtype = length_dtype
@@ -163,9 +190,11 @@ class ShardWriter:
     def _open_shard(self) -> None:
         shard = len(self.shards)
         self._files = {kind: _HashedFile(self.directory / shard_file(shard, kind))
-                       for kind in _SHARD_FILES}
-        self._counts = {"n_examples": 0, "n_tokens": 0, "n_exceptions": 0,
-                        "n_exception_spans": 0}
+                       for kind in self.file_kinds}
+        self._counts = ({"n_examples": 0, "n_tokens": 0, "n_target_tokens": 0}
+                        if self.kind == "seq2seq" else
+                        {"n_examples": 0, "n_tokens": 0, "n_exceptions": 0,
+                         "n_exception_spans": 0})
 
     def _close_shard(self) -> None:
         files = {shard_file(len(self.shards), kind): handle.close()
@@ -180,6 +209,9 @@ class ShardWriter:
             return
         if self._files is None:
             self._open_shard()
+        if self.kind == "seq2seq":
+            self._add_pairs(encoded)
+            return
         files, counts = self._files, self._counts
         files["tokens"].write(encoded.tokens.astype(self.token_dtype, copy=False).tobytes())
         files["lengths"].write(encoded.lengths.astype(self.length_dtype, copy=False).tobytes())
@@ -197,6 +229,19 @@ class ShardWriter:
         if counts["n_tokens"] >= self.shard_tokens or counts["n_examples"] >= 1 << 31:
             self._close_shard()
 
+    def _add_pairs(self, pairs) -> None:
+        """Append :class:`dialogpt.data.seq2seq.EncodedPairs` (sources and targets)."""
+        files, counts = self._files, self._counts
+        for kind in self.file_kinds:
+            dtype = self.token_dtype if kind.endswith("tokens") else self.length_dtype
+            files[kind].write(getattr(pairs, kind).astype(dtype, copy=False).tobytes())
+        counts["n_examples"] += pairs.n_examples
+        counts["n_tokens"] += len(pairs.tokens)
+        counts["n_target_tokens"] += len(pairs.target_tokens)
+        if (max(counts["n_tokens"], counts["n_target_tokens"]) >= self.shard_tokens
+                or counts["n_examples"] >= 1 << 31):
+            self._close_shard()
+
     def finish(self, manifest: dict) -> dict:
         """Close the last shard and write ``manifest.json`` (``manifest`` plus the shard table)."""
         from dialogpt.fileio import atomic_write
@@ -206,6 +251,7 @@ class ShardWriter:
         full = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
+            "kind": self.kind,
             **manifest,
             "token_dtype": self.token_dtype,
             "length_dtype": self.length_dtype,
@@ -258,11 +304,22 @@ class TokenDB:
     ``verify=True`` (default), its sha256: a corrupt or mismatched shard raises ``UserError``.
     """
 
+    def __new__(cls, path: str | os.PathLike, verify: bool = True):
+        if cls is TokenDB and read_manifest(path).get("kind", "causal") == "seq2seq":
+            from dialogpt.data.db_seq2seq import Seq2SeqDB
+
+            cls = Seq2SeqDB
+        return super().__new__(cls)
+
+    kind = "causal"
+
     def __init__(self, path: str | os.PathLike, verify: bool = True):
         import numpy as np
 
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
+        if self.manifest.get("kind", "causal") != "causal":
+            raise UserError(f"{self.path} is a {self.manifest.get('kind')} DB, not a causal one")
         try:
             self.eos_id = int(self.manifest["eos_id"])
             self.max_seq_len = int(self.manifest["max_seq_len"])
@@ -363,6 +420,11 @@ class TokenDB:
 
     def __len__(self) -> int:
         return len(self.lengths)
+
+    @property
+    def bucket_lengths(self) -> "np.ndarray":
+        """What the bucketing loaders sort by: the example lengths."""
+        return self.lengths
 
     def _check_index(self, index: int) -> int:
         n = len(self)

@@ -8,6 +8,12 @@ Every loader yields dicts of torch ``LongTensor`` s, all ``[B, T]``:
 * ``labels``: pre-shifted, ``labels[t]`` is the token after ``input_ids[t]``; -1 where not
   predicted and on padding (use ``ignore_index=-1``, or ``labels.masked_fill(labels < 0, -100)``).
 
+Over a ``seq2seq`` DB (GODEL) the same loaders yield ``input_ids``/``attention_mask`` ``[B, S]``
+(the encoder sources, right-padded with the tokenizer's pad id) and ``labels`` ``[B, T]`` (the
+targets, ending in EOS, -1 on padding); no ``position_ids``. There ``max_seq_len`` limits the
+source length (default: the DB's ``max_source_len``, so none is left out) and buckets are formed
+by source + target length. :class:`GroundedEvalLoader` is the evaluation loader over GODEL JSONL.
+
 :class:`BucketingDataLoader` reads a token DB (built by ``prepro.py``); its batch order is a pure
 function of ``(seed, epoch, rank, world_size)`` and its position can be saved and restored
 mid-epoch (:meth:`~BucketingDataLoader.state_dict`). :class:`DynamicBatchingLoader` evaluates over
@@ -49,8 +55,8 @@ def _to_torch(arrays: dict[str, "np.ndarray"]) -> dict[str, "torch.Tensor"]:
 class BucketingDataLoader:
     """Length-bucketed, shuffled batches from a token DB, sharded by example across ranks.
 
-    ``db_or_path``: a :class:`TokenDB` or its directory. ``batch_size``: examples per batch on
-    this rank. ``max_seq_len``: examples longer than this are left out (default: the DB's
+    ``db_or_path``: a :class:`TokenDB` (causal or seq2seq) or its directory. ``batch_size``:
+    examples per batch on this rank. ``max_seq_len``: examples longer than this are left out (default: the DB's
     ``max_seq_len``, so none). ``bucket_size``: batches per length bucket (the original's
     ``bucket``). Every rank gets ``ceil(n / world_size)`` examples per epoch (the order wraps
     around to fill the last ranks) and therefore the same ``len(loader)`` batches.
@@ -63,8 +69,9 @@ class BucketingDataLoader:
 
     def __init__(self, db_or_path: TokenDB | str | os.PathLike, batch_size: int,
                  max_seq_len: int | None = None, shuffle: bool = True, seed: int = 42,
-                 bucket_size: int = 100, rank: int = 0, world_size: int = 1, pad_id: int = 0,
-                 drop_last: bool = False, pad_to_multiple_of: int = 1):
+                 bucket_size: int = 100, rank: int = 0, world_size: int = 1,
+                 pad_id: int | None = None, drop_last: bool = False,
+                 pad_to_multiple_of: int = 1):
         import numpy as np
 
         if batch_size < 1 or bucket_size < 1 or pad_to_multiple_of < 1:
@@ -81,12 +88,13 @@ class BucketingDataLoader:
         self.bucket_size = bucket_size
         self.rank = rank
         self.world_size = world_size
-        self.pad_id = pad_id
+        # the DB's own pad id for seq2seq (the tokenizer's), 0 for causal DBs (masked anyway)
+        self.pad_id = getattr(self.db, "pad_id", 0) if pad_id is None else pad_id
         self.drop_last = drop_last
         self.pad_to_multiple_of = pad_to_multiple_of
         lengths = np.asarray(self.db.lengths)
         self.example_ids = np.nonzero(lengths <= self.max_seq_len)[0]
-        self._example_lengths = lengths[self.example_ids]
+        self._example_lengths = np.asarray(self.db.bucket_lengths)[self.example_ids]
         self.n_left_out = len(lengths) - len(self.example_ids)
         if self.n_left_out:
             logger.warning("%d of %d examples are longer than max_seq_len=%d and are left out",
@@ -270,3 +278,104 @@ class DynamicBatchingLoader:
             arrays["position_ids"][row, :length] = np.arange(length)
             arrays["labels"][row, :length] = feature.labels(self.encoder.eos_id)
         return _to_torch(arrays)
+
+
+class GroundedEvalLoader:
+    """Evaluation batches over a GODEL JSONL file, in file order, the last partial batch kept.
+
+    Records are read, templated, fitted and encoded exactly as ``prepro.py`` builds a seq2seq DB
+    (:mod:`dialogpt.data.seq2seq`); batches are dicts of ``input_ids``/``attention_mask``
+    ``[B, S]`` and ``labels`` ``[B, T]`` (-1 on padding). Bad lines are skipped and counted in
+    ``skipped`` (reason -> count, as prepro names them), cuts in ``cuts``; each ``iter()`` starts
+    again from the top of the file. :meth:`for_db` takes template, instruction and limits from the
+    manifest of the training DB, so evaluation sees what training saw.
+    """
+
+    def __init__(self, path: str | os.PathLike, tokenizer, batch_size: int,
+                 max_source_len: int = 512, max_target_len: int = 128, template: str = "card",
+                 instruction: str = "", knowledge_budget: int | None = None,
+                 pad_id: int | None = None):
+        from dialogpt.data.seq2seq import CutStats, Seq2SeqConfig, SourceEncoder
+        from dialogpt.grounding import check_template
+
+        if batch_size < 1 or max_source_len < 2 or max_target_len < 2:
+            raise ValueError("batch_size must be >= 1, max_source_len and max_target_len >= 2")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"evaluation file {self.path} does not exist")
+        self.encoder = (tokenizer if isinstance(tokenizer, SourceEncoder)
+                        else SourceEncoder(tokenizer))
+        self.config = Seq2SeqConfig(check_template(template), instruction, max_source_len,
+                                    max_target_len, knowledge_budget)
+        self.batch_size = batch_size
+        self.pad_id = self.encoder.pad_id if pad_id is None else pad_id
+        self.skipped: Counter[str] = Counter()
+        self.cuts = CutStats()
+        self._n_records: int | None = None
+
+    @classmethod
+    def for_db(cls, path: str | os.PathLike, tokenizer, batch_size: int,
+               db: TokenDB) -> "GroundedEvalLoader":
+        """An evaluation loader with the template, instruction and limits of seq2seq ``db``."""
+        manifest = db.manifest
+        return cls(path, tokenizer, batch_size, int(manifest["max_source_len"]),
+                   int(manifest["max_target_len"]), manifest["template"],
+                   manifest.get("instruction", ""), manifest.get("knowledge_budget"),
+                   pad_id=manifest.get("pad_id"))
+
+    def _records(self, skipped: Counter):
+        """``(line number, record)`` of every usable line, in file order (skips counted)."""
+        from dialogpt.data.seq2seq import read_records
+
+        with open(self.path, "rb") as handle:
+            for number, raw in enumerate(read_raw_lines(handle), start=1):
+                numbered, skips, _, _ = read_records(number, [raw], self.config.instruction)
+                skipped.update(reason for _, reason, _ in skips)
+                yield from numbered
+
+    def __len__(self) -> int:
+        if self._n_records is None:
+            self._n_records = sum(1 for _ in self._records(Counter()))
+        return -(-self._n_records // self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, "torch.Tensor"]]:
+        from dialogpt.data.seq2seq import CutStats
+
+        self.cuts = CutStats()
+        self.skipped = Counter()
+        pending: list = []
+        for numbered in self._records(self.skipped):
+            pending.append(numbered)
+            if len(pending) == self.batch_size:
+                batch = self._batch(pending)
+                if batch is not None:
+                    yield batch
+                pending = []
+        if pending:
+            batch = self._batch(pending)
+            if batch is not None:
+                yield batch
+
+    def _batch(self, numbered: list) -> dict[str, "torch.Tensor"] | None:
+        import numpy as np
+
+        from dialogpt.data.seq2seq import encode_records
+
+        examples, too_long = encode_records(numbered, self.encoder, self.config)
+        self.skipped.update(reason for _, reason, _ in too_long)
+        if not examples:
+            return None
+        for example in examples:
+            self.cuts.add_fit(example.fit)
+            self.cuts.target_cut += example.target_cut
+        width = max(len(e.source_ids) for e in examples)
+        target_width = max(len(e.target_ids) for e in examples)
+        input_ids = np.full((len(examples), width), self.pad_id, dtype=np.int64)
+        attention_mask = np.zeros((len(examples), width), dtype=np.int64)
+        labels = np.full((len(examples), target_width), -1, dtype=np.int64)
+        for row, example in enumerate(examples):
+            input_ids[row, :len(example.source_ids)] = example.source_ids
+            attention_mask[row, :len(example.source_ids)] = 1
+            labels[row, :len(example.target_ids)] = example.target_ids
+        return _to_torch({"input_ids": input_ids, "attention_mask": attention_mask,
+                          "labels": labels})

@@ -36,13 +36,20 @@ def build_parser():
     parser = make_parser("prepro.py", __doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--corpus", help="TSV corpus: CONTEXT<TAB>RESPONSE per line, context turns "
-                      "joined by ' EOS ', each turn optionally prefixed by a weight (0.0/1.0)")
-    mode.add_argument("--inspect", metavar="DB", help="print the examples of a DB as JSON lines "
-                      "({id, input_ids, lm_labels, weights}) instead of building one")
+                      "joined by ' EOS ', each turn optionally prefixed by a weight (0.0/1.0); or "
+                      "GODEL JSON lines (.jsonl: {Context, Knowledge, Response[, Instruction]}) "
+                      "-> a seq2seq DB. TSV -> JSONL: python -m dialogpt.data.convert_tsv")
+    mode.add_argument("--inspect", metavar="DB|JSONL", help="print the examples of a DB as JSON "
+                      "lines ({id, input_ids, lm_labels, weights}; seq2seq: {id, source, "
+                      "input_ids, labels, target}) instead of building one; a .jsonl file: each "
+                      "record as it would be encoded (exact source string, ids, cuts)")
+    parser.add_argument("--format", choices=("auto", "tsv", "jsonl"), default="auto",
+                        help="corpus format; auto: jsonl for a .jsonl/.json name, else tsv")
     parser.add_argument("--max_seq_len", type=int, default=128,
                         help="longest example in tokens; longer conversations are windowed")
-    parser.add_argument("--tokenizer", default="gpt2-bpe", help="tokenizer directory or Hugging "
-                        "Face id; 'gpt2-bpe' is the offline real GPT-2 BPE")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer directory or Hugging Face "
+                        "id (a T5 tokenizer for JSONL); default: 'gpt2-bpe' (the offline real "
+                        "GPT-2 BPE) for TSV, microsoft/GODEL-v1_1-base-seq2seq for JSONL")
     add_bool_flag(parser, "--reverse", False, "reverse the turn order (data for the backward "
                   "model used by MMI reranking); adds '.reverse' to the DB name")
     add_bool_flag(parser, "--two_turn", False, "keep only the first two turns; adds '.2turn'")
@@ -59,7 +66,34 @@ def build_parser():
                         help="lines per work unit sent to a worker")
     parser.add_argument("--shard_tokens", type=int, default=1 << 27,
                         help="start a new shard after about this many tokens")
+    _add_record_flags(parser)
     return parser
+
+
+def _add_record_flags(parser) -> None:
+    from dialogpt.data.prepro_seq2seq import DEFAULT_MAX_SOURCE_LEN, DEFAULT_MAX_TARGET_LEN
+
+    group = parser.add_argument_group(
+        "GODEL records (JSONL -> seq2seq DB; see README 'GODEL')")
+    group.add_argument("--template", choices=("card", "repo"), default="card",
+                       help="source template: card = v1.1 model cards ('{instruction} [CONTEXT] "
+                       "turns [KNOWLEDGE] knowledge'), repo = GODEL repository scripts "
+                       "('context <|Knowledge|> knowledge => ')")
+    group.add_argument("--instruction", default="", help="instruction of records without their "
+                       "own 'Instruction' (card template only), e.g. the card's 'Instruction: "
+                       "given a dialog context and related knowledge, you need to response "
+                       "safely based on the knowledge.'")
+    group.add_argument("--max_source_len", type=int, default=DEFAULT_MAX_SOURCE_LEN,
+                       help="longest encoder source in tokens (EOS included); longer sources lose "
+                       "their oldest turns, then knowledge beyond its budget, counted. 512 = "
+                       "GODEL's README commands and T5's pre-training length (GODEL's own "
+                       "default 128 cuts most grounded sources)")
+    group.add_argument("--max_target_len", type=int, default=DEFAULT_MAX_TARGET_LEN,
+                       help="longest target in tokens (EOS included), cut keeping the EOS and "
+                       "counted; 128 = the max_length of both decoding presets")
+    group.add_argument("--knowledge_budget", type=int, default=None,
+                       help="knowledge tokens kept before older turns (default: half of "
+                       "--max_source_len)")
 
 
 def db_path_for(corpus: str | os.PathLike, max_seq_len: int, reverse: bool = False,
@@ -157,11 +191,17 @@ def chunked_lines(handle: BinaryIO, chunk_lines: int) -> Iterator[tuple[int, lis
         yield first, chunk
 
 
-def process_in_order(chunks: Iterator[tuple[int, list]], encoder, config, workers: int):
+def process_in_order(chunks: Iterator[tuple[int, list]], encoder, config, workers: int,
+                     stage=None):
     """Chunk results in corpus order; at most ``2 * workers`` chunks are in flight (bounded
-    memory, unlike ``Pool.imap`` which reads its whole input ahead)."""
+    memory, unlike ``Pool.imap`` which reads its whole input ahead).
+
+    ``stage``: the module with ``process_chunk``, ``init_worker`` and ``process_chunk_in_worker``
+    (default :mod:`dialogpt.data.pipeline`, the TSV rules; :mod:`dialogpt.data.seq2seq` for
+    GODEL records)."""
     from dialogpt.data import pipeline
 
+    pipeline = stage or pipeline
     if workers <= 1:
         for first, lines in chunks:
             yield pipeline.process_chunk(first, lines, encoder, config)
@@ -287,10 +327,14 @@ def build_db(args) -> int:
     return 0
 
 
-def inspect_db(path: str, limit: int | None) -> int:
+def inspect_db(path: str, limit: int | None, tokenizer: str | None = None) -> int:
     from dialogpt.data.db import TokenDB
 
     db = TokenDB(path)
+    if db.kind == "seq2seq":
+        from dialogpt.data.prepro_seq2seq import inspect_seq2seq_db
+
+        return inspect_seq2seq_db(db, limit, tokenizer)
     count = len(db) if limit is None else max(0, min(limit, len(db)))
     try:
         for index in range(count):
@@ -307,16 +351,39 @@ def inspect_db(path: str, limit: int | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    from dialogpt.data import prepro_seq2seq as records
+
     if args.inspect:
-        return inspect_db(args.inspect, args.limit)
+        if Path(args.inspect).is_file() and records.is_records_file(args.inspect, args.format):
+            return records.inspect_records(args.inspect, args.limit, **_record_options(args))
+        return inspect_db(args.inspect, args.limit, args.tokenizer)
     from dialogpt.cli import check_paths
     from dialogpt.locking import hold_run_lock
 
-    db_path = Path(args.output) if args.output else db_path_for(
-        Path(args.corpus), args.max_seq_len, args.reverse, args.two_turn)
+    is_records = records.is_records_file(args.corpus, args.format)
+    if is_records:
+        db_path = Path(args.output) if args.output else records.db_path_for_records(
+            args.corpus, args.max_source_len, args.max_target_len, args.template)
+    else:
+        args.tokenizer = args.tokenizer or "gpt2-bpe"
+        db_path = Path(args.output) if args.output else db_path_for(
+            Path(args.corpus), args.max_seq_len, args.reverse, args.two_turn)
     check_paths(input_files={"--corpus": args.corpus}, output_dirs={"--output": db_path})
     with hold_run_lock(db_path, flag="--output", inside=False):  # one run per DB
+        if is_records:
+            _check_args(args, Path(args.corpus))
+            return records.build_seq2seq_db(
+                args.corpus, db_path, workers=args.workers, strict=args.strict, force=args.force,
+                chunk_lines=args.chunk_lines, shard_tokens=args.shard_tokens,
+                **_record_options(args))
         return build_db(args)
+
+
+def _record_options(args) -> dict:
+    """The flags of the GODEL-record path, as keyword arguments."""
+    return {"tokenizer_name": args.tokenizer, "template": args.template,
+            "instruction": args.instruction, "max_source_len": args.max_source_len,
+            "max_target_len": args.max_target_len, "knowledge_budget": args.knowledge_budget}
 
 
 if __name__ == "__main__":
