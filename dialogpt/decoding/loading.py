@@ -98,6 +98,11 @@ def load_decoder(args: argparse.Namespace):
 
     options = DecodingOptions.from_args(args)
     options.candidate_count(args.mmi_model is not None)
+    from dialogpt.decoding.options import ignored_flags
+
+    ignored = ignored_flags(options, args.mmi_model is not None, getattr(args, "preset", None))
+    if ignored:
+        logger.warning("ignored flags with --decoding %s: %s", options.decoding, "; ".join(ignored))
     device = resolve_device(args.device)
     if args.fp16 and device.type != "cuda":
         raise UserError("--fp16 needs a CUDA device (float16 on CPU is slow and inaccurate)")

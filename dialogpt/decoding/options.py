@@ -106,6 +106,32 @@ def generation_kwargs(options: DecodingOptions, num_return_sequences: int, eos_i
     return kwargs
 
 
+_USED_BY = {"top_k": ("sample",), "top_p": ("sample",), "temperature": ("sample",),
+            "num_beams": ("beam",)}
+_RERANKING_FLAGS = ("num_candidates", "mmi_temperature", "mmi_source_turns")
+
+
+def ignored_flags(options: DecodingOptions, reranking: bool, preset: str | None = None
+                  ) -> list[str]:
+    """The decoding flags set away from their default (and from ``--preset``'s value) that have
+    no effect with this method or without ``--mmi_model``, each as ``--flag value (why)``."""
+    default = DecodingOptions()
+    baseline = PRESETS.get(preset, {}) if preset else {}
+
+    def set_by_user(name: str) -> bool:
+        value = getattr(options, name)
+        return value != getattr(default, name) and (name not in baseline
+                                                    or value != baseline[name])
+
+    ignored = [f"--{name} {getattr(options, name)} (only --decoding {'/'.join(methods)} uses it)"
+               for name, methods in _USED_BY.items()
+               if options.decoding not in methods and set_by_user(name)]
+    if not reranking:
+        ignored += [f"--{name} {getattr(options, name)} (only used with --mmi_model)"
+                    for name in _RERANKING_FLAGS if set_by_user(name)]
+    return ignored
+
+
 def add_decoding_args(parser: argparse.ArgumentParser) -> None:
     """Register the decoding flags (one per ``DecodingOptions`` field) in their own group."""
     d = DecodingOptions()

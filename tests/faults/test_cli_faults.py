@@ -255,3 +255,23 @@ def test_4_resume_auto_skips_damaged_checkpoints_with_a_warning(tmp_path, caplog
         (ckpt.checkpoint_path(tmp_path, step) / ckpt.STATE_FILE).write_bytes(b"x" * (10 * step))
     with pytest.raises(UserError, match="every checkpoint in .* is damaged"):
         ckpt.resolve_resume("auto", 0, tmp_path)
+
+
+# 12: decoding flags that have no effect with the chosen method are named
+@pytest.mark.parametrize("flags, expected", [
+    (["--decoding", "sample", "--num_beams", "8"], ["--num_beams 8"]),
+    (["--top_k", "20", "--temperature", "0.7"], ["--top_k 20", "--temperature 0.7"]),
+    (["--decoding", "beam", "--top_p", "0.9"], ["--top_p 0.9"]),
+    (["--decoding", "sample", "--num_candidates", "5"], ["--num_candidates 5"]),
+    (["--decoding", "sample", "--top_k", "20", "--temperature", "0.7"], []),
+])
+def test_12_ignored_decoding_flags_are_warned(tiny_model_dir, tmp_path, capsys, flags, expected):
+    source = tmp_path / "in.tsv"
+    source.write_text("hello\tref\n", encoding="utf-8")
+    code, _, err = generate(tiny_model_dir, source, tmp_path / "out.txt", capsys, *flags)
+    assert code == 0
+    warned = [line for line in err.splitlines() if "ignored flags" in line]
+    if not expected:
+        assert warned == []
+    else:
+        assert len(warned) == 1 and all(flag in warned[0] for flag in expected)
