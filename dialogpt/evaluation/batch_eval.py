@@ -7,6 +7,7 @@ length are computed on the scored text.
     python batch_eval.py --refs refs.txt --keys keys.2k.txt --hyp submission.txt --clean
     python batch_eval.py --refs test.refs.txt --hyp test.resp.txt --clean --json
     python batch_eval.py --refs refs.txt --keys keys.2k.txt --input_dir outputs/ --clean
+    python batch_eval.py --refs test.jsonl --hyp test.resp.txt          (GODEL records)
 
 The official DSTC-7 and DialoGPT numbers use --clean (with the defaults --n_refs 6 --vshuman 1).
 With --input_dir every *.resp.txt is scored (one JVM for METEOR across all of them) and
@@ -39,7 +40,12 @@ def build_parser():
     data = parser.add_argument_group("data")
     data.add_argument("--refs", required=True,
                       help="references: KEY<TAB>score|text<TAB>... (DSTC-7) or "
-                           "KEY<TAB>text<TAB>... (plain)")
+                           "KEY<TAB>text<TAB>... (plain), or GODEL JSON lines (.jsonl: GODEL's "
+                           "BLEU, ROUGE, unigram and knowledge F1 plus the DSTC-7 metrics; "
+                           "hypotheses one per line of the JSONL file)")
+    data.add_argument("--refs_format", choices=("auto", "dstc", "jsonl"), default="auto",
+                      help="references format; auto: jsonl for a .jsonl/.json name, else dstc "
+                           "(DSTC-7 or plain)")
     data.add_argument("--keys", default=None,
                       help="keys to score, one per line (default: every key of --refs)")
     target = data.add_mutually_exclusive_group(required=True)
@@ -63,6 +69,8 @@ def build_parser():
                          help="official = DSTC-7 scorer (an empty line is scored as the word "
                               "__empty__); dialogpt = DialoGPT's dstc/ variant (empty stays empty)")
     add_bool_flag(scoring, "--no_meteor", False, "skip METEOR (no Java needed)")
+    add_bool_flag(scoring, "--no_dstc", False, "with JSONL references: GODEL's metrics only, "
+                                               "no DSTC-7 metrics")
     scoring.add_argument("--meteor_jar", default=None,
                          help="meteor-1.5.jar (default: $DIALOGPT_METEOR_JAR, else the one "
                               "pycocoevalcap ships)")
@@ -227,11 +235,43 @@ def _score_folder(session: _Session, args) -> int:
     return 0
 
 
+def _score_grounded(args, diagnostics) -> int:
+    """``--refs X.jsonl``: see :mod:`dialogpt.evaluation.grounded_eval`."""
+    from dialogpt.evaluation import grounded_eval
+
+    unused = [flag for flag, value in (("--keys", args.keys), ("--align_keys", args.align_keys),
+                                       ("--per_segment", args.per_segment)) if value]
+    if unused:
+        raise UserError(f"{', '.join(unused)} do not apply to JSONL references: hypotheses "
+                        "align with the records line by line")
+    if args.input_dir:
+        files = sorted(Path(args.input_dir).glob(f"*{RESPONSE_SUFFIX}"))
+        if not files:
+            raise UserError(f"no *{RESPONSE_SUFFIX} file in {args.input_dir}")
+        names = [path.name[:-len(RESPONSE_SUFFIX)] for path in files]
+        output_dir = Path(args.output_dir) if args.output_dir else Path(args.input_dir) / "eval"
+    else:
+        files, names, output_dir = [Path(args.hyp)], [Path(args.hyp).name], None
+    meteor = None if args.no_dstc else _meteor_setup(args)
+    return grounded_eval.run(args.refs, files, names, diagnostics=diagnostics,
+                             dstc=not args.no_dstc, clean=args.clean, compat=args.compat,
+                             meteor_setup=meteor, json_output=args.json,
+                             output_dir=output_dir)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     _validate(args)
     diagnostics = inputs.Diagnostics()
+    from dialogpt.evaluation import grounded_eval
+
+    if grounded_eval.is_jsonl_references(args.refs, args.refs_format):
+        try:
+            return _score_grounded(args, diagnostics)
+        finally:
+            for line in diagnostics.summary():
+                print(line, file=sys.stderr)
     try:
         session = _Session(args, diagnostics)
         return _score_folder(session, args) if args.input_dir else _score_one(session, args)

@@ -265,3 +265,62 @@ def select_reference_streams(references: References, keys: Sequence[str], n_refs
                 index = (index + 1) % len(refs)
             stream.append(refs[index])
     return streams
+
+
+@dataclass(frozen=True)
+class GroundedReferences:
+    """GODEL JSONL references: the response and knowledge of every usable record, with its line.
+
+    ``n_lines`` counts every line of the file: hypothesis files from ``generate.py`` have one line
+    per input line (an empty one where the input line was unusable), so line ``n`` of the
+    hypotheses answers the record on line ``n``.
+    """
+
+    path: Path
+    n_lines: int
+    lines: tuple[int, ...]
+    responses: tuple[str, ...]
+    knowledge: tuple[str, ...]
+
+
+def read_grounded_references(path: str | Path, diagnostics: Diagnostics) -> GroundedReferences:
+    """Records with a non-empty ``Response`` (``grounding.parse_record``); other lines are
+    skipped and counted in ``diagnostics`` by reason, with their line numbers."""
+    from dialogpt.data.features import BadLine
+    from dialogpt.data.lines import read_raw_lines
+    from dialogpt.data.seq2seq import parse_jsonl_line
+    from dialogpt.grounding import BadRecord
+
+    path = Path(path)
+    lines, responses, knowledge = [], [], []
+    n_lines = 0
+    try:
+        with open(path, "rb") as handle:
+            for n_lines, raw in enumerate(read_raw_lines(handle), start=1):
+                try:
+                    record, _, _ = parse_jsonl_line(raw, "")
+                except (BadLine, BadRecord) as exc:
+                    diagnostics.warn(f"reference lines skipped ({exc.reason}); their hypotheses "
+                                     "are not scored", f"{path}:{n_lines}")
+                    continue
+                lines.append(n_lines)
+                responses.append(record.response)
+                knowledge.append(record.knowledge)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not lines:
+        raise UserError(f"{path}: no usable GODEL record (JSON lines with 'Context' and a "
+                        f"non-empty 'Response'; {n_lines} lines read)")
+    return GroundedReferences(path, n_lines, tuple(lines), tuple(responses), tuple(knowledge))
+
+
+def read_aligned_hypotheses(path: str | Path, references: GroundedReferences) -> list[str]:
+    """The hypotheses of the scored records: line ``n`` of ``path`` answers reference line ``n``."""
+    hypotheses = read_lines(path)
+    if len(hypotheses) != references.n_lines:
+        raise UserError(
+            f"{path} has {len(hypotheses)} lines but {references.path} has {references.n_lines}: "
+            "hypotheses of JSONL references go one per input line, in order (what generate.py "
+            "writes, an empty line for an unusable record); scoring anyway would pair responses "
+            "with the wrong records")
+    return [hypotheses[line - 1] for line in references.lines]

@@ -1,0 +1,130 @@
+"""``batch_eval.py --refs X.jsonl``: GODEL's metrics, and the DSTC-7 ones, against JSONL records.
+
+    python batch_eval.py --refs test.jsonl --hyp test.resp.txt
+    python batch_eval.py --refs test.jsonl --input_dir outputs/ --json
+
+The hypothesis file has one line per line of the references file (what ``generate.py`` writes for
+a JSONL input); records without a usable ``Response`` are left out and counted. Scored: GODEL's
+BLEU (a fraction) and ROUGE-1/2/L/Lsum (x 100), unigram F1 against the response and against the
+record's knowledge (:mod:`dialogpt.evaluation.grounded_metrics`), and the DSTC-7 metrics of the
+same pairs (NIST, BLEU as mteval computes it, METEOR, entropy, distinct; one reference each).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from dialogpt.evaluation import inputs
+
+REFERENCE_SUFFIXES = (".jsonl", ".json")
+# (column title, key, shown as a percentage)
+HEADLINE = (("BLEU", "bleu", True), ("ROUGE-1", "rouge1", False), ("ROUGE-2", "rouge2", False),
+            ("ROUGE-L", "rougeL", False), ("ROUGE-Lsum", "rougeLsum", False),
+            ("F1", "f1", True), ("Knowledge F1", "knowledge_f1", True))
+
+
+def is_jsonl_references(path: str | Path, fmt: str = "auto") -> bool:
+    """``--refs_format jsonl``, or ``auto`` and a ``.jsonl``/``.json`` file name."""
+    if fmt != "auto":
+        return fmt == "jsonl"
+    return Path(path).suffix.lower() in REFERENCE_SUFFIXES
+
+
+def dstc_inputs(references: inputs.GroundedReferences, hypotheses: Sequence[str], name: str):
+    """The records as DSTC-7 inputs (key = line number, one reference each)."""
+    keys = [str(line) for line in references.lines]
+    refs = inputs.References(references.path,
+                             {key: [text] for key, text in zip(keys, references.responses)},
+                             {key: line for key, line in zip(keys, references.lines)})
+    hyps = inputs.Hypotheses(Path(name), dict(zip(keys, hypotheses)),
+                             {key: line for key, line in zip(keys, references.lines)})
+    return refs, hyps, keys
+
+
+def score_system(references: inputs.GroundedReferences, hypotheses: Sequence[str], name: str,
+                 *, dstc: bool = True, clean: bool = False, compat: str = "dialogpt",
+                 meteor_setup=None):
+    """``(GODEL's metrics as a dict, the DSTC-7 Scores or None)`` of one system."""
+    from dialogpt.evaluation.grounded_metrics import grounded_scores
+
+    scores = grounded_scores(hypotheses, [[text] for text in references.responses],
+                             references.knowledge)
+    scores["n_lines_skipped"] = references.n_lines - len(references.lines)
+    if not dstc:
+        return scores, None
+    from dialogpt.evaluation.batch_eval import _meteor_scores
+    from dialogpt.evaluation.scoring import DstcScorer
+
+    refs, hyps, keys = dstc_inputs(references, hypotheses, name)
+    scorer = DstcScorer(refs, n_refs=1, vshuman=-1, clean=clean, compat=compat)
+    system = scorer.prepare(name, hyps, keys)
+    (meteor,) = _meteor_scores(meteor_setup, [system])
+    return scores, scorer.score(system, meteor)
+
+
+def _cell(value, percent: bool) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.2f}" if percent else f"{value:.2f}"
+
+
+def headline_table(rows: Sequence[tuple[str, dict]]) -> str:
+    """A markdown table of GODEL's headline metrics (all x 100), one row per system."""
+    header = ["System", *(title for title, _, _ in HEADLINE)]
+    body = [[name, *(_cell(scores.get(key), percent) for _, key, percent in HEADLINE)]
+            for name, scores in rows]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(cells):
+        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + " |"
+
+    separator = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
+    return "\n".join([line(header), separator, *(line(row) for row in body)])
+
+
+def run(refs: str | Path, hyp_files: Sequence[Path], names: Sequence[str], *,
+        diagnostics: inputs.Diagnostics, dstc: bool, clean: bool, compat: str, meteor_setup,
+        json_output: bool, output_dir: Path | None = None) -> int:
+    """Score every hypothesis file against the JSONL ``refs`` and print (and write) the results."""
+    from dialogpt.cli import UserError
+    from dialogpt.fileio import atomic_write
+
+    references = inputs.read_grounded_references(refs, diagnostics)
+    rows, failed = [], []
+    for path, name in zip(hyp_files, names):
+        try:
+            hypotheses = inputs.read_aligned_hypotheses(path, references)
+        except UserError as exc:
+            if len(hyp_files) == 1:
+                raise
+            failed.append(str(exc))
+            continue
+        scores, dstc_scores = score_system(references, hypotheses, name, dstc=dstc, clean=clean,
+                                           compat=compat, meteor_setup=meteor_setup)
+        rows.append((name, scores, dstc_scores))
+        if output_dir is not None:
+            with atomic_write(output_dir / f"{name}.grounded.json") as handle:
+                handle.write(json.dumps(_as_json(scores, dstc_scores)) + "\n")
+    if json_output:
+        results = {name: _as_json(scores, d) for name, scores, d in rows}
+        print(json.dumps(next(iter(results.values())) if len(hyp_files) == 1 else results))
+    elif rows:
+        print(headline_table([(name, scores) for name, scores, _ in rows]))
+        if dstc:
+            from dialogpt.evaluation.report import headline_table as dstc_table
+
+            print("\nDSTC-7 metrics of the same pairs (one reference each):")
+            print(dstc_table([(name, d) for name, _, d in rows]))
+        skipped = references.n_lines - len(references.lines)
+        print(f"({len(references.lines)} records scored, {skipped} reference lines skipped; "
+              "BLEU and F1 x 100; --json prints every metric)")
+    for message in failed:
+        print(f"error: {message}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _as_json(scores: dict, dstc_scores) -> dict:
+    return {**scores, "dstc": dstc_scores.as_dict()} if dstc_scores is not None else scores
