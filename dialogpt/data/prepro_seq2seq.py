@@ -149,9 +149,14 @@ def _write_shards(directory: Path, corpus: Path, encoder, config, workers: int, 
     summary = Seq2SeqSummary()
     writer = ShardWriter(directory, config.token_dtype, config.length_dtype, shard_tokens,
                          kind="seq2seq")
-    with open(corpus, "rb") as handle:
+    from tqdm import tqdm
+
+    with open(corpus, "rb") as handle, tqdm(total=corpus.stat().st_size, unit="B",
+                                            unit_scale=True, desc="prepro", disable=None,
+                                            leave=False) as bar:  # disable=None: off without a tty
         for result in process_in_order(chunked_lines(handle, chunk_lines), encoder, config,
                                        workers, stage=seq2seq):
+            bar.update(handle.tell() - bar.n)
             malformed = [skip for skip in result.skips if skip[1] in MALFORMED_REASONS]
             if strict and malformed:
                 line, reason, detail = malformed[0]

@@ -104,8 +104,11 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
 
 def rouge(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
     """Mean ROUGE-1/2/L/Lsum F-measure x 100 (``rouge_score``, Porter stemmer) of normalised text."""
+    import logging
+
     from rouge_score import rouge_scorer
 
+    logging.getLogger("absl").setLevel(logging.WARNING)  # "Using default tokenizer." on each call
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
     totals = dict.fromkeys(ROUGE_TYPES, 0.0)
     for hypothesis, refs in zip(hypotheses, references, strict=True):
