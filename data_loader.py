@@ -1,8 +1,9 @@
-"""Loaders over a prepro token DB (training) or a TSV file (evaluation); see dialogpt.data.loader."""
+"""Loaders over a prepro token DB (training; causal or seq2seq) or a TSV / GODEL JSONL file
+(evaluation); see dialogpt.data.loader."""
 
 from dialogpt.data.loader import (BucketingDataLoader, DistributedBucketingDataLoader,
-                                  DynamicBatchingLoader)
+                                  DynamicBatchingLoader, GroundedEvalLoader)
 from dialogpt.data.db import TokenDB
 
 __all__ = ["BucketingDataLoader", "DistributedBucketingDataLoader", "DynamicBatchingLoader",
-           "TokenDB"]
+           "GroundedEvalLoader", "TokenDB"]
