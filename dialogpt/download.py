@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -19,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from dialogpt.cli import UserError
+from dialogpt.fileio import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +28,6 @@ _CHUNK = 1 << 16
 
 class DownloadError(UserError):
     """A download failed for good (bounded retries exhausted, 404, checksum mismatch)."""
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> None:
@@ -82,7 +74,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retri
     """
     dest = Path(dest)
     if dest.exists():
-        if sha256 is None or _sha256_of(dest) == sha256:
+        if sha256 is None or sha256_file(dest) == sha256:
             logger.info("%s already present, skipping download", dest)
             return dest
         logger.warning("%s does not match its sha256; downloading it again", dest)
@@ -109,7 +101,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retri
         raise DownloadError(f"cannot download {url} after {retries + 1} attempts: {last_error}. "
                             f"Partial data is kept in {part}; re-run to resume.")
     if sha256 is not None:
-        actual = _sha256_of(part)
+        actual = sha256_file(part)
         if actual != sha256:
             part.unlink()
             raise DownloadError(f"{url}: sha256 {actual} does not match the expected {sha256}; "

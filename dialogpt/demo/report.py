@@ -109,6 +109,9 @@ def write_report(out: Path, train_dir: Path, results: dict, heldout_tsv: Path,
               f"{_fmt(evaluation['final_loss'])} at the end (ppl {_fmt(evaluation['final_ppl'])})"]
     if has_plot:
         lines += ["", "![loss curve](loss_curve.png)"]
+    else:
+        lines += ["", "(No loss curve: matplotlib is not installed; "
+                  "`pip install \"dialogpt-lsp[plot]\"` adds it.)"]
     lines += ["", "## Metrics on held-out contexts", "",
               "| " + " | ".join(label for _, label in HEADLINE) + " |",
               "|" + "---|" * len(HEADLINE),

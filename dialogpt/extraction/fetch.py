@@ -49,7 +49,7 @@ def build_parser():
     import argparse
     parser = argparse.ArgumentParser(prog="python -m dialogpt.extraction.fetch",
                                      description=__doc__, formatter_class=HelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, help="what to download")
     keys = commands.add_parser("keys", help="the key archive keys-SIZE.tar, unpacked into --dest",
                                formatter_class=HelpFormatter)
     keys.add_argument("size", choices=["small", "full"], help="which data set's keys")

@@ -1,4 +1,7 @@
-"""Deterministic synthetic Reddit dumps (and key files) for tests, benchmarks and the demo.
+"""Deterministic synthetic Reddit dumps (and key files): a fixture for tests and benchmarks.
+
+No stage of the pipeline imports it at run time (nor does the demo); it sits in the package so
+that ``tests/extraction`` and ``benchmarks/bench_extract.py`` share one generator.
 
 ``write_synthetic_month(dumps_dir, "2011-01", n_submissions=200, seed=0)`` writes
 ``RS_2011-01.zst`` and ``RC_2011-01.zst`` in the pushshift layout: threads of comments with

@@ -1,7 +1,9 @@
 """GPT-2 training (``LSP_train.py``): DDP, mixed precision, exact resume.
 
-Modules: ``args`` (flags), ``schedules`` and ``loss`` (pure), ``optim`` (AdamW, the original
-BERT-Adam), ``checkpoint`` (atomic, resumable HF directories), ``distributed`` (process group),
-``components`` (validated set-up), ``logs`` (train/eval logs), ``loop`` (the training loop),
-``train`` (``main``).
+Read ``loop`` first (``Trainer.run`` -> ``_train_epoch`` -> ``train_step``). Around it:
+``args`` (``TrainConfig``: every flag, its default, help and validation), ``schedules`` and
+``loss`` (pure), ``optim`` (AdamW, the original BERT-Adam), ``components`` (validated set-up),
+``resume`` (what a checkpoint's training state holds, and restoring it), ``checkpoint`` (atomic,
+resumable HF directories), ``distributed`` (process group), ``prefetch`` (batches with their
+loader positions), ``logs`` (train/eval logs), ``train`` (``main``).
 """

@@ -1,17 +1,22 @@
-"""Command line of ``LSP_train.py``: the original flags, the modern ones, and their validation.
+"""Command line of ``LSP_train.py``: ``TrainConfig``, the parser generated from it, validation.
 
-Every original flag keeps its name, type, default and meaning (``--train_batch_size`` is the number
-of examples per optimizer step on each process; the micro-batch is that divided by
+Every flag is one field of ``TrainConfig``, declared once with its default, help text and group;
+``build_parser`` generates the argparse parser (and so ``--help``) from those fields, in field
+order. Every original flag keeps its name, type, default and meaning (``--train_batch_size`` is
+the number of examples per optimizer step on each process; the micro-batch is that divided by
 ``--gradient_accumulation_steps``). ``--config FILE.json`` supplies defaults; flags given on the
-command line win. Validation that needs no files happens here, before anything heavy is loaded.
+command line win. ``TrainConfig.validate`` holds every check that needs no files, so a bad
+command fails before anything heavy is loaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from dialogpt.cli import UserError, add_bool_flag, make_parser
 from dialogpt.training.schedules import SCHEDULES
@@ -33,111 +38,215 @@ eval_log.jsonl (plus learning rate, tokens/s, wall time), and checkpoint-step-N/
 AutoModelForCausalLM/AutoTokenizer.from_pretrained load and that --resume continues exactly.
 """
 
+_MODEL, _BATCH, _OPTIM = "model and data", "batches and steps", "optimizer and schedule"
+_PRECISION, _OUTPUT, _DIST = "precision and speed", "output and resume", "distributed"
+
+
+def _flag(default: Any, help: str, group: str | None = None, *, kind: type = str,
+          choices: Sequence[str] | None = None, metavar: str | None = None,
+          aliases: tuple[str, ...] = ()) -> Any:
+    """A ``TrainConfig`` field that is also a command-line flag ``--NAME`` (``kind`` bool: a
+    ``true|false`` flag that also works bare)."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "group": group, "kind": kind, "choices": choices, "metavar": metavar,
+        "aliases": aliases})
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run is told; one field per ``LSP_train.py`` flag."""
+
+    config: str | None = _flag(
+        None, "JSON object of flag defaults (keys are flag names without dashes); flags given on "
+        "the command line override it", metavar="FILE.json")
+
+    # model and data
+    model_name_or_path: str | None = _flag(
+        None, "HF model directory, shipped config (configs/117M, a config .json) for training "
+        "from scratch, or Hugging Face Hub id", _MODEL)
+    init_checkpoint: str | None = _flag(
+        None, "weights to start from: original DialoGPT .pkl, .safetensors, .bin or HF "
+        "directory", _MODEL)
+    tokenizer: str | None = _flag(
+        None, "tokenizer to save with checkpoints; default: the model directory's own, else the "
+        "one the train DB was built with", _MODEL)
+    train_input_file: str | None = _flag(None, "token DB directory from prepro.py", _MODEL)
+    eval_input_file: str | None = _flag(
+        None, "TSV (context<TAB>response) for the validation loss", _MODEL)
+    max_seq_length: int = _flag(
+        128, "longest example in tokens; longer DB examples are skipped", _MODEL, kind=int)
+    normalize_data: bool = _flag(
+        True, "original flag, kept for old commands: eval lines are always parsed like "
+        "prepro.py (whitespace normalised)", _MODEL, kind=bool)
+    no_token_id: bool = _flag(
+        True, "do not use token type ids (they are not stored; only true is supported)", _MODEL,
+        kind=bool)
+    num_workers: int = _flag(
+        0, "0: collate batches in the training thread; N > 0: a background thread prepares up "
+        "to 2N batches ahead", _MODEL, kind=int)
+
+    # batches and steps
+    train_batch_size: int = _flag(
+        4, "examples per optimizer step on each process (must be divisible by "
+        "--gradient_accumulation_steps)", _BATCH, kind=int)
+    gradient_accumulation_steps: int = _flag(2, "micro-batches per optimizer step", _BATCH,
+                                             kind=int)
+    eval_batch_size: int = _flag(4, "examples per eval batch", _BATCH, kind=int)
+    num_optim_steps: int = _flag(
+        1_000_000, "optimizer steps to train for (counted from step 0, also on resume)", _BATCH,
+        kind=int)
+    valid_step: int = _flag(10_000, "evaluate every this many optimizer steps", _BATCH, kind=int)
+    save_step: int | None = _flag(
+        None, "save a checkpoint every this many optimizer steps (default: --valid_step); one is "
+        "always saved at the end", _BATCH, kind=int)
+    eval_at_start: bool = _flag(False, "evaluate before the first step", _BATCH, kind=bool)
+    skip_eval: bool = _flag(False, "never evaluate", _BATCH, kind=bool)
+    seed: int = _flag(42, "random seed", _BATCH, kind=int)
+
+    # optimizer and schedule
+    optimizer: str = _flag(
+        "adamw", f"one of {', '.join(OPTIMIZERS)}: torch AdamW with global-norm clipping and no "
+        "decay on biases/LayerNorm, or the original BERT-Adam (no bias correction, eps 1e-6, "
+        "per-tensor clipping, decays every tensor)", _OPTIM)
+    learning_rate: float = _flag(1e-5, "base learning rate", _OPTIM, kind=float)
+    lr_schedule: str = _flag("noam", f"one of {', '.join(SCHEDULES)} (see docs/spec)", _OPTIM)
+    warmup_steps: int = _flag(16_000, "warm-up steps of the noam/noamwd schedules", _OPTIM,
+                              kind=int)
+    warmup_proportion: float = _flag(
+        0.1, "warm-up fraction of --num_optim_steps for the BERT schedule", _OPTIM, kind=float)
+    weight_decay: float = _flag(0.01, "decoupled weight decay", _OPTIM, kind=float)
+    max_grad_norm: float = _flag(1.0, "gradient clipping threshold (0 disables)", _OPTIM,
+                                 kind=float)
+
+    # precision and speed
+    precision: str | None = _flag(
+        None, "autocast precision; default: fp16 on CUDA when --fp16 is true (the original's "
+        "default), fp32 on CPU", _PRECISION, choices=PRECISIONS)
+    fp16: bool | None = _flag(
+        None, "original flag: true means --precision fp16 on CUDA (refused on CPU: use "
+        "--precision bf16); unset means true on CUDA", _PRECISION, kind=bool)
+    loss_scale: float = _flag(
+        0, "fp16 loss scale: 0 = dynamic, else a fixed initial scale that never grows",
+        _PRECISION, kind=float)
+    grad_checkpointing: bool = _flag(
+        False, "recompute activations in backward to save memory", _PRECISION, kind=bool)
+    compile: bool = _flag(False, "torch.compile the model (slow start-up)", _PRECISION,
+                          kind=bool)
+    device: str = _flag("auto", "auto = CUDA when available", _PRECISION, choices=DEVICES)
+    max_nonfinite_steps: int = _flag(
+        10, "stop after this many consecutive steps with a non-finite loss or gradient (each is "
+        "skipped)", _PRECISION, kind=int)
+
+    # output and resume
+    output_dir: str | None = _flag(
+        None, "where checkpoints and logs go (created; the original added a timestamped "
+        "sub-directory, we do not, so --resume auto finds runs)", _OUTPUT)
+    log_dir: str | None = _flag(None, "logs go here instead of --output_dir", _OUTPUT)
+    resume: str | None = _flag(
+        None, "continue exactly from a checkpoint directory, the newest complete one in a run "
+        "directory, or (auto) the newest in --output_dir if any", _OUTPUT, metavar="DIR|auto")
+    continue_from: int = _flag(
+        0, "original flag: resume from checkpoint-step-N in --output_dir (now with optimizer, "
+        "data position and RNG; 0 = start fresh)", _OUTPUT, kind=int)
+    pbar: bool = _flag(True, "show a progress bar", _OUTPUT, kind=bool)
+
+    # distributed
+    local_rank: int = _flag(
+        -1, "set by torch.distributed.launch; torchrun's LOCAL_RANK is read too", _DIST,
+        kind=int, aliases=("--local-rank",))
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def micro_batch_size(self) -> int:
+        """Examples per forward pass on one process."""
+        return self.train_batch_size // self.gradient_accumulation_steps
+
+    @property
+    def save_every(self) -> int:
+        return self.save_step or self.valid_step
+
+    @property
+    def evaluating(self) -> bool:
+        return not self.skip_eval
+
+    def to_json(self) -> dict[str, Any]:
+        """The flags as a JSON object (saved in checkpoints)."""
+        return dataclasses.asdict(self)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Every check that needs no files: raise ``UserError`` naming the flag and the fix."""
+        for name in ("model_name_or_path", "train_input_file", "output_dir"):
+            if not getattr(self, name):
+                raise UserError(f"--{name} is required")
+        if not self.skip_eval and not self.eval_input_file:
+            raise UserError("--eval_input_file is required (or pass --skip_eval)")
+        self._require_positive("train_batch_size", "gradient_accumulation_steps",
+                               "eval_batch_size", "num_optim_steps", "valid_step",
+                               "max_seq_length", "max_nonfinite_steps")
+        if self.save_step is not None:
+            self._require_positive("save_step")
+        if self.train_batch_size % self.gradient_accumulation_steps:
+            raise UserError(f"--train_batch_size {self.train_batch_size} is not divisible by "
+                            f"--gradient_accumulation_steps {self.gradient_accumulation_steps}; "
+                            "the micro-batch is their quotient, pick values that divide")
+        self._require_choice("lr_schedule", SCHEDULES)
+        self._require_choice("optimizer", OPTIMIZERS)
+        if self.precision is not None:
+            self._require_choice("precision", PRECISIONS)
+        if self.lr_schedule in ("noam", "noamwd") and self.warmup_steps < 1:
+            raise UserError(f"--warmup_steps must be >= 1 for the {self.lr_schedule} schedule")
+        if self.lr_schedule == "BERT" and not 0.0 < self.warmup_proportion < 1.0:
+            raise UserError("--warmup_proportion must be in (0, 1) for the BERT schedule")
+        if self.learning_rate < 0 or self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise UserError("--learning_rate, --weight_decay and --max_grad_norm must be >= 0")
+        if self.loss_scale < 0:
+            raise UserError("--loss_scale must be 0 (dynamic) or a positive fixed scale")
+        if self.num_workers < 0:
+            raise UserError("--num_workers must be >= 0")
+        if not self.no_token_id:
+            raise UserError("--no_token_id false is not supported: token type ids are not stored "
+                            "in the DB (the original's default, true, never used them either)")
+        if self.continue_from and self.resume:
+            raise UserError("pass either --continue_from N or --resume, not both")
+        if self.continue_from < 0:
+            raise UserError("--continue_from must be >= 0")
+
+    def _require_positive(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserError(f"--{name} must be a positive integer, got {value!r}")
+
+    def _require_choice(self, name: str, choices: Sequence[str]) -> None:
+        value = getattr(self, name)
+        if value not in choices:
+            raise UserError(f"unknown --{name} {value!r}; choose one of {', '.join(choices)}")
+
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``LSP_train.py`` parser: one flag per ``TrainConfig`` field, in field order."""
     parser = make_parser("LSP_train.py", DESCRIPTION)
-    parser.add_argument("--config", default=None, metavar="FILE.json",
-                        help="JSON object of flag defaults (keys are flag names without dashes); "
-                             "flags given on the command line override it")
-
-    model = parser.add_argument_group("model and data")
-    model.add_argument("--model_name_or_path", default=None,
-                       help="HF model directory, shipped config (configs/117M, a config .json) for "
-                            "training from scratch, or Hugging Face Hub id")
-    model.add_argument("--init_checkpoint", default=None,
-                       help="weights to start from: original DialoGPT .pkl, .safetensors, .bin or "
-                            "HF directory")
-    model.add_argument("--tokenizer", default=None,
-                       help="tokenizer to save with checkpoints; default: the model directory's "
-                            "own, else the one the train DB was built with")
-    model.add_argument("--train_input_file", default=None, help="token DB directory from prepro.py")
-    model.add_argument("--eval_input_file", default=None,
-                       help="TSV (context<TAB>response) for the validation loss")
-    model.add_argument("--max_seq_length", type=int, default=128,
-                       help="longest example in tokens; longer DB examples are skipped")
-    add_bool_flag(model, "--normalize_data", True,
-                  "original flag, kept for old commands: eval lines are always parsed like "
-                  "prepro.py (whitespace normalised)")
-    add_bool_flag(model, "--no_token_id", True,
-                  "do not use token type ids (they are not stored; only true is supported)")
-    model.add_argument("--num_workers", type=int, default=0,
-                       help="0: collate batches in the training thread; N > 0: a background "
-                            "thread prepares up to 2N batches ahead")
-
-    batch = parser.add_argument_group("batches and steps")
-    batch.add_argument("--train_batch_size", type=int, default=4,
-                       help="examples per optimizer step on each process (must be divisible by "
-                            "--gradient_accumulation_steps)")
-    batch.add_argument("--gradient_accumulation_steps", type=int, default=2,
-                       help="micro-batches per optimizer step")
-    batch.add_argument("--eval_batch_size", type=int, default=4, help="examples per eval batch")
-    batch.add_argument("--num_optim_steps", type=int, default=1_000_000,
-                       help="optimizer steps to train for (counted from step 0, also on resume)")
-    batch.add_argument("--valid_step", type=int, default=10_000,
-                       help="evaluate every this many optimizer steps")
-    batch.add_argument("--save_step", type=int, default=None,
-                       help="save a checkpoint every this many optimizer steps (default: "
-                            "--valid_step); one is always saved at the end")
-    add_bool_flag(batch, "--eval_at_start", False, "evaluate before the first step")
-    add_bool_flag(batch, "--skip_eval", False, "never evaluate")
-    batch.add_argument("--seed", type=int, default=42, help="random seed")
-
-    optim = parser.add_argument_group("optimizer and schedule")
-    optim.add_argument("--optimizer", default="adamw",
-                       help=f"one of {', '.join(OPTIMIZERS)}: torch AdamW with global-norm "
-                            "clipping and no decay on biases/LayerNorm, or the original BERT-Adam "
-                            "(no bias correction, eps 1e-6, per-tensor clipping, decays every "
-                            "tensor)")
-    optim.add_argument("--learning_rate", type=float, default=1e-5, help="base learning rate")
-    optim.add_argument("--lr_schedule", default="noam",
-                       help=f"one of {', '.join(SCHEDULES)} (see docs/spec)")
-    optim.add_argument("--warmup_steps", type=int, default=16_000,
-                       help="warm-up steps of the noam/noamwd schedules")
-    optim.add_argument("--warmup_proportion", type=float, default=0.1,
-                       help="warm-up fraction of --num_optim_steps for the BERT schedule")
-    optim.add_argument("--weight_decay", type=float, default=0.01, help="decoupled weight decay")
-    optim.add_argument("--max_grad_norm", type=float, default=1.0,
-                       help="gradient clipping threshold (0 disables)")
-
-    precision = parser.add_argument_group("precision and speed")
-    precision.add_argument("--precision", default=None, choices=PRECISIONS,
-                           help="autocast precision; default: fp16 on CUDA when --fp16 is true "
-                                "(the original's default), fp32 on CPU")
-    add_bool_flag(precision, "--fp16", None,
-                  "original flag: true means --precision fp16 on CUDA (refused on CPU: use "
-                  "--precision bf16); unset means true on CUDA")
-    precision.add_argument("--loss_scale", type=float, default=0,
-                           help="fp16 loss scale: 0 = dynamic, else a fixed initial scale that "
-                                "never grows")
-    add_bool_flag(precision, "--grad_checkpointing", False,
-                  "recompute activations in backward to save memory")
-    add_bool_flag(precision, "--compile", False, "torch.compile the model (slow start-up)")
-    precision.add_argument("--device", default="auto", choices=DEVICES,
-                           help="auto = CUDA when available")
-    precision.add_argument("--max_nonfinite_steps", type=int, default=10,
-                           help="stop after this many consecutive steps with a non-finite loss or "
-                                "gradient (each is skipped)")
-
-    output = parser.add_argument_group("output and resume")
-    output.add_argument("--output_dir", default=None,
-                        help="where checkpoints and logs go (created; the original added a "
-                             "timestamped sub-directory, we do not, so --resume auto finds runs)")
-    output.add_argument("--log_dir", default=None, help="logs go here instead of --output_dir")
-    output.add_argument("--resume", default=None, metavar="DIR|auto",
-                        help="continue exactly from a checkpoint directory, the newest complete "
-                             "one in a run directory, or (auto) the newest in --output_dir if any")
-    output.add_argument("--continue_from", type=int, default=0,
-                        help="original flag: resume from checkpoint-step-N in --output_dir "
-                             "(now with optimizer, data position and RNG; 0 = start fresh)")
-    add_bool_flag(output, "--pbar", True, "show a progress bar")
-
-    dist = parser.add_argument_group("distributed")
-    dist.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=-1,
-                      help="set by torch.distributed.launch; torchrun's LOCAL_RANK is read too")
+    groups: dict[str | None, Any] = {None: parser}
+    for field in dataclasses.fields(TrainConfig):
+        meta = field.metadata
+        group = groups.get(meta["group"])
+        if group is None:
+            group = groups[meta["group"]] = parser.add_argument_group(meta["group"])
+        if meta["kind"] is bool:
+            add_bool_flag(group, f"--{field.name}", field.default, meta["help"])
+            continue
+        extra = {"type": meta["kind"]} if meta["kind"] is not str else {}
+        if meta["choices"]:
+            extra["choices"] = meta["choices"]
+        if meta["metavar"]:
+            extra["metavar"] = meta["metavar"]
+        group.add_argument(f"--{field.name}", *meta["aliases"], dest=field.name,
+                           default=field.default, help=meta["help"], **extra)
     return parser
 
 
-def _config_defaults(parser: argparse.ArgumentParser, path: str) -> dict:
+def _config_defaults(path: str) -> dict[str, Any]:
     file = Path(path)
     try:
         values = json.loads(file.read_text(encoding="utf-8"))
@@ -147,7 +256,7 @@ def _config_defaults(parser: argparse.ArgumentParser, path: str) -> dict:
         raise UserError(f"--config {file} line {exc.lineno}: invalid JSON ({exc.msg})") from exc
     if not isinstance(values, dict):
         raise UserError(f"--config {file} must hold a JSON object of flag values")
-    known = {action.dest for action in parser._actions} - {"help", "config"}
+    known = {field.name for field in dataclasses.fields(TrainConfig)} - {"config"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise UserError(f"--config {file}: unknown keys {unknown}; keys are flag names without "
@@ -155,77 +264,27 @@ def _config_defaults(parser: argparse.ArgumentParser, path: str) -> dict:
     return values
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse flags (after applying ``--config`` defaults) and validate them."""
+def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
+    """Parse flags (after applying ``--config`` defaults) into a validated ``TrainConfig``."""
     parser = build_parser()
     first, _ = parser.parse_known_args(argv)
     if first.config:
-        parser.set_defaults(**_config_defaults(parser, first.config))
-    args = parser.parse_args(argv)
-    validate_args(args)
-    return args
+        parser.set_defaults(**_config_defaults(first.config))
+    config = TrainConfig(**vars(parser.parse_args(argv)))
+    config.validate()
+    return config
 
 
-def _require_positive(args: argparse.Namespace, *names: str) -> None:
-    for name in names:
-        value = getattr(args, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise UserError(f"--{name} must be a positive integer, got {value!r}")
-
-
-def validate_args(args: argparse.Namespace) -> None:
-    """Checks that need no files: raise ``UserError`` naming the flag and the fix."""
-    for name in ("model_name_or_path", "train_input_file", "output_dir"):
-        if not getattr(args, name):
-            raise UserError(f"--{name} is required")
-    if not args.skip_eval and not args.eval_input_file:
-        raise UserError("--eval_input_file is required (or pass --skip_eval)")
-    _require_positive(args, "train_batch_size", "gradient_accumulation_steps", "eval_batch_size",
-                      "num_optim_steps", "valid_step", "max_seq_length", "max_nonfinite_steps")
-    if args.save_step is not None:
-        _require_positive(args, "save_step")
-    if args.train_batch_size % args.gradient_accumulation_steps:
-        raise UserError(f"--train_batch_size {args.train_batch_size} is not divisible by "
-                        f"--gradient_accumulation_steps {args.gradient_accumulation_steps}; the "
-                        "micro-batch is their quotient, pick values that divide")
-    if args.lr_schedule not in SCHEDULES:
-        raise UserError(f"unknown --lr_schedule {args.lr_schedule!r}; choose one of "
-                        f"{', '.join(SCHEDULES)}")
-    if args.optimizer not in OPTIMIZERS:
-        raise UserError(f"unknown --optimizer {args.optimizer!r}; choose one of "
-                        f"{', '.join(OPTIMIZERS)}")
-    if args.precision is not None and args.precision not in PRECISIONS:
-        raise UserError(f"unknown --precision {args.precision!r}; choose one of "
-                        f"{', '.join(PRECISIONS)}")
-    if args.lr_schedule in ("noam", "noamwd") and args.warmup_steps < 1:
-        raise UserError(f"--warmup_steps must be >= 1 for the {args.lr_schedule} schedule")
-    if args.lr_schedule == "BERT" and not 0.0 < args.warmup_proportion < 1.0:
-        raise UserError("--warmup_proportion must be in (0, 1) for the BERT schedule")
-    if args.learning_rate < 0 or args.weight_decay < 0 or args.max_grad_norm < 0:
-        raise UserError("--learning_rate, --weight_decay and --max_grad_norm must be >= 0")
-    if args.loss_scale < 0:
-        raise UserError("--loss_scale must be 0 (dynamic) or a positive fixed scale")
-    if args.num_workers < 0:
-        raise UserError("--num_workers must be >= 0")
-    if not args.no_token_id:
-        raise UserError("--no_token_id false is not supported: token type ids are not stored in "
-                        "the DB (the original's default, true, never used them either)")
-    if args.continue_from and args.resume:
-        raise UserError("pass either --continue_from N or --resume, not both")
-    if args.continue_from < 0:
-        raise UserError("--continue_from must be >= 0")
-
-
-def resolve_precision(args: argparse.Namespace, device_type: str) -> str:
+def resolve_precision(config: TrainConfig, device_type: str) -> str:
     """The autocast precision for ``device_type`` ('cpu' or 'cuda') from --precision / --fp16."""
-    if args.precision is not None:
-        wanted = args.precision
+    if config.precision is not None:
+        wanted = config.precision
         source = f"--precision {wanted}"
-    elif args.fp16 is None:
+    elif config.fp16 is None:
         return "fp16" if device_type == "cuda" else "fp32"
     else:
-        wanted = "fp16" if args.fp16 else "fp32"
-        source = f"--fp16 {str(args.fp16).lower()}"
+        wanted = "fp16" if config.fp16 else "fp32"
+        source = f"--fp16 {str(config.fp16).lower()}"
     if wanted == "fp16" and device_type != "cuda":
         raise UserError(f"{source} needs a CUDA device; on CPU use --precision bf16 (fast with "
                         "AMX) or --precision fp32")

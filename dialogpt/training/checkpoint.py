@@ -16,7 +16,6 @@ under a real name, and the previous checkpoints are never touched.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from pathlib import Path
@@ -153,18 +152,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def _finalise(directory: Path) -> None:
-    """Before the rename: flush every file to disk (a power cut must not leave a checkpoint that
-    looks complete but is empty) and give the files safetensors writes private (0600) the
-    usual umask-based permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for file in directory.iterdir():
-        file.chmod(0o666 & ~umask)
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
-
-
 def save_checkpoint(path: str | Path, model, tokenizer, training_state: dict[str, Any],
                     summary: dict[str, Any]) -> Path:
     """Write a complete checkpoint directory atomically (replacing one of the same name)."""
@@ -185,7 +172,7 @@ def save_checkpoint(path: str | Path, model, tokenizer, training_state: dict[str
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n",
                                         encoding="utf-8")
         write_manifest(tmp)  # every file's size and sha256, verified when loaded
-        _finalise(tmp)
+        # atomic_dir fsyncs every file and gives safetensors' private files the usual mode
     return path
 
 

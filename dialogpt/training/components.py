@@ -7,13 +7,15 @@ a missing or corrupt DB, a DB whose tokenizer differs from the model's vocabular
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogpt.cli import UserError
+
+if TYPE_CHECKING:
+    from dialogpt.training.args import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +46,15 @@ def open_train_db(path: str, verify: bool):
     return TokenDB(path, verify=verify)
 
 
-def load_training_tokenizer(args: argparse.Namespace, manifest: dict[str, Any]):
+def load_training_tokenizer(tokenizer: str | None, model_name_or_path: str,
+                            manifest: dict[str, Any]):
     """--tokenizer, else the model directory's own tokenizer, else the DB's recorded one."""
     from dialogpt.tokenization import has_tokenizer_files, load_tokenizer
 
-    if args.tokenizer:
-        return load_tokenizer(args.tokenizer)
-    if has_tokenizer_files(args.model_name_or_path):
-        return load_tokenizer(args.model_name_or_path)
+    if tokenizer:
+        return load_tokenizer(tokenizer)
+    if has_tokenizer_files(model_name_or_path):
+        return load_tokenizer(model_name_or_path)
     return load_tokenizer(manifest.get("tokenizer"))
 
 
@@ -76,13 +79,13 @@ def check_db_matches(db_path: str, manifest: dict[str, Any], tokenizer, model_co
                         f"n_positions={model_config.n_positions}; lower --max_seq_length")
 
 
-def model_config_of(args: argparse.Namespace, resume_dir: Path | None):
-    """The GPT-2 config the run will use, read without building the model."""
+def model_config_of(source: str | Path):
+    """The config of the model at ``source``, read without building the model."""
     from transformers import AutoConfig
 
     from dialogpt.modeling import has_weights, read_model_config
 
-    source = resume_dir or Path(args.model_name_or_path)
+    source = Path(source)
     if has_weights(source):
         return AutoConfig.from_pretrained(str(source))
     if source.is_file() or (source.is_dir() and (source / "config.json").exists()):
@@ -95,13 +98,13 @@ def model_config_of(args: argparse.Namespace, resume_dir: Path | None):
                         "Pass a local directory or a shipped config such as configs/117M.") from exc
 
 
-def build_model(args: argparse.Namespace, resume_dir: Path | None):
+def build_model(model_name_or_path: str, init_checkpoint: str | None, resume_dir: Path | None):
     """The model: from the checkpoint when resuming, else --model_name_or_path/--init_checkpoint."""
     from dialogpt.modeling import load_model
 
     if resume_dir is not None:
         return load_model(resume_dir)
-    return load_model(args.model_name_or_path, args.init_checkpoint)
+    return load_model(model_name_or_path, init_checkpoint)
 
 
 def enable_activation_checkpointing(model) -> None:
@@ -116,42 +119,61 @@ def enable_activation_checkpointing(model) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
-def build_train_loader(db, micro_batch: int, args: argparse.Namespace, rank: int,
+def build_train_loader(db, micro_batch: int, max_seq_length: int, seed: int, rank: int,
                        world_size: int):
     from dialogpt.data.loader import BucketingDataLoader
 
-    return BucketingDataLoader(db, micro_batch, max_seq_len=args.max_seq_length, shuffle=True,
-                               seed=args.seed, rank=rank, world_size=world_size)
+    return BucketingDataLoader(db, micro_batch, max_seq_len=max_seq_length, shuffle=True,
+                               seed=seed, rank=rank, world_size=world_size)
 
 
-def build_eval_loader(args: argparse.Namespace, tokenizer):
+def build_eval_loader(config: TrainConfig, tokenizer):
     from dialogpt.data.loader import DynamicBatchingLoader
 
-    path = Path(args.eval_input_file)
+    path = Path(config.eval_input_file)
     if not path.is_file():
         raise UserError(f"--eval_input_file {path} does not exist (a context<TAB>response TSV)")
-    if not args.normalize_data:
+    if not config.normalize_data:
         logger.warning("--normalize_data false is ignored: evaluation lines are parsed like "
                        "prepro.py, whitespace normalised")
-    return DynamicBatchingLoader(path, tokenizer, args.eval_batch_size, args.max_seq_length)
+    return DynamicBatchingLoader(path, tokenizer, config.eval_batch_size, config.max_seq_length)
 
 
-def make_plan(args: argparse.Namespace, world_size: int, loader) -> BatchPlan:
-    micro_batch = args.train_batch_size // args.gradient_accumulation_steps
-    steps = len(loader) // args.gradient_accumulation_steps
+def make_plan(config: TrainConfig, world_size: int, loader) -> BatchPlan:
+    accumulation = config.gradient_accumulation_steps
+    steps = len(loader) // accumulation
     if steps < 1:
-        raise UserError(f"token DB {args.train_input_file} is too small for one optimizer step: "
-                        f"{len(loader)} micro-batches of {micro_batch} per process, "
-                        f"{args.gradient_accumulation_steps} needed; lower --train_batch_size")
-    return BatchPlan(world_size=world_size, micro_batch=micro_batch,
-                     accumulation=args.gradient_accumulation_steps,
-                     max_seq_length=args.max_seq_length, steps_per_epoch=steps)
+        raise UserError(f"token DB {config.train_input_file} is too small for one optimizer "
+                        f"step: {len(loader)} micro-batches of {config.micro_batch_size} per "
+                        f"process, {accumulation} needed; lower --train_batch_size")
+    return BatchPlan(world_size=world_size, micro_batch=config.micro_batch_size,
+                     accumulation=accumulation, max_seq_length=config.max_seq_length,
+                     steps_per_epoch=steps)
 
 
-def describe_plan(plan: BatchPlan, args: argparse.Namespace, device: str, backend: str | None,
+def wrap_for_ddp(module, ctx):
+    """``module`` inside ``DistributedDataParallel`` when several processes train, else itself."""
+    if not ctx.distributed:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [ctx.local_rank] if ctx.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=device_ids, gradient_as_bucket_view=True)
+
+
+def build_grad_scaler(device_type: str, precision: str, loss_scale: float):
+    """fp16's loss scaler (dynamic, or fixed at ``loss_scale``); a disabled no-op otherwise."""
+    import torch
+
+    return torch.amp.GradScaler(device_type, enabled=precision == "fp16",
+                                init_scale=loss_scale or 2.0 ** 16,
+                                growth_interval=2 ** 31 - 1 if loss_scale else 2000)
+
+
+def describe_plan(plan: BatchPlan, config: TrainConfig, device: str, backend: str | None,
                   precision: str, n_params: int, manifest: dict[str, Any]) -> str:
     """The start-up summary printed before training."""
-    epochs = args.num_optim_steps / plan.steps_per_epoch
+    epochs = config.num_optim_steps / plan.steps_per_epoch
     return "\n".join([
         "training plan:",
         f"  processes        {plan.world_size} ({backend or 'single process'}), device {device}",
@@ -161,8 +183,8 @@ def describe_plan(plan: BatchPlan, args: argparse.Namespace, device: str, backen
         f"(max_seq_length {plan.max_seq_length})",
         f"  data             {manifest.get('n_examples')} examples, {manifest.get('n_tokens')} "
         f"tokens; {plan.steps_per_epoch} optimizer steps per epoch",
-        f"  schedule         {args.num_optim_steps} optimizer steps (~{epochs:.2f} epochs), "
-        f"lr {args.learning_rate} {args.lr_schedule}, optimizer {args.optimizer}",
+        f"  schedule         {config.num_optim_steps} optimizer steps (~{epochs:.2f} epochs), "
+        f"lr {config.learning_rate} {config.lr_schedule}, optimizer {config.optimizer}",
         f"  precision        {precision}",
         f"  model            {n_params / 1e6:.1f}M parameters",
     ])

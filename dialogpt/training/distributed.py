@@ -63,6 +63,16 @@ class DistContext:
         dist.broadcast_object_list(holder, src=0)
         return holder[0]
 
+    def raise_if_failed_anywhere(self, failure: Exception | None) -> None:
+        """Re-raise this process's ``failure``, or a ``UserError`` if another process had one:
+        a process that went on alone would wait for the others in its next collective."""
+        reports = self.all_gather_object(None if failure is None else str(failure))
+        if failure is not None:
+            raise failure
+        for rank, report in enumerate(reports):
+            if report:
+                raise UserError(f"set-up failed on process {rank}: {report}")
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

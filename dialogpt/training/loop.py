@@ -1,43 +1,44 @@
-"""The training loop: micro-batches, accumulation, mixed precision, clipping, logging, saving.
+"""The training loop, read top-down: ``run`` -> ``_train_epoch`` -> ``train_step``.
 
-One optimizer step:
+One optimizer step (``train_step``):
 
-1. take ``gradient_accumulation_steps`` micro-batches from this process's loader;
-2. count the labelled tokens of the step over all processes (one small ``all_reduce``), so each
-   micro-batch's summed token loss is scaled by ``world_size / labelled_tokens``: after DDP's
-   gradient average the update is the gradient of the token-mean loss of the whole step, however
-   the batch is split (the original summed gradients over micro-batches and processes);
-3. forward under autocast (bf16/fp16), backward through the grad scaler (fp16), DDP's
-   ``no_sync`` on all but the last micro-batch;
-4. unscale, clip by the global norm (or per tensor with the original optimizer), step unless the
-   loss or the gradients are non-finite (fp16: the scaler decides), set the scheduled rate first.
+1. count the step's labelled tokens over all processes (one small ``all_reduce``);
+2. set the scheduled learning rate;
+3. forward and backward every micro-batch under autocast (bf16/fp16), the summed token loss
+   scaled by ``world_size / labelled_tokens``: after DDP's gradient average the update is the
+   gradient of the token-mean loss of the whole step, however the batch is split (the original
+   summed gradients over micro-batches and processes); DDP's ``no_sync`` on all but the last;
+4. unscale (fp16), clip by the global norm (or per tensor with the original optimizer), and step
+   unless ``skip_decision`` says the loss or the gradients are non-finite.
 
-Rank 0 logs every step, saves a checkpoint every ``--save_step`` and at the end; evaluation is
-sharded over all processes every ``--valid_step`` and at the end.
+Rank 0 logs every step; a checkpoint is saved every ``--save_step`` and at the end; evaluation is
+sharded over all processes every ``--valid_step`` and at the end. Below the loop: evaluation,
+saving, and the set-up (model, data, optimizer, resume). What a checkpoint holds is
+``resume.py``'s business.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Iterator, NamedTuple
 
 import torch
 
 from dialogpt.cli import UserError
 from dialogpt.training import checkpoint as ckpt
-from dialogpt.training import components
-from dialogpt.training.args import resolve_precision
+from dialogpt.training import components, resume
+from dialogpt.training.args import TrainConfig, resolve_precision
 from dialogpt.training.distributed import DistContext
 from dialogpt.training.logs import RunLogger
 from dialogpt.training.loss import CausalLMLoss, LossSums
 from dialogpt.training.optim import build_optimizer, clips_per_tensor
 from dialogpt.training.prefetch import prefetched, with_positions
+from dialogpt.training.resume import EpochTotals, Progress
 from dialogpt.training.schedules import learning_rate
 
 logger = logging.getLogger(__name__)
@@ -45,39 +46,18 @@ logger = logging.getLogger(__name__)
 _AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-@dataclass
-class EpochTotals:
-    """Running sums behind the epoch columns of ``train_log.txt``."""
+class StepTokens(NamedTuple):
+    """Token counts of one optimizer step, summed over processes."""
 
-    finite_steps: int = 0
-    loss: float = 0.0
-    ppl: float = 0.0
-    n_token_real: int = 0
-    n_token_total: int = 0
-    seconds: float = 0.0
-
-
-@dataclass
-class Progress:
-    """Counters saved in checkpoints; ``global_step`` counts optimizer steps done."""
-
-    global_step: int = 0
-    micro_step: int = 0
-    epoch: int = 0
-    nonfinite_streak: int = 0
-    train_seconds: float = 0.0
-    epoch_totals: EpochTotals = field(default_factory=EpochTotals)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Progress":
-        return cls(**{**values, "epoch_totals": EpochTotals(**values["epoch_totals"])})
+    labelled: int
+    real: int
+    total: int
 
 
 @dataclass
 class StepResult:
     sums: LossSums
-    n_token_real: int
-    n_token_total: int
+    tokens: StepTokens
     lr: float
     grad_norm: float
     skipped: bool
@@ -85,221 +65,208 @@ class StepResult:
     seconds: float
 
 
-def _groups(batches: Iterable[tuple[dict, dict]], size: int) -> Iterator[list[tuple[dict, dict]]]:
-    """Consecutive groups of ``size`` (micro-batch, position); a partial last group is dropped."""
-    group: list[tuple[dict, dict]] = []
-    for batch in batches:
-        group.append(batch)
-        if len(group) == size:
-            yield group
-            group = []
-
-
-def _jsonable_args(args: argparse.Namespace) -> dict[str, Any]:
-    return {key: value for key, value in vars(args).items()
-            if value is None or isinstance(value, (str, int, float, bool))}
-
-
 class Trainer:
     """Holds the model, optimizer, loaders and counters of one run; ``run()`` trains."""
 
-    def __init__(self, args: argparse.Namespace, ctx: DistContext):
-        self.args = args
-        self.ctx = ctx
-        self.device = ctx.device
-        self.precision = resolve_precision(args, ctx.device.type)
-        self.output_dir = Path(args.output_dir)
+    def __init__(self, config: TrainConfig, ctx: DistContext):
+        self.config, self.ctx, self.device = config, ctx, ctx.device
+        self.precision = resolve_precision(config, ctx.device.type)
+        self.output_dir = Path(config.output_dir)
         self.progress = Progress()
         self.last_eval: LossSums | None = None
-        self._loader_position: dict | None = None
-        self._checkpointed_step = -1
-        self._evaluated_step = -1
-        failure: Exception | None = None
+        self._checkpointed_step = self._evaluated_step = -1
+        failure = None
         try:
             self._set_up()
         except Exception as exc:  # every process must learn of it, or the others would hang
             failure = exc
-        reports = ctx.all_gather_object(None if failure is None else str(failure))
-        if failure is not None:
-            raise failure
-        elsewhere = [(rank, report) for rank, report in enumerate(reports) if report]
-        if elsewhere:
-            raise UserError(f"set-up failed on process {elsewhere[0][0]}: {elsewhere[0][1]}")
+        ctx.raise_if_failed_anywhere(failure)
 
-    # ------------------------------------------------------------------ set-up
-    def _set_up(self) -> None:
-        args, ctx = self.args, self.ctx
-        self.resume_dir = ckpt.resolve_resume(args.resume, args.continue_from, self.output_dir)
-        if self.resume_dir is None and ckpt.list_checkpoints(self.output_dir):
-            raise UserError(f"--output_dir {self.output_dir} already holds checkpoints; pass "
-                            "--resume auto to continue that run, or choose a new --output_dir")
-        torch.manual_seed(args.seed)
-        self.db = components.open_train_db(args.train_input_file, verify=ctx.is_main)
-        self.tokenizer = components.load_training_tokenizer(args, self.db.manifest)
-        config = components.model_config_of(args, self.resume_dir)
-        components.check_db_matches(args.train_input_file, self.db.manifest, self.tokenizer,
-                                    config, args.max_seq_length)
-        self.train_loader = components.build_train_loader(
-            self.db, args.train_batch_size // args.gradient_accumulation_steps, args,
-            ctx.rank, ctx.world_size)
-        self.plan = components.make_plan(args, ctx.world_size, self.train_loader)
-        self.eval_loader = (None if args.skip_eval
-                            else components.build_eval_loader(args, self.tokenizer))
+    # ------------------------------------------------------------------ the run
+    def run(self) -> LossSums | None:
+        """Train to ``--num_optim_steps``; return the final evaluation (None with --skip_eval)."""
+        config, progress = self.config, self.progress
+        run_log = RunLogger(config.log_dir or self.output_dir, self.ctx.is_main,
+                            None if self.resume_dir is None else progress.global_step,
+                            config.num_optim_steps, config.pbar)
+        try:
+            if self.eval_loader is not None and config.eval_at_start and not progress.global_step:
+                self._evaluate_and_log(run_log)
+            while progress.global_step < config.num_optim_steps:
+                self._train_epoch(run_log)
+            if self._checkpointed_step != progress.global_step:
+                self.save()
+            if self.eval_loader is not None and self._evaluated_step != progress.global_step:
+                self._evaluate_and_log(run_log)
+        finally:
+            run_log.close()
+        self.ctx.barrier()
+        return self.last_eval
 
-        self.model = components.build_model(args, self.resume_dir).to(self.device)
-        self.model.train()
-        if args.grad_checkpointing:
-            components.enable_activation_checkpointing(self.model)
-        if args.compile:
-            self.model.base_model.compile()
-        self.loss_module = CausalLMLoss(self.model)
-        self.train_module: torch.nn.Module = self.loss_module
-        if ctx.distributed:
-            from torch.nn.parallel import DistributedDataParallel
+    def _train_epoch(self, run_log: RunLogger) -> None:
+        """Train on the rest of the loader's current epoch, or until the last step."""
+        config, progress = self.config, self.progress
+        with contextlib.closing(self._step_batches()) as steps:
+            for micro_batches, position in steps:
+                self._loader_position = position        # what a checkpoint saved now resumes
+                if position["epoch"] != progress.epoch:
+                    progress.epoch, progress.epoch_totals = position["epoch"], EpochTotals()
+                result = self.train_step(micro_batches)
+                progress.micro_step += len(micro_batches)
+                self._record(result, run_log)
+                self._stop_if_diverged()
+                if progress.global_step % config.save_every == 0 and not progress.nonfinite_streak:
+                    self.save()
+                if self.eval_loader is not None and progress.global_step % config.valid_step == 0:
+                    self._evaluate_and_log(run_log)
+                if progress.global_step >= config.num_optim_steps:
+                    return
 
-            self.train_module = DistributedDataParallel(
-                self.loss_module, device_ids=[ctx.local_rank] if self.device.type == "cuda"
-                else None, gradient_as_bucket_view=True)
-        self.optimizer = build_optimizer(self.model, args.optimizer, args.learning_rate,
-                                         args.weight_decay, args.max_grad_norm)
-        self.params = [param for param in self.model.parameters() if param.requires_grad]
-        self.scaler = torch.amp.GradScaler(
-            self.device.type, enabled=self.precision == "fp16",
-            init_scale=args.loss_scale or 2.0 ** 16,
-            growth_interval=2 ** 31 - 1 if args.loss_scale else 2000)
-        if self.resume_dir is not None:
-            self._restore(ckpt.load_training_state(self.resume_dir))
-        else:
-            torch.manual_seed(args.seed + ctx.rank)
-        self._loader_position = self.train_loader.state_dict()
-        if ctx.is_main:
-            n_params = sum(param.numel() for param in self.params)
-            logger.info(components.describe_plan(self.plan, args, str(self.device),
-                                                 ctx.backend, self.precision, n_params,
-                                                 self.db.manifest))
-            if self.resume_dir is not None:
-                logger.info("resuming from %s at step %d", self.resume_dir,
-                            self.progress.global_step)
+    def train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> StepResult:
+        """One optimizer step on this process's ``micro_batches`` (see the module docstring)."""
+        started = time.perf_counter()
+        tokens = self._count_tokens(micro_batches)
+        lr = self._set_learning_rate()
 
-    def _restore(self, state: dict[str, Any]) -> None:
-        """Load optimizer, scaler, counters, loader position and (last) RNG states."""
-        ctx = self.ctx
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scaler.is_enabled() and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.progress = Progress.from_dict(state["progress"])
-        self._checkpointed_step = self.progress.global_step
-        if state["world_size"] == ctx.world_size:
-            try:
-                self.train_loader.load_state_dict(state["loader"][ctx.rank])
-            except ValueError as exc:
-                raise UserError(f"cannot resume from {self.resume_dir}: {exc}") from exc
-            ckpt.restore_rng_state(state["rng"][ctx.rank])
-        else:
-            logger.warning("the checkpoint was written by %d processes, this run has %d: data "
-                           "restarts at the beginning of epoch %d and random streams are "
-                           "reseeded, so the run is not an exact continuation",
-                           state["world_size"], ctx.world_size, self.progress.epoch + 1)
-            self.train_loader.set_epoch(self.progress.epoch)
-            torch.manual_seed(self.args.seed + ctx.rank + self.progress.global_step)
+        # forward and backward: each micro-batch's summed token loss, weighted by the step's
+        # labelled tokens on all processes (DDP averages gradients over processes)
+        weight = self.ctx.world_size / max(tokens.labelled, 1)
+        stats = torch.zeros(4, dtype=torch.float64, device=self.device)
+        for index, batch in enumerate(micro_batches):
+            with self._gradient_sync(last=index == len(micro_batches) - 1):
+                token_loss, batch_stats = self._forward(self.train_module, batch)
+                self.scaler.scale(token_loss * weight).backward()
+            stats += batch_stats
+        sums = LossSums.from_tensor(self.ctx.all_reduce_sum(stats))
 
-    # ------------------------------------------------------------------ one step
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=_AUTOCAST_DTYPES.get(self.precision),
-                              enabled=self.precision in _AUTOCAST_DTYPES)
+        # unscale, clip, and step unless the loss or the gradients are non-finite
+        grad_norm = self._unscale_and_clip()
+        skipped, nonfinite = skip_decision(
+            math.isfinite(sums.loss) or not tokens.labelled, math.isfinite(grad_norm),
+            has_labels=tokens.labelled > 0,
+            overflow_is_routine=self.scaler.is_enabled() and not self.config.loss_scale)
+        if not skipped:
+            self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        return StepResult(sums=sums, tokens=tokens, lr=lr, grad_norm=grad_norm,
+                          skipped=skipped, nonfinite=nonfinite,
+                          seconds=time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ step helpers
+    def _step_batches(self) -> Iterator[tuple[list[dict], dict]]:
+        """(micro-batches of one optimizer step, loader position after them), for the rest of
+        the epoch; a partial last group is dropped. ``--num_workers`` > 0 prefetches."""
+        accumulation = self.config.gradient_accumulation_steps
+        pin = self.device.type == "cuda" and self.config.num_workers > 0
+        batches = prefetched(with_positions(self.train_loader), self.config.num_workers * 2,
+                             pin_memory=pin)
+        with contextlib.closing(batches):
+            group: list[dict] = []
+            for batch, position in batches:
+                group.append(batch)
+                if len(group) == accumulation:
+                    yield group, position
+                    group = []
+
+    def _count_tokens(self, micro_batches: list[dict[str, torch.Tensor]]) -> StepTokens:
+        local = [sum(int((batch["labels"] >= 0).sum()) for batch in micro_batches),
+                 sum(int(batch["attention_mask"].sum()) for batch in micro_batches),
+                 sum(batch["input_ids"].numel() for batch in micro_batches)]
+        counts = self.ctx.all_reduce_sum(torch.tensor(local, dtype=torch.float64))
+        return StepTokens(*(round(value) for value in counts.tolist()))
+
+    def _set_learning_rate(self) -> float:
+        config = self.config
+        lr = learning_rate(config.lr_schedule, self.progress.global_step + 1,
+                           base_lr=config.learning_rate, warmup_steps=config.warmup_steps,
+                           warmup_proportion=config.warmup_proportion,
+                           total_steps=config.num_optim_steps, n_embd=self.model.config.n_embd)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _gradient_sync(self, last: bool):
+        """DDP synchronises gradients on the last micro-batch of a step only."""
+        if last or not self.ctx.distributed:
+            return contextlib.nullcontext()
+        return self.train_module.no_sync()
 
     def _forward(self, module: torch.nn.Module, batch: dict[str, torch.Tensor]):
-        with self._autocast():
+        with torch.autocast(self.device.type, dtype=_AUTOCAST_DTYPES.get(self.precision),
+                            enabled=self.precision in _AUTOCAST_DTYPES):
             return module(batch["input_ids"].to(self.device, non_blocking=True),
                           batch["position_ids"].to(self.device, non_blocking=True),
                           batch["labels"].to(self.device, non_blocking=True))
 
-    def train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> StepResult:
-        """One optimizer step on this process's ``micro_batches`` (see the module docstring)."""
-        args, ctx = self.args, self.ctx
-        started = time.perf_counter()
-        local_counts = torch.tensor(
-            [sum(int((batch["labels"] >= 0).sum()) for batch in micro_batches),
-             sum(int(batch["attention_mask"].sum()) for batch in micro_batches),
-             sum(batch["input_ids"].numel() for batch in micro_batches)], dtype=torch.float64)
-        n_labelled, n_real, n_total = (round(value) for value in
-                                       ctx.all_reduce_sum(local_counts).tolist())
-        lr = learning_rate(args.lr_schedule, self.progress.global_step + 1,
-                           base_lr=args.learning_rate, warmup_steps=args.warmup_steps,
-                           warmup_proportion=args.warmup_proportion,
-                           total_steps=args.num_optim_steps, n_embd=self.model.config.n_embd)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-
-        loss_weight = ctx.world_size / max(n_labelled, 1)
-        losses = torch.zeros(2, dtype=torch.float64, device=self.device)
-        counts = [0, 0]
-        for index, batch in enumerate(micro_batches):
-            is_last = index == len(micro_batches) - 1
-            sync = (contextlib.nullcontext() if is_last or not ctx.distributed
-                    else self.train_module.no_sync())
-            with sync:
-                token_loss, example_loss, n_tokens, n_examples = self._forward(
-                    self.train_module, batch)
-                self.scaler.scale(token_loss * loss_weight).backward()
-            losses += torch.stack([token_loss.detach(), example_loss]).double()
-            counts[0] += n_tokens
-            counts[1] += n_examples
-        token_loss_sum, example_loss_sum, n_tokens, n_examples = \
-            ctx.all_reduce_sum(torch.cat([losses, losses.new_tensor(counts)])).tolist()
-        sums = LossSums(token_loss_sum, round(n_tokens), example_loss_sum, round(n_examples))
-
+    def _unscale_and_clip(self) -> float:
+        """Unscale fp16 gradients, clip them (unless the optimizer clips per tensor); the norm."""
         self.scaler.unscale_(self.optimizer)
+        if self.config.max_grad_norm > 0 and not clips_per_tensor(self.optimizer):
+            return float(torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm))
         grads = [param.grad for param in self.params if param.grad is not None]
-        if args.max_grad_norm > 0 and not clips_per_tensor(self.optimizer):
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, args.max_grad_norm))
-        else:
-            grad_norm = float(torch.nn.utils.get_total_norm(grads))
-        loss_finite = math.isfinite(sums.loss) or n_labelled == 0
-        if self.scaler.is_enabled():
-            scale_before = self.scaler.get_scale()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            skipped = self.scaler.get_scale() < scale_before
-            nonfinite = not loss_finite
-        else:
-            nonfinite = not (loss_finite and math.isfinite(grad_norm))
-            skipped = nonfinite or n_labelled == 0
-            if not skipped:
-                self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return StepResult(sums=sums, n_token_real=n_real, n_token_total=n_total, lr=lr,
-                          grad_norm=grad_norm, skipped=skipped, nonfinite=nonfinite,
-                          seconds=time.perf_counter() - started)
+        return float(torch.nn.utils.get_total_norm(grads))
+
+    def _record(self, result: StepResult, run_log: RunLogger) -> None:
+        """Advance the counters by one step and log it."""
+        progress, totals, sums = self.progress, self.progress.epoch_totals, result.sums
+        progress.global_step += 1
+        progress.train_seconds += result.seconds
+        progress.nonfinite_streak = progress.nonfinite_streak + 1 if result.nonfinite else 0
+        totals.seconds += result.seconds
+        totals.n_token_real += result.tokens.real
+        totals.n_token_total += result.tokens.total
+        if not result.nonfinite:
+            totals.finite_steps += 1
+            totals.loss += sums.loss
+            totals.ppl += sums.ppl
+        steps = max(totals.finite_steps, 1)
+        run_log.train_row({
+            "epoch": progress.epoch + 1, "global_step": progress.global_step,
+            "step": progress.micro_step, "mean_loss": totals.loss / steps,
+            "mean_ppl": totals.ppl / steps, "n_token_real": totals.n_token_real,
+            "n_token_total": totals.n_token_total, "epoch_time": totals.seconds,
+            "loss": sums.loss, "ppl": sums.ppl, "exp_loss": sums.exp_loss, "lr": result.lr,
+            "grad_norm": result.grad_norm, "n_token_labelled_step": sums.n_tokens,
+            "n_token_real_step": result.tokens.real,
+            "tokens_per_s": result.tokens.real / result.seconds,
+            "labelled_tokens_per_s": sums.n_tokens / result.seconds,
+            "skipped": result.skipped,
+            "loss_scale": self.scaler.get_scale() if self.scaler.is_enabled() else None,
+            "wall_time": progress.train_seconds})
+
+    def _stop_if_diverged(self) -> None:
+        streak = self.progress.nonfinite_streak
+        if streak < self.config.max_nonfinite_steps:
+            return
+        last_good = ckpt.latest_checkpoint(self.output_dir)
+        where = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint yet"
+        raise UserError(f"the loss or gradients were non-finite for {streak} consecutive steps "
+                        f"(up to step {self.progress.global_step}; each was skipped); stopping. "
+                        f"{where}: resume from it with a lower --learning_rate, or "
+                        "--precision bf16/fp32")
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> LossSums:
-        """Loss statistics over the eval TSV, batches shared round-robin among processes.
+        """Loss statistics over the eval file, batches shared round-robin among processes.
 
         Random generator states are restored afterwards, so evaluating never changes training.
         """
         rng = ckpt.capture_rng_state()
         self.model.eval()
-        local = torch.zeros(4, dtype=torch.float64, device=self.device)
+        stats = torch.zeros(4, dtype=torch.float64, device=self.device)
         with torch.no_grad():
             for index, batch in enumerate(self.eval_loader):
-                if index % self.ctx.world_size != self.ctx.rank:
-                    continue
-                token_loss, example_loss, n_tokens, n_examples = self._forward(
-                    self.loss_module, batch)
-                local += torch.tensor([token_loss.item(), example_loss.item(), n_tokens,
-                                       n_examples], dtype=torch.float64, device=self.device)
+                if index % self.ctx.world_size == self.ctx.rank:
+                    stats += self._forward(self.loss_module, batch)[1]
         self.model.train()
         ckpt.restore_rng_state(rng)
-        token_loss_sum, example_loss_sum, n_tokens, n_examples = \
-            self.ctx.all_reduce_sum(local).tolist()
-        return LossSums(token_loss_sum, round(n_tokens), example_loss_sum, round(n_examples))
+        return LossSums.from_tensor(self.ctx.all_reduce_sum(stats))
 
     def _evaluate_and_log(self, run_log: RunLogger) -> None:
-        sums = self.evaluate()
-        self.last_eval = sums
-        self._evaluated_step = self.progress.global_step
+        sums = self.last_eval = self.evaluate()
         progress = self.progress
+        self._evaluated_step = progress.global_step
         run_log.eval_row({"epoch": progress.epoch + 1, "global_step": progress.global_step,
                           "step": progress.micro_step, "eval_loss": sums.loss,
                           "eval_ppl": sums.ppl, "eval_exp_loss": sums.exp_loss,
@@ -318,15 +285,13 @@ class Trainer:
         loader_states = self.ctx.all_gather_object(self._loader_position)
         error = None
         if self.ctx.is_main:
-            state = {"progress": asdict(progress), "optimizer": self.optimizer.state_dict(),
-                     "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-                     "rng": rng_states, "loader": loader_states,
-                     "world_size": self.ctx.world_size, "args": _jsonable_args(self.args)}
+            state = resume.training_state(progress, self.optimizer, self.scaler, rng_states,
+                                          loader_states, self.config.to_json())
             summary = {"global_step": progress.global_step, "epoch": progress.epoch + 1,
                        "world_size": self.ctx.world_size, "precision": self.precision,
                        "examples_per_step": self.plan.examples_per_step,
                        "last_eval_loss": self.last_eval.loss if self.last_eval else None,
-                       "model_name_or_path": self.args.model_name_or_path}
+                       "model_name_or_path": self.config.model_name_or_path}
             try:
                 ckpt.save_checkpoint(path, self.model, self.tokenizer, state, summary)
             except Exception as exc:  # any failure must reach every rank, then stop the run
@@ -340,86 +305,72 @@ class Trainer:
             logger.info("saved %s", path)
         return path
 
-    # ------------------------------------------------------------------ the loop
-    def _record(self, result: StepResult, run_log: RunLogger) -> None:
-        progress, totals = self.progress, self.progress.epoch_totals
-        progress.global_step += 1
-        progress.train_seconds += result.seconds
-        totals.seconds += result.seconds
-        totals.n_token_real += result.n_token_real
-        totals.n_token_total += result.n_token_total
-        if not result.nonfinite:
-            totals.finite_steps += 1
-            totals.loss += result.sums.loss
-            totals.ppl += result.sums.ppl
-        progress.nonfinite_streak = progress.nonfinite_streak + 1 if result.nonfinite else 0
-        steps = max(totals.finite_steps, 1)
-        run_log.train_row({
-            "epoch": progress.epoch + 1, "global_step": progress.global_step,
-            "step": progress.micro_step, "mean_loss": totals.loss / steps,
-            "mean_ppl": totals.ppl / steps, "n_token_real": totals.n_token_real,
-            "n_token_total": totals.n_token_total, "epoch_time": totals.seconds,
-            "loss": result.sums.loss, "ppl": result.sums.ppl, "exp_loss": result.sums.exp_loss,
-            "lr": result.lr, "grad_norm": result.grad_norm,
-            "n_token_labelled_step": result.sums.n_tokens,
-            "n_token_real_step": result.n_token_real,
-            "tokens_per_s": result.n_token_real / result.seconds,
-            "labelled_tokens_per_s": result.sums.n_tokens / result.seconds,
-            "skipped": result.skipped, "loss_scale": self.scaler.get_scale()
-            if self.scaler.is_enabled() else None,
-            "wall_time": progress.train_seconds})
+    # ------------------------------------------------------------------ set-up
+    def _set_up(self) -> None:
+        """Build everything, checking inputs before any step; restore a checkpoint if resuming."""
+        config, ctx = self.config, self.ctx
+        self.resume_dir = resume.find_start(config.resume, config.continue_from, self.output_dir)
+        torch.manual_seed(config.seed)
+        self.db = components.open_train_db(config.train_input_file, verify=ctx.is_main)
+        self.tokenizer = components.load_training_tokenizer(
+            config.tokenizer, config.model_name_or_path, self.db.manifest)
+        model_config = components.model_config_of(self.resume_dir or config.model_name_or_path)
+        components.check_db_matches(config.train_input_file, self.db.manifest, self.tokenizer,
+                                    model_config, config.max_seq_length)
+        self.train_loader = components.build_train_loader(
+            self.db, config.micro_batch_size, config.max_seq_length, config.seed, ctx.rank,
+            ctx.world_size)
+        self.plan = components.make_plan(config, ctx.world_size, self.train_loader)
+        self.eval_loader = (None if config.skip_eval
+                            else components.build_eval_loader(config, self.tokenizer))
+        self._set_up_model()
+        self.optimizer = build_optimizer(self.model, config.optimizer, config.learning_rate,
+                                         config.weight_decay, config.max_grad_norm)
+        self.scaler = components.build_grad_scaler(self.device.type, self.precision,
+                                                   config.loss_scale)
+        if self.resume_dir is not None:
+            self.progress = resume.restore(
+                ckpt.load_training_state(self.resume_dir), self.resume_dir,
+                optimizer=self.optimizer, scaler=self.scaler, loader=self.train_loader,
+                rank=ctx.rank, world_size=ctx.world_size, seed=config.seed)
+            self._checkpointed_step = self.progress.global_step
+        else:
+            torch.manual_seed(config.seed + ctx.rank)
+        self._loader_position = self.train_loader.state_dict()
+        if ctx.is_main:
+            self._log_plan()
 
-    def _stop_if_diverged(self) -> None:
-        streak = self.progress.nonfinite_streak
-        if streak < self.args.max_nonfinite_steps:
-            return
-        last_good = ckpt.latest_checkpoint(self.output_dir)
-        where = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint yet"
-        raise UserError(f"the loss or gradients were non-finite for {streak} consecutive steps "
-                        f"(up to step {self.progress.global_step}; each was skipped); stopping. "
-                        f"{where}: resume from it with a lower --learning_rate, or "
-                        "--precision bf16/fp32")
+    def _set_up_model(self) -> None:
+        config = self.config
+        self.model = components.build_model(config.model_name_or_path, config.init_checkpoint,
+                                            self.resume_dir).to(self.device)
+        self.model.train()
+        if config.grad_checkpointing:
+            components.enable_activation_checkpointing(self.model)
+        if config.compile:
+            self.model.base_model.compile()
+        self.loss_module = CausalLMLoss(self.model)
+        self.train_module = components.wrap_for_ddp(self.loss_module, self.ctx)
+        self.params = [param for param in self.model.parameters() if param.requires_grad]
 
-    def run(self) -> LossSums | None:
-        """Train to ``--num_optim_steps``; return the final evaluation (None with --skip_eval)."""
-        args, progress = self.args, self.progress
-        evaluating = self.eval_loader is not None
-        run_log = RunLogger(args.log_dir or self.output_dir, self.ctx.is_main,
-                            None if self.resume_dir is None else progress.global_step,
-                            args.num_optim_steps, args.pbar)
-        try:
-            if evaluating and args.eval_at_start and progress.global_step == 0:
-                self._evaluate_and_log(run_log)
-            while progress.global_step < args.num_optim_steps:
-                self._train_epoch(run_log)
-            if self._checkpointed_step != progress.global_step:
-                self.save()
-            if evaluating and self._evaluated_step != progress.global_step:
-                self._evaluate_and_log(run_log)
-        finally:
-            run_log.close()
-        self.ctx.barrier()
-        return self.last_eval
+    def _log_plan(self) -> None:
+        n_params = sum(param.numel() for param in self.params)
+        logger.info(components.describe_plan(self.plan, self.config, str(self.device),
+                                             self.ctx.backend, self.precision, n_params,
+                                             self.db.manifest))
+        if self.resume_dir is not None:
+            logger.info("resuming from %s at step %d", self.resume_dir, self.progress.global_step)
 
-    def _train_epoch(self, run_log: RunLogger) -> None:
-        """Train on the rest of the loader's current epoch, or until the last step."""
-        args, progress = self.args, self.progress
-        save_every = args.save_step or args.valid_step
-        pin = self.device.type == "cuda" and args.num_workers > 0
-        with contextlib.closing(prefetched(with_positions(self.train_loader),
-                                           args.num_workers * 2, pin_memory=pin)) as batches:
-            for group in _groups(batches, args.gradient_accumulation_steps):
-                self._loader_position = group[-1][1]
-                if self._loader_position["epoch"] != progress.epoch:
-                    progress.epoch = self._loader_position["epoch"]
-                    progress.epoch_totals = EpochTotals()
-                result = self.train_step([batch for batch, _ in group])
-                progress.micro_step += len(group)
-                self._record(result, run_log)
-                self._stop_if_diverged()
-                if progress.global_step % save_every == 0 and not progress.nonfinite_streak:
-                    self.save()
-                if self.eval_loader is not None and progress.global_step % args.valid_step == 0:
-                    self._evaluate_and_log(run_log)
-                if progress.global_step >= args.num_optim_steps:
-                    return
+
+def skip_decision(loss_finite: bool, grads_finite: bool, *, has_labels: bool,
+                  overflow_is_routine: bool) -> tuple[bool, bool]:
+    """(skip the update, count the step as non-finite) — one rule for every precision.
+
+    A step is skipped when its loss or gradients are non-finite, or no token was labelled.
+    It counts toward ``--max_nonfinite_steps`` when the loss is non-finite, or the gradients are
+    and that is not routine: with fp16's dynamic loss scale, overflowing gradients are how the
+    scaler finds its scale (it halves and the step is skipped), not a sign of divergence.
+    """
+    skip = not (loss_finite and grads_finite and has_labels)
+    nonfinite = not loss_finite or (not grads_finite and not overflow_is_routine)
+    return skip, nonfinite

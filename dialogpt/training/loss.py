@@ -57,10 +57,14 @@ class LossSums:
     def exp_loss(self) -> float:
         return _safe_exp(self.loss)
 
-    def to_tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """As a float64 tensor, for ``all_reduce``; ``from_tensor`` reverses it."""
-        return torch.tensor([self.token_loss, self.n_tokens, self.example_mean_loss,
-                             self.n_examples], dtype=torch.float64, device=device)
+    @staticmethod
+    def stack(token_loss: torch.Tensor, n_tokens: int | torch.Tensor,
+              example_mean_loss: torch.Tensor, n_examples: int | torch.Tensor) -> torch.Tensor:
+        """The four sums as one float64 tensor (for ``all_reduce`` and ``+=`` on the device,
+        without a host sync); ``from_tensor`` reads it back."""
+        parts = [token_loss, n_tokens, example_mean_loss, n_examples]
+        return torch.stack([torch.as_tensor(part, dtype=torch.float64, device=token_loss.device)
+                            for part in parts])
 
     @classmethod
     def from_tensor(cls, values: torch.Tensor) -> "LossSums":
@@ -90,15 +94,21 @@ def example_mean_losses(token_losses: torch.Tensor, rows: torch.Tensor,
     return sums[present] / counts[present]
 
 
+def token_loss_stats(token_losses: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """``LossSums.stack`` of the flat losses of labelled tokens and the rows they belong to."""
+    token_losses = token_losses.detach()
+    per_example = example_mean_losses(token_losses, rows, n_rows)
+    return LossSums.stack(token_losses.sum(), rows.numel(), per_example.sum(),
+                          per_example.numel())
+
+
 def loss_sums_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> LossSums:
     """``LossSums`` of full [B, T, V] logits against pre-shifted [B, T] labels (no gradient)."""
     with torch.no_grad():
         rows, cols = labelled_positions(labels)
         token_losses = F.cross_entropy(logits[rows, cols].float(), labels[rows, cols],
                                        reduction="none")
-        per_example = example_mean_losses(token_losses, rows, labels.shape[0])
-        return LossSums(token_losses.sum().item(), int(rows.numel()), per_example.sum().item(),
-                        int(per_example.numel()))
+        return LossSums.from_tensor(token_loss_stats(token_losses, rows, labels.shape[0]))
 
 
 class CausalLMLoss(nn.Module):
@@ -120,13 +130,11 @@ class CausalLMLoss(nn.Module):
         self.model = model
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor,
-                labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        """Return (summed token loss [with grad], summed example-mean loss, labelled tokens,
-        examples with labels)."""
+                labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the summed token loss (with gradient) and the batch's ``LossSums.stack``."""
         hidden = self.model.base_model(input_ids=input_ids, position_ids=position_ids,
                                        use_cache=False).last_hidden_state
         rows, cols = labelled_positions(labels)
         logits = self.model.get_output_embeddings()(hidden[rows, cols])
         token_losses = F.cross_entropy(logits.float(), labels[rows, cols], reduction="none")
-        per_example = example_mean_losses(token_losses.detach(), rows, labels.shape[0])
-        return token_losses.sum(), per_example.sum(), rows.numel(), per_example.numel()
+        return token_losses.sum(), token_loss_stats(token_losses, rows, labels.shape[0])

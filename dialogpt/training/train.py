@@ -17,21 +17,21 @@ logger = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    config = parse_args(argv)
     setup_logging()
     from dialogpt.training.distributed import init_distributed
     from dialogpt.training.loop import Trainer
 
-    ctx = init_distributed(args.local_rank, args.device)
+    ctx = init_distributed(config.local_rank, config.device)
     if not ctx.is_main:
         logging.getLogger("dialogpt").setLevel(logging.WARNING)
     try:
-        final = Trainer(args, ctx).run()
+        final = Trainer(config, ctx).run()
     finally:
         ctx.shutdown()
     if ctx.is_main:
         if final is not None:
             logger.info("final eval: loss %.4f, ppl %.3f (original's), exp(loss) %.3f",
                         final.loss, final.ppl, final.exp_loss)
-        logger.info("done: checkpoints and logs in %s", args.output_dir)
+        logger.info("done: checkpoints and logs in %s", config.output_dir)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -63,7 +64,12 @@ def test_demo_runs_end_to_end_and_resumes_after_interrupt(tmp_path, monkeypatch)
 
     report = json.loads((out / "report.json").read_text())
     assert report["train"]["steps"] == 60
-    assert report["eval"]["final_loss"] < report["eval"]["first_loss"]
+    # Pinned (rtol 1e-4) on the demo's deterministic dummy data, seed and schedule: a fresh tiny
+    # GPT-2 starts near uniform over the 50,257-token vocabulary (ln 50257 = 10.825), and any
+    # change to the data, masking, loss normalisation, schedule or data order moves these.
+    assert report["eval"]["first_loss"] == pytest.approx(math.log(50257), abs=0.1)
+    assert report["eval"]["first_loss"] == pytest.approx(10.889263134178167, rel=1e-4)
+    assert report["eval"]["final_loss"] == pytest.approx(3.9940082525751395, rel=1e-4)
     assert set(report["stage_seconds"]) == set(pipeline.STAGES) - {"report"}
     for key in ("nist2", "bleu4", "entropy4", "dist1", "avg_len"):
         assert key in report["metrics"]

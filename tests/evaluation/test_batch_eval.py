@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -36,11 +35,10 @@ def run(argv, capsys):
     return code, out, err
 
 
-def test_help_is_fast_and_lists_every_flag(repo_root):
-    start = time.perf_counter()
+def test_help_lists_every_flag(repo_root):
+    # (that --help is fast, i.e. imports nothing heavy, is tests/test_entry_points.py's check)
     result = subprocess.run([sys.executable, "batch_eval.py", "--help"], cwd=repo_root,
                             capture_output=True, text=True, check=True)
-    assert time.perf_counter() - start < 2.0 + 3.0  # 2 s budget, slack for a loaded machine
     for flag in ("--refs", "--keys", "--hyp", "--input_dir", "--format", "--align_keys",
                  "--clean", "--n_refs", "--vshuman", "--compat", "--no_meteor", "--meteor_jar",
                  "--json", "--per_segment", "--output_dir"):

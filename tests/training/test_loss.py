@@ -51,11 +51,11 @@ def test_loss_module_equals_an_explicit_log_softmax_gather(tiny_model):
     with torch.no_grad():
         logits = tiny_model(input_ids=input_ids, attention_mask=attention_mask,
                             position_ids=position_ids).logits
-        token_loss, example_loss, n_tokens, n_examples = CausalLMLoss(tiny_model)(
-            input_ids, position_ids, labels)
+        token_loss, stats = CausalLMLoss(tiny_model)(input_ids, position_ids, labels)
     want_loss, want_ppl, want_tokens = _reference(logits, labels)
-    sums = LossSums(token_loss.item(), n_tokens, example_loss.item(), n_examples)
-    assert (n_tokens, n_examples) == (want_tokens, 3)
+    sums = LossSums.from_tensor(stats)
+    assert (sums.n_tokens, sums.n_examples) == (want_tokens, 3)
+    assert token_loss.item() == pytest.approx(want_loss * want_tokens, rel=1e-5)
     assert sums.loss == pytest.approx(want_loss, rel=1e-5)
     assert sums.ppl == pytest.approx(want_ppl, rel=1e-5)
     assert sums.exp_loss == pytest.approx(math.exp(want_loss), rel=1e-5)
@@ -92,7 +92,8 @@ def test_hand_worked_ppl_is_exp_of_mean_example_loss_not_exp_loss():
 def test_sums_add_up_over_splits():
     whole = LossSums(10.0, 4, 3.0, 2) + LossSums(2.0, 1, 2.0, 1)
     assert whole == LossSums(12.0, 5, 5.0, 3)
-    assert LossSums.from_tensor(whole.to_tensor()) == whole
+    packed = LossSums.stack(torch.tensor(12.0), 5, torch.tensor(5.0), 3)
+    assert packed.dtype == torch.float64 and LossSums.from_tensor(packed) == whole
     assert math.isnan(LossSums().loss) and math.isnan(LossSums().ppl)
 
 

@@ -55,17 +55,22 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
 
 
 def poison_loss(monkeypatch, factor: float, on_call) -> None:
-    """Multiply the training loss by ``factor`` (inf, nan) on the forward calls (micro-batches,
-    counted from 1) for which ``on_call(n)`` is true; evaluation never calls this forward."""
+    """Multiply the training loss (and the token-loss sum it reports) by ``factor`` (inf, nan) on
+    the forward calls (micro-batches, counted from 1, evaluation batches too) for which
+    ``on_call(n)`` is true."""
+    import torch
+
     from dialogpt.training.loss import CausalLMLoss
 
     forward = CausalLMLoss.forward
     calls = {"n": 0}
 
-    def poisoned(self, *args):
+    def poisoned(self, *args, **kwargs):
         calls["n"] += 1
-        token_loss, *rest = forward(self, *args)
-        return (token_loss * factor if on_call(calls["n"]) else token_loss, *rest)
+        token_loss, stats = forward(self, *args, **kwargs)
+        if not on_call(calls["n"]):
+            return token_loss, stats
+        return token_loss * factor, torch.cat([stats[:1] * factor, stats[1:]])
 
     monkeypatch.setattr(CausalLMLoss, "forward", poisoned)
 
