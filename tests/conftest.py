@@ -43,7 +43,9 @@ def shared_dir() -> Path:
     """The read-only reference folder beside the checkout (specs, eval cases, id files)."""
     path = Path(os.environ.get("DIALOGPT_SHARED", REPO_ROOT.parent / "shared"))
     if not path.is_dir():
-        pytest.skip(f"reference folder {path} is absent (it sits beside the project checkout)")
+        pytest.skip(f"optional reference folder {path} is absent: it holds the large evaluation "
+                    "case (eval-cases/dstc7_1k) and the released Reddit id files, beside the "
+                    "checkout or at $DIALOGPT_SHARED; see tests/assets/eval-cases/README.md")
     return path
 
 

@@ -37,11 +37,18 @@ class ContextWindow:
     """Turns inside the ``max_turns`` window that were dropped because they did not fit."""
     tokens_cut: int
     """Tokens removed from the start of the newest turn because it alone did not fit."""
+    knowledge_cut: bool = False
+    """Seq2seq: the knowledge was shortened or left out to fit."""
+    newest_turn_cut: bool = False
+    """Seq2seq: the newest turn alone did not fit and only its last words were kept."""
+    source: str = ""
+    """Seq2seq: the source text the encoder read (empty for causal models)."""
 
     @property
     def truncated_for_tokens(self) -> bool:
         """True when the token budget (not ``max_turns``) removed anything."""
-        return self.turns_dropped_for_tokens > 0 or self.tokens_cut > 0
+        return (self.turns_dropped_for_tokens > 0 or self.tokens_cut > 0 or self.knowledge_cut
+                or self.newest_turn_cut)
 
 
 def encode_turn(tokenizer, text: str) -> list[int]:

@@ -3,6 +3,12 @@
     python generate.py --model models/small --input test.refs.txt --output test.resp.txt
     python generate.py --model configs/117M --init_checkpoint small_ft.pkl --input dev.tsv \\
         --output dev.resp.txt --decoding sample --top_k 20 --mmi_model models/reverse
+    python generate.py --model models/godel --input test.jsonl --output test.resp.txt \\
+        --preset card
+
+Both model kinds: a causal DialoGPT reads TSV contexts; a seq2seq GODEL model reads GODEL JSON
+lines (instruction, knowledge and context per record) or TSV contexts, with ``--instruction`` /
+``--knowledge`` as the defaults of records that have none.
 
 The output is a plain file of responses aligned with the input lines, which ``batch_eval.py``
 scores directly. A blank context gets an empty response line (counted in the summary) so the
@@ -16,8 +22,9 @@ import logging
 import time
 
 from dialogpt.cli import UserError, check_paths, make_parser, setup_logging
-from dialogpt.decoding.loading import add_model_args
-from dialogpt.decoding.options import add_decoding_args
+from dialogpt.decoding.inputs import INPUT_FORMATS
+from dialogpt.decoding.loading import add_grounding_args, add_model_args
+from dialogpt.decoding.options import add_decoding_args, parse_with_preset
 
 logger = logging.getLogger(__name__)
 
@@ -26,47 +33,65 @@ DESCRIPTION = """Batch decoding: one response per input line, in input order, fo
 example:
   python generate.py --model models/small --input test.refs.txt --output test.resp.txt
   python generate.py --model configs/117M --init_checkpoint small_ft.pkl --input dev.tsv \\
-      --output dev.resp.txt --decoding sample --top_k 20 --mmi_model models/reverse"""
+      --output dev.resp.txt --decoding sample --top_k 20 --mmi_model models/reverse
+  python generate.py --model microsoft/GODEL-v1_1-base-seq2seq --input test.jsonl \\
+      --output test.resp.txt --preset card"""
 
 
 def build_parser():
     parser = make_parser("generate.py", DESCRIPTION)
     io = parser.add_argument_group("input and output")
     io.add_argument("--input", required=True,
-                    help="TSV (context<TAB>..., turns joined by ' EOS ', weights allowed) or a "
-                         "test.refs.txt (src<TAB>ref1<TAB>...)")
+                    help="TSV (context<TAB>..., turns joined by ' EOS ', weights allowed), a "
+                         "test.refs.txt (src<TAB>ref1<TAB>...), or GODEL JSON lines (Context, "
+                         "Knowledge, Instruction per record; seq2seq models)")
+    io.add_argument("--format", choices=INPUT_FORMATS, default="auto",
+                    help="input format; auto: jsonl for .jsonl/.json files, else tsv")
     io.add_argument("--output", required=True,
                     help="responses, one per input line (written atomically)")
     io.add_argument("--batch_size", type=int, default=16, help="contexts decoded together")
     add_model_args(parser)
     add_decoding_args(parser)
+    add_grounding_args(parser)
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args, preset_note = parse_with_preset(build_parser(), argv)
     setup_logging(args.verbose)
+    if preset_note:
+        logger.info("%s", preset_note)
     if args.batch_size < 1:
         raise UserError("--batch_size must be >= 1")
     check_paths(input_files={"--input": args.input}, output_files={"--output": args.output})
     from tqdm import tqdm
 
-    from dialogpt.decoding.inputs import batches_by_length, one_line, read_contexts
+    from dialogpt.decoding.inputs import batches_by_length, one_line, read_dialogs
     from dialogpt.decoding.loading import load_decoder
     from dialogpt.fileio import atomic_write
 
-    contexts, problems = read_contexts(args.input)
-    if not contexts:
+    dialogs, problems = read_dialogs(args.input, args.format)
+    if not dialogs:
         raise UserError(f"--input {args.input} has no lines: nothing to decode (no output written)")
     decoder = load_decoder(args)
-    responses = [""] * len(contexts)
+    if not decoder.seq2seq:
+        grounded = [n for n, d in enumerate(dialogs, start=1) if d.knowledge or d.instruction]
+        if grounded:
+            raise UserError(f"{args.input}:{grounded[0]}: the record has knowledge or an "
+                            f"instruction ({len(grounded)} records do), but --model {args.model} "
+                            "is a causal DialoGPT model that reads only the turns: decode with a "
+                            "seq2seq (GODEL) model")
+    responses = [""] * len(dialogs)
     truncated = 0
     started = time.perf_counter()
-    lengths = [sum(len(turn) for turn in turns) for turns in contexts]
-    with tqdm(total=len(contexts), unit="ctx", desc="decoding", dynamic_ncols=True) as bar:
+    lengths = [sum(map(len, dialog.turns)) + len(dialog.knowledge or "") for dialog in dialogs]
+    with tqdm(total=len(dialogs), unit="ctx", desc="decoding", dynamic_ncols=True) as bar:
         for batch in batches_by_length(lengths, args.batch_size):
-            for index, response in zip(batch, decoder.respond([contexts[i] for i in batch])):
+            decoded = decoder.respond([dialogs[i].turns for i in batch],
+                                      knowledge=[dialogs[i].knowledge for i in batch],
+                                      instructions=[dialogs[i].instruction for i in batch])
+            for index, response in zip(batch, decoded):
                 responses[index] = one_line(response.text)
                 truncated += response.context.truncated_for_tokens
             bar.update(len(batch))
@@ -76,8 +101,9 @@ def main(argv=None) -> int:
     logger.info("wrote %d responses to %s in %.1f s (%.2f responses/s)", len(responses),
                 args.output, elapsed, len(responses) / elapsed if elapsed > 0 else 0.0)
     if truncated:
-        logger.info("%d contexts were cut to %d tokens to fit the model", truncated,
-                    decoder.context_budget)
+        logger.info("%d contexts were cut to %d tokens to fit the model%s", truncated,
+                    decoder.context_budget,
+                    " (oldest turns first, then knowledge)" if decoder.seq2seq else "")
     if problems:
         shown = "; ".join(f"line {number}: {reason}" for number, reason in
                           list(problems.items())[:10])

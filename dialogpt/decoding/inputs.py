@@ -2,7 +2,11 @@
 
 Accepted inputs, one instance per line, the context in the first TAB column:
 - a training/eval TSV ``context<TAB>response`` (weights allowed: ``0.0 turn EOS 1.0 turn``);
-- the 6k multi-reference file ``test.refs.txt``: ``src<TAB>ref1<TAB>ref2...``.
+- the 6k multi-reference file ``test.refs.txt``: ``src<TAB>ref1<TAB>ref2...``;
+- GODEL JSON lines (``.jsonl``/``.json``, or ``--format jsonl``): ``Context`` (turns joined by
+  `` EOS `` or a list), optional ``Knowledge``, ``Instruction``; ``Response`` is not needed
+  (``grounding.parse_record``). A record without ``Knowledge`` / ``Instruction`` gets the
+  decoder's defaults (``--knowledge`` / ``--instruction``); a record's own values win.
 Turns are split on the literal `` EOS `` and weight prefixes dropped exactly as ``prepro.py`` does
 (``dialogpt.data.features.parse_turns``); a weight-0 context turn is still context.
 
@@ -15,10 +19,22 @@ line-breaking character replaced by a space.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from dialogpt.cli import UserError
+
+INPUT_FORMATS = ("auto", "tsv", "jsonl")
+
+
+@dataclass(frozen=True)
+class DialogInput:
+    """One dialog to answer; ``knowledge`` / ``instruction`` None = the decoder's default."""
+
+    turns: list[str]
+    knowledge: str | None = None
+    instruction: str | None = None
 
 _LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 _LINE_BREAK_TABLE = str.maketrans({char: " " for char in _LINE_BREAKS + "\t"})
@@ -78,6 +94,58 @@ def read_contexts(path: str | os.PathLike) -> tuple[list[list[str]], dict[int, s
                 problems[number] = "empty context"
         contexts.append(turns)
     return contexts, problems
+
+
+def input_format(path: str | os.PathLike, fmt: str = "auto") -> str:
+    """``tsv`` or ``jsonl``: ``fmt`` unless ``auto``, then by the file's extension."""
+    if fmt != "auto":
+        return fmt
+    return "jsonl" if Path(path).suffix.lower() in (".jsonl", ".json") else "tsv"
+
+
+def read_dialogs(path: str | os.PathLike, fmt: str = "auto"
+                 ) -> tuple[list[DialogInput], dict[int, str]]:
+    """Every line's dialog (TSV or GODEL JSONL) and ``{line number: problem}`` (see
+    ``read_contexts``: a problem line gets no turns, and so an empty response line)."""
+    if input_format(path, fmt) == "tsv":
+        contexts, problems = read_contexts(path)
+        return [DialogInput(turns) for turns in contexts], problems
+    return read_grounded(path)
+
+
+def read_grounded(path: str | os.PathLike) -> tuple[list[DialogInput], dict[int, str]]:
+    """GODEL JSON lines; a line that is not UTF-8, not JSON or not a valid record is a problem
+    (named with its reason), never a shift of the later lines."""
+    import json
+
+    from dialogpt.grounding import BadRecord, parse_record
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read input file {path}: {exc.strerror or exc}") from exc
+    raw_lines = data.split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    dialogs: list[DialogInput] = []
+    problems: dict[int, str] = {}
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            obj = json.loads(raw.removesuffix(b"\r").decode("utf-8"))
+            record = parse_record(obj, require_response=False)
+        except UnicodeDecodeError as exc:
+            problems[number] = f"not UTF-8 ({exc.reason} at byte {exc.start})"
+        except json.JSONDecodeError as exc:
+            problems[number] = f"not JSON ({exc.msg})" if raw.strip() else "empty line"
+        except BadRecord as exc:
+            problems[number] = str(exc)
+        else:
+            dialogs.append(DialogInput(
+                list(record.turns), obj.get("Knowledge"),
+                record.instruction if obj.get("Instruction") is not None else None))
+            continue
+        dialogs.append(DialogInput([]))
+    return dialogs, problems
 
 
 def one_line(text: str) -> str:

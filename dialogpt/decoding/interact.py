@@ -1,4 +1,4 @@
-"""``interact.py``: a multi-turn chat with a DialoGPT model in the terminal.
+"""``interact.py``: a multi-turn chat with a DialoGPT or GODEL model in the terminal.
 
 The history (both speakers' turns) is the context, windowed by ``--max_history`` turns and by
 tokens so that context + response always fit the model's positions (see ``context.py``); a note
@@ -6,9 +6,13 @@ is printed when the token window cut something. Commands: ``/reset`` clears the 
 ``/quit`` or Ctrl-D exits; Ctrl-C at the prompt exits, Ctrl-C while the bot is thinking cancels
 that reply. Empty lines are ignored; whitespace is normalised as ``prepro.py`` does for training.
 
+A seq2seq (GODEL) model also reads an instruction and a piece of knowledge with the turns
+(``--instruction``, ``--knowledge``); between turns ``/knowledge TEXT`` and ``/instruction TEXT``
+replace them and the bare ``/knowledge`` / ``/instruction`` clear them. ``/reset`` keeps them.
+
 ``--transcript FILE.jsonl`` appends one JSON object per event (``user``, ``bot``, ``reset``):
 ``{"time", "conversation", "role", "text", ...}``; bot events add the context size and, with MMI,
-every candidate and its score. Each event is one ``write`` followed by a flush, so a crash loses at
+every candidate and its score; ``knowledge`` / ``instruction`` events record a change. Each event is one ``write`` followed by a flush, so a crash loses at
 most the event being written.
 """
 
@@ -20,17 +24,23 @@ import time
 from typing import Callable, TextIO
 
 from dialogpt.cli import UserError, make_parser, setup_logging
-from dialogpt.decoding.loading import add_model_args
-from dialogpt.decoding.options import add_decoding_args
+from dialogpt.decoding.loading import add_grounding_args, add_model_args
+from dialogpt.decoding.options import add_decoding_args, parse_with_preset
 
-DESCRIPTION = """Chat with a DialoGPT model. /reset clears the history, /quit or Ctrl-D exits.
+DESCRIPTION = """Chat with a DialoGPT or GODEL model. /reset clears the history, /quit or Ctrl-D exits.
 
 example:
   python interact.py --model models/small --decoding sample --top_p 0.9 --max_history 6
   python interact.py --model models/small --decoding sample --top_k 20 \\
-      --mmi_model models/reverse --num_candidates 10"""
+      --mmi_model models/reverse --num_candidates 10
+  python interact.py --model microsoft/GODEL-v1_1-base-seq2seq --preset card \\
+      --instruction "Instruction: given a dialog context and related knowledge, you need to \\
+response safely based on the knowledge." --knowledge "The library opens at 9 am." """
 
 HELP_TEXT = "Commands: /reset clears the history, /quit (or Ctrl-D) exits."
+GROUNDING_HELP = ("/knowledge TEXT and /instruction TEXT set the grounding (the bare commands "
+                  "clear it); /show prints it.")
+GROUNDING_COMMANDS = ("/knowledge", "/instruction")
 
 
 class Transcript:
@@ -56,6 +66,10 @@ class ChatSession:
         self.decoder = decoder
         self.transcript = transcript or Transcript(None)
         self.history: list[str] = []
+        sources = getattr(decoder, "sources", None)
+        self.grounded = sources is not None
+        self.knowledge = sources.knowledge if sources else ""
+        self.instruction = sources.instruction if sources else ""
         # Each turn costs at least one token (its EOS), so older turns can never fit the window.
         self.max_turns = decoder.context_budget
         if decoder.options.max_history:
@@ -65,7 +79,9 @@ class ChatSession:
         """Answer ``message`` given the history; both turns join the history."""
         self.transcript.log("user", message)
         history = [*self.history, message]
-        response = self.decoder.respond([history])[0]
+        grounding = ({"knowledge": [self.knowledge], "instructions": [self.instruction]}
+                     if self.grounded else {})
+        response = self.decoder.respond([history], **grounding)[0]
         self.history = [*history, response.text][-self.max_turns:]
         extra = {"context_tokens": len(response.context.ids),
                  "context_turns": response.context.turns_kept}
@@ -73,6 +89,22 @@ class ChatSession:
             extra.update(candidates=response.candidates, scores=response.scores)
         self.transcript.log("bot", response.text, **extra)
         return response
+
+    def set_grounding(self, command: str, text: str) -> str:
+        """``/knowledge TEXT`` or ``/instruction TEXT`` (empty ``text`` clears); the note to show."""
+        if not self.grounded:
+            return (f"({command} needs a seq2seq (GODEL) model; this causal model reads only "
+                    "the dialog)")
+        name = command.lstrip("/")
+        setattr(self, name, text)
+        self.transcript.log(name, text)
+        if name == "instruction" and text and self.decoder.sources.template == "repo":
+            return "(instruction set, but the repo template has no instruction: it is ignored)"
+        return f"({name} {'set' if text else 'cleared'})"
+
+    def grounding_summary(self) -> str:
+        return (f"(template {self.decoder.sources.template}; instruction: "
+                f"{self.instruction or '(none)'}; knowledge: {self.knowledge or '(none)'})")
 
     def reset(self) -> None:
         self.history = []
@@ -87,6 +119,10 @@ def truncation_note(window, limit: int) -> str:
         parts.append(f"{window.turns_dropped_for_tokens} older turn(s) dropped")
     if window.tokens_cut:
         parts.append(f"the first {window.tokens_cut} tokens of your message cut")
+    if window.knowledge_cut:
+        parts.append("the knowledge shortened")
+    if window.newest_turn_cut:
+        parts.append("only the end of your message kept")
     return (f"(context over the {limit}-token limit: {', '.join(parts)}; "
             f"{len(window.ids)} tokens kept)")
 
@@ -113,7 +149,14 @@ def run_chat(session: ChatSession, read: Callable[[str], str], write: Callable[[
             note("(history cleared)")
             continue
         if message == "/help":
-            note(HELP_TEXT)
+            note(HELP_TEXT + (" " + GROUNDING_HELP if session.grounded else ""))
+            continue
+        command, _, text = message.partition(" ")
+        if command in GROUNDING_COMMANDS:
+            note(session.set_grounding(command, text))
+            continue
+        if message == "/show" and session.grounded:
+            note(session.grounding_summary())
             continue
         try:
             response = session.reply(message)
@@ -129,6 +172,7 @@ def build_parser():
     parser = make_parser("interact.py", DESCRIPTION)
     add_model_args(parser)
     add_decoding_args(parser)
+    add_grounding_args(parser)
     parser.add_argument("--transcript", default=None,
                         help="append the conversation to this JSON-lines file")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -136,8 +180,10 @@ def build_parser():
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args, preset_note = parse_with_preset(build_parser(), argv)
     setup_logging(args.verbose)
+    if preset_note:
+        print(f"({preset_note})", file=sys.stderr, flush=True)
     from transformers.utils import logging as hf_logging
 
     from dialogpt.decoding.loading import load_decoder
@@ -158,7 +204,10 @@ def main(argv=None) -> int:
                             f"{exc.strerror or exc}") from exc
     try:
         session = ChatSession(decoder, Transcript(transcript_handle))
-        print(f"Chatting with {args.model}. {HELP_TEXT}", flush=True)
+        print(f"Chatting with {args.model}. {HELP_TEXT}"
+              + (f" {GROUNDING_HELP}" if session.grounded else ""), flush=True)
+        if session.grounded:
+            print(session.grounding_summary(), file=sys.stderr, flush=True)
 
         def write(text: str) -> None:
             print(text, flush=True)

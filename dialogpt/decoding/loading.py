@@ -3,7 +3,12 @@
 Tokenizer resolution (``--tokenizer`` unset): a model directory with tokenizer files uses them; any
 other local path (an HF directory without tokenizer files, a shipped config such as
 ``configs/117M``) uses the offline GPT-2 BPE; a Hugging Face Hub id uses its own tokenizer.
+A seq2seq (GODEL/T5) model has no offline fallback: it needs its SentencePiece tokenizer.
 The MMI backward model always shares the forward model's tokenizer (DialoGPT's both use GPT-2 BPE).
+
+Seq2seq models also take the grounding flags (``add_grounding_args``): the default instruction and
+knowledge, and the source template (default: the one the checkpoint recorded, see
+``grounded_source``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,27 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     add_bool_flag(group, "--fp16", False, "run the models in float16 (CUDA only)")
 
 
+GODEL_HUB_MODELS = {"godel-base": "microsoft/GODEL-v1_1-base-seq2seq",
+                    "godel-large": "microsoft/GODEL-v1_1-large-seq2seq"}
+
+
+def add_grounding_args(parser: argparse.ArgumentParser) -> None:
+    """Flags of seq2seq (GODEL) decoding; a causal model refuses --instruction/--knowledge."""
+    from dialogpt.grounding import EMPATHIC_INSTRUCTION, GROUNDED_INSTRUCTION, TEMPLATES
+
+    group = parser.add_argument_group("grounding (seq2seq / GODEL models)")
+    group.add_argument("--instruction", default=None,
+                       help="instruction steering the response (default: the one the checkpoint "
+                            f"was trained with, else none). The cards use {EMPATHIC_INSTRUCTION!r} "
+                            f"and {GROUNDED_INSTRUCTION!r}")
+    group.add_argument("--knowledge", default="",
+                       help="text the response should draw on (empty: none)")
+    group.add_argument("--template", choices=TEMPLATES, default=None,
+                       help="how instruction, knowledge and turns form the source (grounded.md "
+                            "§2); default: the template the checkpoint records, else card. "
+                            "Overriding a recorded template is announced")
+
+
 def resolve_tokenizer_source(model: str, tokenizer: str | None) -> str | None:
     """What ``load_tokenizer`` should load (``None`` = the offline GPT-2 BPE); see module doc."""
     from dialogpt.tokenization import has_tokenizer_files
@@ -68,32 +94,51 @@ def resolve_device(name: str):
 
 def load_decoding_model(name: str, init_checkpoint: str | None, device, fp16: bool, vocab_size: int,
                         flag: str):
-    """Load a causal LM for inference; its vocabulary must cover the tokenizer's."""
+    """Load a causal or seq2seq LM for inference; its vocabulary must cover the tokenizer's."""
     import torch
 
-    from dialogpt.modeling import has_weights, load_model
-
-    model = load_model(name, init_checkpoint)
-    if not init_checkpoint and not has_weights(name) and Path(name).exists():
-        logger.warning("%s %s has no weights and no --init_checkpoint was given: decoding with "
-                       "RANDOM weights", flag, name)
-    if model.config.vocab_size < vocab_size:
-        raise UserError(f"{flag} {name}: its vocabulary ({model.config.vocab_size}) is smaller "
-                        f"than the tokenizer's ({vocab_size}); pass the matching --tokenizer")
+    model = load_model_or_explain(name, init_checkpoint, flag)
+    check_vocabulary(model, vocab_size, name, flag)
     model = model.to(device=device, dtype=torch.float16 if fp16 else torch.float32)
     return model.eval()
 
 
+def load_model_or_explain(name: str, init_checkpoint: str | None, flag: str):
+    """``load_model``, warning about random weights; a Hub id that cannot be reached says how to
+    go on offline."""
+    from dialogpt.modeling import has_weights, load_model
+
+    try:
+        model = load_model(name, init_checkpoint)
+    except UserError as exc:
+        if Path(name).exists():
+            raise
+        raise UserError(f"{flag} {name}: {exc} Offline, download it where a network exists "
+                        f"(huggingface-cli download {name} --local-dir DIR) and pass "
+                        f"{flag} DIR") from exc
+    if not init_checkpoint and not has_weights(name) and Path(name).exists():
+        logger.warning("%s %s has no weights and no --init_checkpoint was given: decoding with "
+                       "RANDOM weights", flag, name)
+    return model
+
+
+def check_vocabulary(model, vocab_size: int, name: str, flag: str) -> None:
+    if model.config.vocab_size < vocab_size:
+        raise UserError(f"{flag} {name}: its vocabulary ({model.config.vocab_size}) is smaller "
+                        f"than the tokenizer's ({vocab_size}); pass the matching --tokenizer")
+
+
 def load_decoder(args: argparse.Namespace):
-    """A ``Decoder`` for parsed ``add_model_args`` + ``add_decoding_args`` flags.
+    """A ``Decoder`` for parsed ``add_model_args`` + ``add_decoding_args`` flags (and
+    ``add_grounding_args`` flags, where the entry point has them).
 
     Seeds torch (sampling) when ``--seed`` is non-negative.
     """
     import torch
 
-    from dialogpt.decoding.generation import Decoder
+    from dialogpt.decoding.generation import MMI_SEQ2SEQ_ERROR, Decoder
     from dialogpt.decoding.options import DecodingOptions
-    from dialogpt.decoding.rerank import MMIRanker
+    from dialogpt.modeling import is_seq2seq
     from dialogpt.tokenization import load_tokenizer
 
     options = DecodingOptions.from_args(args)
@@ -108,12 +153,41 @@ def load_decoder(args: argparse.Namespace):
         raise UserError("--fp16 needs a CUDA device (float16 on CPU is slow and inaccurate)")
     if options.seed >= 0:
         torch.manual_seed(options.seed)
-    tokenizer = load_tokenizer(resolve_tokenizer_source(args.model, args.tokenizer))
-    model = load_decoding_model(args.model, args.init_checkpoint, device, args.fp16,
-                                len(tokenizer), "--model")
+    model = load_model_or_explain(args.model, args.init_checkpoint, "--model")
+    source = resolve_tokenizer_source(args.model, args.tokenizer)
+    if is_seq2seq(model):
+        if args.mmi_model:
+            raise UserError(MMI_SEQ2SEQ_ERROR)
+        if source is None:
+            raise UserError(f"--model {args.model} is a seq2seq (T5/GODEL) model without "
+                            "tokenizer files: pass its SentencePiece tokenizer with --tokenizer "
+                            "DIR (e.g. the one train_t5_tokenizer or the data stage wrote)")
+    tokenizer = load_tokenizer(source)
+    check_vocabulary(model, len(tokenizer), args.model, "--model")
+    model = model.to(device=device, dtype=torch.float16 if args.fp16 else torch.float32).eval()
+    if not is_seq2seq(model):
+        return Decoder(model, tokenizer, options, _causal_ranker(args, options, tokenizer, device))
+    from dialogpt.decoding.grounded_source import source_settings
+
+    sources = source_settings(args.model, args.init_checkpoint, getattr(args, "template", None),
+                              getattr(args, "instruction", None), getattr(args, "knowledge", ""),
+                              options.max_context_tokens, tokenizer)
+    return Decoder(model, tokenizer, options, sources=sources)
+
+
+def _causal_ranker(args: argparse.Namespace, options, tokenizer, device):
+    """The MMI ranker for ``--mmi_model`` (None without it); the grounding flags must be unset."""
+    from dialogpt.decoding.generation import KNOWLEDGE_CAUSAL_ERROR
+    from dialogpt.decoding.rerank import MMIRanker
+
+    if getattr(args, "knowledge", "") or getattr(args, "instruction", None):
+        raise UserError(f"--knowledge/--instruction: {KNOWLEDGE_CAUSAL_ERROR}")
+    if getattr(args, "template", None):
+        logger.warning("--template is ignored: %s is a causal model, whose context is the dialog "
+                       "turns only", args.model)
     ranker = None
     if args.mmi_model:
         reverse = load_decoding_model(args.mmi_model, args.mmi_init_checkpoint, device, args.fp16,
                                       len(tokenizer), "--mmi_model")
         ranker = MMIRanker(reverse, tokenizer, max_source_turns=options.mmi_source_turns)
-    return Decoder(model, tokenizer, options, ranker)
+    return ranker

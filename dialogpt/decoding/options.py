@@ -4,6 +4,12 @@
 field, ``DecodingOptions.from_args`` reads them back and validates, ``generation_kwargs`` turns them
 into Hugging Face ``GenerationConfig`` fields. Every Hugging Face default that would otherwise leak
 in from a model's ``generation_config.json`` (``top_k=50``, ``max_length=20``...) is set explicitly.
+
+``--preset`` (:data:`PRESETS`) sets several flags at once to the decoding settings of a published
+source (``grounded.md`` §6); flags given explicitly win over the preset. ``max_length`` and
+``min_length`` count NEW tokens for both model kinds (Hugging Face's ``max_length`` of an
+encoder-decoder also counts the decoder's start token: the cards' 128 / 8 are 127 / 7 new tokens
+there; ours are 128 / 8).
 """
 
 from __future__ import annotations
@@ -16,6 +22,18 @@ from dialogpt.cli import UserError
 
 DECODING_METHODS = ("greedy", "sample", "beam")
 
+PRESETS: dict[str, dict[str, Any]] = {
+    # The GODEL v1.1 model cards' example: model.generate(max_length=128, min_length=8,
+    # top_p=0.9, do_sample=True).
+    "card": {"decoding": "sample", "max_length": 128, "min_length": 8, "top_p": 0.9, "top_k": 0},
+    # The GODEL repository's example server: generate(max_length=128, min_length=32, top_k=10,
+    # no_repeat_ngram_size=4) without do_sample, i.e. greedy search: its top_k=10 is kept but only
+    # acts with --decoding sample.
+    "server": {"decoding": "greedy", "max_length": 128, "min_length": 32, "top_k": 10,
+               "no_repeat_ngram_size": 4},
+}
+"""``--preset NAME``: flag values from a published source; explicit flags override them."""
+
 
 @dataclass(frozen=True)
 class DecodingOptions:
@@ -27,6 +45,8 @@ class DecodingOptions:
     no_repeat_ngram_size: int = 0
     repetition_penalty: float = 1.0
     max_length: int = 64
+    min_length: int = 0
+    """Minimum NEW tokens before EOS may end a response (0 = off)."""
     max_history: int = 0
     max_context_tokens: int = 0
     num_candidates: int = 10
@@ -53,6 +73,9 @@ class DecodingOptions:
             problems.append("--repetition_penalty must be > 0 (1 = off)")
         if self.max_length < 1:
             problems.append("--max_length (new tokens of the response) must be >= 1")
+        if not 0 <= self.min_length <= self.max_length:
+            problems.append("--min_length (new tokens before EOS is allowed) must be between 0 "
+                            "and --max_length")
         if self.max_history < 0 or self.max_context_tokens < 0 or self.mmi_source_turns < 0:
             problems.append("--max_history, --max_context_tokens and --mmi_source_turns must be "
                             ">= 0 (0 = no limit)")
@@ -79,14 +102,15 @@ class DecodingOptions:
 
 
 def generation_kwargs(options: DecodingOptions, num_return_sequences: int, eos_id: int,
-                      pad_id: int) -> dict[str, Any]:
+                      pad_id: int, decoder_start_id: int | None = None) -> dict[str, Any]:
     """``GenerationConfig`` fields for ``options`` (pure; the caller builds the config).
 
     Beam search returning several sequences needs at least that many beams.
+    ``decoder_start_id``: an encoder-decoder model's first decoder token (T5: its pad id).
     """
     kwargs: dict[str, Any] = {
         "max_new_tokens": options.max_length,
-        "min_new_tokens": 0,
+        "min_new_tokens": options.min_length,
         "eos_token_id": eos_id,
         "pad_token_id": pad_id,
         "num_return_sequences": num_return_sequences,
@@ -99,6 +123,8 @@ def generation_kwargs(options: DecodingOptions, num_return_sequences: int, eos_i
         "top_p": None,
         "temperature": None,
     }
+    if decoder_start_id is not None:
+        kwargs["decoder_start_token_id"] = decoder_start_id
     if options.decoding == "sample":
         kwargs.update(top_k=options.top_k, top_p=options.top_p, temperature=options.temperature)
     elif options.decoding == "beam":
@@ -136,6 +162,10 @@ def add_decoding_args(parser: argparse.ArgumentParser) -> None:
     """Register the decoding flags (one per ``DecodingOptions`` field) in their own group."""
     d = DecodingOptions()
     group = parser.add_argument_group("decoding")
+    group.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="set several decoding flags at once; flags given explicitly win. "
+                            + "; ".join(f"{name}: {describe(values)}"
+                                        for name, values in PRESETS.items()))
     group.add_argument("--decoding", choices=DECODING_METHODS, default=d.decoding,
                        help="greedy: most likely token each step (deterministic); sample: "
                             "top-k/top-p sampling at --temperature; beam: beam search")
@@ -155,6 +185,8 @@ def add_decoding_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max_length", type=int, default=d.max_length,
                        help="maximum NEW tokens of a response (not counting the context); "
                             "generation stops earlier at EOS")
+    group.add_argument("--min_length", type=int, default=d.min_length,
+                       help="minimum NEW tokens of a response: EOS is blocked until then (0 = off)")
     group.add_argument("--max_history", type=int, default=d.max_history,
                        help="keep at most this many most recent turns (both speakers count, the "
                             "newest message included) in the context (0 = all that fit)")
@@ -171,3 +203,35 @@ def add_decoding_args(parser: argparse.ArgumentParser) -> None:
                             "(0 = every turn of the decoding window; 1 = the last message)")
     group.add_argument("--seed", type=int, default=d.seed,
                        help="random seed for sampling and MMI choice (-1 = unseeded)")
+
+
+def describe(values: dict[str, Any]) -> str:
+    return " ".join(f"--{key} {value}" for key, value in values.items())
+
+
+def parse_with_preset(parser: argparse.ArgumentParser, argv=None) -> tuple[argparse.Namespace,
+                                                                           str | None]:
+    """Parse ``argv`` with ``--preset``'s values as the defaults of its flags.
+
+    Returns the namespace and a sentence saying what the preset set and which of its values
+    explicit flags overrode (None without ``--preset``). Pre-parsing only ``--preset`` keeps
+    every other flag's parsing (and its errors) in ``parser``.
+    """
+    import sys
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    probe.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="read first: its values become the other flags' defaults")
+    name = probe.parse_known_args(argv)[0].preset
+    if name is None:
+        return parser.parse_args(argv), None
+    preset = PRESETS[name]
+    parser.set_defaults(**preset)
+    args = parser.parse_args(argv)
+    overridden = {key: getattr(args, key) for key, value in preset.items()
+                  if getattr(args, key) != value}
+    message = f"--preset {name} sets {describe(preset)}"
+    if overridden:
+        message += f"; overridden by your flags: {describe(overridden)}"
+    return args, message

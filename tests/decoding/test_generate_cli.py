@@ -90,5 +90,59 @@ def test_help_lists_every_flag(repo_root):
     for flag in ("--model", "--input", "--output", "--batch_size", "--decoding", "--top_k",
                  "--top_p", "--temperature", "--num_beams", "--no_repeat_ngram_size",
                  "--repetition_penalty", "--max_length", "--max_history", "--max_context_tokens",
-                 "--mmi_model", "--num_candidates", "--seed"):
+                 "--mmi_model", "--num_candidates", "--seed", "--min_length", "--preset",
+                 "--format", "--instruction", "--knowledge", "--template"):
         assert flag in result.stdout
+
+
+GODEL_INPUT = [  # one GODEL record per line; the expected (turns, knowledge, instruction)
+    ('{"Context": "what looks the cat ? EOS it looks red", "Knowledge": "the cat is red", '
+     '"Response": "red"}', (["what looks the cat ?", "it looks red"], "the cat is red", "DEF")),
+    ('{"Context": ["hello", "what sings the bird ?"], "Instruction": "Instruction: sing ."}',
+     (["hello", "what sings the bird ?"], "default kn", "Instruction: sing .")),
+    ('{"Context": "x", "Knowledge": "", "Instruction": ""}', (["x"], "", "")),
+    ("not json", None),
+    ('{"Context": "  "}', None),
+    ('["a list"]', None),
+    ('{"Context": "the boat", "Knowledge": 3}', None),
+]
+
+
+def test_godel_jsonl_one_response_per_record(tiny_t5_dir, tmp_path, capsys):
+    from dialogpt.decoding.grounded_source import SourceSettings
+    from dialogpt.modeling import load_model
+    from dialogpt.tokenization import load_tokenizer
+
+    source = tmp_path / "test.jsonl"
+    source.write_bytes("\n".join(line for line, _ in GODEL_INPUT).encode() + b"\n\xff\xfe\n")
+    out = tmp_path / "test.resp.txt"
+    assert main(["--model", str(tiny_t5_dir), "--input", str(source), "--output", str(out),
+                 "--max_length", "8", "--device", "cpu", "--batch_size", "2",
+                 "--knowledge", "default kn", "--instruction", "DEF"]) == 0
+    lines = out.read_text(encoding="utf-8").split("\n")
+    assert len(lines) == len(GODEL_INPUT) + 2 and lines[-1] == ""
+    decoder = Decoder(load_model(tiny_t5_dir), load_tokenizer(tiny_t5_dir),
+                      DecodingOptions(max_length=8), sources=SourceSettings())
+    for line, (_, expected) in zip(lines, GODEL_INPUT):
+        if expected is None:
+            assert line == ""
+            continue
+        turns, knowledge, instruction = expected
+        assert line == decoder.respond([turns], [knowledge], [instruction])[0].text
+    err = capsys.readouterr().err
+    assert "5 input lines have no usable context" in err
+    for number in (4, 5, 6, 7, 8):
+        assert f"line {number}: " in err
+    assert "line 8: not UTF-8" in err and "line 7: wrong_type" in err
+
+
+def test_causal_model_refuses_records_with_knowledge(tiny_model_dir, tmp_path, capsys):
+    source = tmp_path / "test.jsonl"
+    source.write_text('{"Context": "hi"}\n{"Context": "hi", "Knowledge": "fact"}\n',
+                      encoding="utf-8")
+    argv = ["--model", str(tiny_model_dir), "--input", str(source), "--output",
+            str(tmp_path / "out.txt"), "--device", "cpu", "--max_length", "4"]
+    assert run_main(main, argv) == 2
+    assert f"{source}:2: the record has knowledge" in capsys.readouterr().err
+    source.write_text('{"Context": "hi"}\n', encoding="utf-8")
+    assert main(argv) == 0  # no grounding: a DialoGPT model decodes GODEL files too

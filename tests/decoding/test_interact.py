@@ -94,6 +94,49 @@ def test_transcript_records_mmi_candidates(tiny_model_dir, tmp_path, monkeypatch
     assert bot["text"] == bot["candidates"][bot["scores"].index(max(bot["scores"]))]
 
 
+def test_grounded_chat_commands(tiny_t5_repo_dir, tmp_path, monkeypatch, capsys):
+    from dialogpt.decoding.grounded_source import SourceSettings
+    from dialogpt.modeling import load_model
+    from dialogpt.tokenization import load_tokenizer
+
+    transcript = tmp_path / "chat.jsonl"
+    script = ["what looks the cat ?", "/knowledge the cat is red", "/show", "it looks",
+              "/instruction Instruction: answer .", "/knowledge", "/reset", "what sings ?",
+              "/instruction"]
+    monkeypatch.setattr("builtins.input", scripted_input(script))
+    assert main(["--model", str(tiny_t5_repo_dir), "--max_length", "6", "--device", "cpu",
+                 "--knowledge", "the sky is blue", "--template", "card",
+                 "--transcript", str(transcript)]) == 0
+    out, err = capsys.readouterr()
+    assert "/knowledge TEXT and /instruction TEXT set the grounding" in out
+    assert "OVERRIDES the template this model was trained with (repo" in err
+    assert "(template card; instruction: (none); knowledge: the sky is blue)" in err
+    assert "(template card; instruction: (none); knowledge: the cat is red)" in err
+    assert "(knowledge set)" in err and "(knowledge cleared)" in err
+    assert "(instruction set)" in err and "(instruction cleared)" in err
+    events = read_transcript(transcript)
+    assert [(e["role"], e["text"]) for e in events if e["role"] in ("knowledge", "instruction")] == [
+        ("knowledge", "the cat is red"), ("instruction", "Instruction: answer ."),
+        ("knowledge", ""), ("instruction", "")]
+    bots = [e["text"] for e in events if e["role"] == "bot"]
+    decoder = Decoder(load_model(tiny_t5_repo_dir), load_tokenizer(tiny_t5_repo_dir),
+                      DecodingOptions(max_length=6), sources=SourceSettings(template="card"))
+
+    def reply(history, knowledge, instruction):
+        return decoder.respond([history], [knowledge], [instruction])[0].text
+
+    assert bots[0] == reply(["what looks the cat ?"], "the sky is blue", "")
+    assert bots[1] == reply(["what looks the cat ?", bots[0], "it looks"], "the cat is red", "")
+    assert bots[2] == reply(["what sings ?"], "", "Instruction: answer .")  # /reset kept it
+
+
+def test_grounding_commands_with_a_causal_model(tiny_model_dir, monkeypatch, capsys):
+    monkeypatch.setattr("builtins.input", scripted_input(["/knowledge a fact", "hi"]))
+    assert main(["--model", str(tiny_model_dir), "--max_length", "4", "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    assert "(/knowledge needs a seq2seq (GODEL) model" in err and "Bot: " in out
+
+
 class Terminal:
     """A child process on a pseudo-terminal: what a user at a real terminal would see and type."""
 

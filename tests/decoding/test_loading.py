@@ -52,3 +52,32 @@ def test_model_vocabulary_must_cover_the_tokenizer(tmp_path):
         tmp_path)
     with pytest.raises(UserError, match="vocabulary"):
         load_decoder(parse("--model", str(tmp_path), "--device", "cpu"))
+
+
+@pytest.mark.parametrize("hub_id", ["microsoft/GODEL-v1_1-base-seq2seq",
+                                    "microsoft/GODEL-v1_1-large-seq2seq"])
+def test_godel_hub_ids_fail_fast_offline(hub_offline, hub_id):
+    with pytest.raises(UserError) as caught:
+        load_decoder(parse("--model", hub_id, "--device", "cpu"))
+    message = str(caught.value)
+    assert message.startswith(f"--model {hub_id}: could not load model {hub_id!r}")
+    assert f"huggingface-cli download {hub_id} --local-dir DIR" in message
+
+
+def test_seq2seq_model_needs_its_tokenizer(repo_root):
+    with pytest.raises(UserError, match="pass its SentencePiece tokenizer with --tokenizer"):
+        load_decoder(parse("--model", str(repo_root / "configs" / "t5-tiny"), "--device", "cpu"))
+
+
+def test_seq2seq_decoder_from_flags(tiny_t5_repo_dir, t5_tokenizer_dir, repo_root, caplog):
+    decoder = load_decoder(parse("--model", str(tiny_t5_repo_dir), "--device", "cpu",
+                                 "--max_length", "5"))
+    assert decoder.seq2seq and decoder.sources.template == "repo"
+    assert decoder.context_budget == 64  # max_source_len recorded in grounding.json
+    fresh = load_decoder(parse("--model", str(repo_root / "configs" / "t5-tiny"), "--tokenizer",
+                               str(t5_tokenizer_dir), "--device", "cpu", "--max_length", "3"))
+    assert fresh.sources.template == "card" and len(fresh.respond([["hi"]])[0].ids) <= 3
+    assert "RANDOM weights" in caplog.text
+    with pytest.raises(UserError, match="causal DialoGPT models only"):
+        load_decoder(parse("--model", str(tiny_t5_repo_dir), "--mmi_model",
+                           str(tiny_t5_repo_dir), "--decoding", "sample", "--device", "cpu"))

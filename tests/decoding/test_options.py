@@ -52,3 +52,46 @@ def test_reranking_needs_several_candidates():
     assert DecodingOptions(decoding="sample", num_candidates=5).candidate_count(True) == 5
     with pytest.raises(UserError, match="--decoding sample"):
         DecodingOptions(decoding="greedy").candidate_count(reranking=True)
+
+
+def parse_preset(*argv: str):
+    from dialogpt.decoding.options import parse_with_preset
+
+    parser = make_parser("test", "")
+    add_decoding_args(parser)
+    args, note = parse_with_preset(parser, list(argv))
+    return DecodingOptions.from_args(args), note
+
+
+def test_card_preset_is_the_model_cards_settings():
+    options, note = parse_preset("--preset", "card")
+    # GODEL v1.1 cards: generate(max_length=128, min_length=8, top_p=0.9, do_sample=True)
+    assert (options.decoding, options.max_length, options.min_length, options.top_p,
+            options.top_k) == ("sample", 128, 8, 0.9, 0)
+    assert note == ("--preset card sets --decoding sample --max_length 128 --min_length 8 "
+                    "--top_p 0.9 --top_k 0")
+    kwargs = generation_kwargs(options, 1, 1, 0, decoder_start_id=0)
+    assert (kwargs["do_sample"], kwargs["top_p"], kwargs["top_k"], kwargs["max_new_tokens"],
+            kwargs["min_new_tokens"], kwargs["decoder_start_token_id"]) == (
+        True, 0.9, 0, 128, 8, 0)
+
+
+def test_server_preset_and_explicit_flags_win():
+    options, note = parse_preset("--max_length", "40", "--preset", "server", "--seed", "1")
+    # GODEL's example server: generate(max_length=128, min_length=32, top_k=10,
+    # no_repeat_ngram_size=4), no do_sample: greedy.
+    assert (options.decoding, options.max_length, options.min_length, options.top_k,
+            options.no_repeat_ngram_size, options.seed) == ("greedy", 40, 32, 10, 4, 1)
+    assert note.endswith("; overridden by your flags: --max_length 40")
+    kwargs = generation_kwargs(options, 1, 1, 0)
+    assert (kwargs["do_sample"], kwargs["no_repeat_ngram_size"], kwargs["min_new_tokens"]) == (
+        False, 4, 32)
+    assert "decoder_start_token_id" not in kwargs
+    assert parse_preset() == (DecodingOptions(), None)
+
+
+def test_min_length_must_fit_max_length():
+    assert DecodingOptions(max_length=8, min_length=8).min_length == 8
+    for bad in (dict(min_length=-1), dict(max_length=4, min_length=5)):
+        with pytest.raises(UserError, match="--min_length"):
+            DecodingOptions(**bad)

@@ -1,4 +1,8 @@
-"""Every case of ``../shared/eval-cases/expected_official.json``, scored like the official tools.
+"""Every case of ``expected_official.json``, scored like the official tools.
+
+The cases come from the ``eval_cases`` fixture: ``../shared/eval-cases`` when present (every case,
+the 4.7 MB ``dstc7_1k`` included), else the vendored ``tests/assets/eval-cases`` (the expected
+values and the ``synth200`` case), so these tests always run.
 
 The expected values are what the official scorers printed (DSTC-7's ``dstc.py`` and DialoGPT's
 ``dstc/`` variant, with mteval-v14c.pl and meteor-1.5.jar). NIST and BLEU must be equal as
@@ -66,10 +70,10 @@ def hypothesis_path(case_dir, entry):
     return case_dir / f"{entry['hyp']}.txt"
 
 
-def prepared_systems(shared_dir, entries):
+def prepared_systems(cases_dir, entries):
     """Prepare every entry with one scorer per case (as a batch run does); yields scorer too."""
     first = entries[0]
-    case_dir = shared_dir / "eval-cases" / first["case"]
+    case_dir = cases_dir / first["case"]
     options = settings(first)
     keys = inputs.read_keys(case_dir / "keys.txt")
     diagnostics = inputs.Diagnostics()
@@ -91,30 +95,40 @@ def prepared_systems(shared_dir, entries):
     return scorer, systems
 
 
-def expected_groups(shared_dir) -> dict[tuple, list[dict]]:
-    entries = json.loads((shared_dir / "eval-cases" / "expected_official.json").read_text())
+def expected_groups(cases_dir) -> dict[tuple, list[dict]]:
+    """Expected entries by (variant, config, case), for the cases present in ``cases_dir``."""
+    entries = json.loads((cases_dir / "expected_official.json").read_text())
     groups = defaultdict(list)
     for entry in entries:
-        groups[(entry["variant"], entry["config"], entry["case"])].append(entry)
+        if (cases_dir / entry["case"]).is_dir():
+            groups[(entry["variant"], entry["config"], entry["case"])].append(entry)
     return groups
 
 
-def test_nist_bleu_diversity_equal_the_official_values_on_every_case(shared_dir):
+def test_the_vendored_case_is_complete(repo_root):
+    vendored = repo_root / "tests" / "assets" / "eval-cases"
+    groups = expected_groups(vendored)
+    assert sum(len(entries) for entries in groups.values()) == 16  # synth200: 4 runs x 4 hyps
+    assert {case for _, _, case in groups} == {"synth200"}
+    assert len(json.loads((vendored / "expected_official.json").read_text())) == 28
+
+
+def test_nist_bleu_diversity_equal_the_official_values_on_every_case(eval_cases):
     problems, count = [], 0
-    for entries in expected_groups(shared_dir).values():
-        scorer, systems = prepared_systems(shared_dir, entries)
+    for entries in expected_groups(eval_cases).values():
+        scorer, systems = prepared_systems(eval_cases, entries)
         for entry, system in zip(entries, systems):
             problems += mismatches(entry, scorer.score(system).as_dict(), with_meteor=False)
             count += 1
-    assert count == 28
+    assert count == (28 if (eval_cases / "dstc7_1k").is_dir() else 16)
     assert not problems, "\n".join(problems)
 
 
 @needs_meteor
-def test_cli_matches_official_including_meteor(shared_dir, capsys):
+def test_cli_matches_official_including_meteor(eval_cases, capsys):
     """One full run of the official settings (METEOR from the jar in file mode, ~10 s)."""
-    case = shared_dir / "eval-cases" / "synth200"
-    [entry] = [e for e in expected_groups(shared_dir)[("dstc7", "official", "synth200")]
+    case = eval_cases / "synth200"
+    [entry] = [e for e in expected_groups(eval_cases)[("dstc7", "official", "synth200")]
                if e["hyp"] == "hyp_edge"]
     assert main(["--refs", str(case / "refs.txt"), "--keys", str(case / "keys.txt"),
                  "--hyp", str(case / "hyp_edge.txt"), "--clean", "--json"]) == 0
@@ -125,23 +139,23 @@ def test_cli_matches_official_including_meteor(shared_dir, capsys):
 
 @pytest.mark.slow
 @needs_meteor
-def test_meteor_of_every_case_in_one_jvm(shared_dir):
-    """All 28 systems through one ``-stdio`` session, as ``--input_dir`` scores them."""
+def test_meteor_of_every_case_in_one_jvm(eval_cases):
+    """All systems (28 with dstc7_1k) through one ``-stdio`` session, as ``--input_dir`` does."""
     all_entries, pairs = [], []
-    for entries in expected_groups(shared_dir).values():
-        _, systems = prepared_systems(shared_dir, entries)
+    for entries in expected_groups(eval_cases).values():
+        _, systems = prepared_systems(eval_cases, entries)
         all_entries += entries
         pairs += [(s.hypotheses, s.reference_streams) for s in systems]
     scores = meteor_many(locate_meteor(), pairs)
     problems = [f"{e['variant']}/{e['config']}/{e['case']}/{e['hyp']}: METEOR {meteor} != "
                 f"official {e['meteor']}" for e, meteor in zip(all_entries, scores)
                 if abs(meteor - e["meteor"]) > TOLERANCE["meteor"]]
-    assert len(scores) == 28
+    assert len(scores) == (28 if (eval_cases / "dstc7_1k").is_dir() else 16)
     assert not problems, "\n".join(problems)
 
 
-def test_input_dir_scores_every_response_file_like_dialogpt(shared_dir, tmp_path, capsys):
-    case = shared_dir / "eval-cases" / "synth200"
+def test_input_dir_scores_every_response_file_like_dialogpt(eval_cases, tmp_path, capsys):
+    case = eval_cases / "synth200"
     for path in (case / "plain").glob("*.resp.txt"):
         shutil.copy(path, tmp_path / path.name)
     argv = ["--refs", str(case / "refs.txt"), "--keys", str(case / "keys.txt"),
@@ -150,7 +164,7 @@ def test_input_dir_scores_every_response_file_like_dialogpt(shared_dir, tmp_path
     assert main(argv) == 0
     table = capsys.readouterr().out
     problems = []
-    entries = expected_groups(shared_dir)[("dialogpt", "official", "synth200")]
+    entries = expected_groups(eval_cases)[("dialogpt", "official", "synth200")]
     for entry in entries:
         assert f"| {entry['hyp']} " in table
         report = tmp_path / "eval" / f"{entry['hyp']}.eval.txt"
