@@ -304,8 +304,10 @@ class TokenDB:
     ``verify=True`` (default), its sha256: a corrupt or mismatched shard raises ``UserError``.
     """
 
-    def __new__(cls, path: str | os.PathLike, verify: bool = True):
-        if cls is TokenDB and read_manifest(path).get("kind", "causal") == "seq2seq":
+    def __new__(cls, path: str | os.PathLike | None = None, verify: bool = True):
+        # path None: unpickling, which restores the attributes without __init__
+        if (cls is TokenDB and path is not None
+                and read_manifest(path).get("kind", "causal") == "seq2seq"):
             from dialogpt.data.db_seq2seq import Seq2SeqDB
 
             cls = Seq2SeqDB

@@ -354,7 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     from dialogpt.data import prepro_seq2seq as records
 
     if args.inspect:
-        if Path(args.inspect).is_file() and records.is_records_file(args.inspect, args.format):
+        if Path(args.inspect).is_file():
+            if not records.is_records_file(args.inspect, args.format):
+                raise UserError(f"--inspect {args.inspect}: a file must be GODEL JSON lines "
+                                "(.jsonl, or --format jsonl); otherwise pass a DB directory")
             return records.inspect_records(args.inspect, args.limit, **_record_options(args))
         return inspect_db(args.inspect, args.limit, args.tokenizer)
     from dialogpt.cli import check_paths

@@ -118,7 +118,14 @@ def load_seq2seq_tokenizer(name: str | None):
     """The tokenizer of a seq2seq DB (default: GODEL v1.1's T5 vocabulary from the Hub)."""
     from dialogpt.tokenization import load_tokenizer
 
-    return load_tokenizer(name or DEFAULT_TOKENIZER)
+    try:
+        return load_tokenizer(name or DEFAULT_TOKENIZER)
+    except UserError as exc:
+        if "gpt2-bpe" not in str(exc):
+            raise
+        raise UserError(f"{exc} (GODEL records need a T5 tokenizer: a local directory such as "
+                        "one made by dialogpt.tokenization.train_t5_tokenizer; the GPT-2 "
+                        "vocabulary has no pad token)") from exc
 
 
 def make_config(tokenizer, template: str, instruction: str, max_source_len: int,

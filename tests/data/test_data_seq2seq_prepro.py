@@ -204,3 +204,28 @@ def test_help_mentions_the_record_flags(capsys):
     for flag in ("--template", "--instruction", "--max_source_len", "--max_target_len",
                  "--knowledge_budget", "convert_tsv"):
         assert flag in out
+
+
+def test_default_tokenizer_offline_fails_fast_with_a_t5_hint(tmp_path, capsys, hub_offline):
+    corpus = _write(tmp_path / "t.jsonl", RECORD)
+    assert run_main(main, ["--corpus", str(corpus), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "microsoft/GODEL-v1_1-base-seq2seq" in err and "T5 tokenizer" in err
+
+
+def test_inspect_of_a_file_that_is_not_jsonl_is_a_clear_error(tmp_path, capsys):
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text("a\tb\n")
+    assert run_main(main, ["--inspect", str(tsv)]) == 2
+    assert "GODEL JSON lines" in capsys.readouterr().err
+
+
+def test_seq2seq_db_pickles(tmp_path, t5_tokenizer_dir):
+    import pickle
+
+    corpus = _write(tmp_path / "t.jsonl", RECORD)
+    assert _prepro(t5_tokenizer_dir, corpus, "--output", str(tmp_path / "db")) == 0
+    db = TokenDB(tmp_path / "db")
+    copy = pickle.loads(pickle.dumps(db))
+    assert isinstance(copy, Seq2SeqDB)
+    assert [a.tolist() for a in copy[0]] == [a.tolist() for a in db[0]]
