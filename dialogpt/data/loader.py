@@ -317,6 +317,9 @@ class GroundedEvalLoader:
     def for_db(cls, path: str | os.PathLike, tokenizer, batch_size: int,
                db: TokenDB) -> "GroundedEvalLoader":
         """An evaluation loader with the template, instruction and limits of seq2seq ``db``."""
+        if db.kind != "seq2seq":
+            raise UserError(f"{db.path} is a {db.kind} DB: GODEL JSONL evaluation needs a "
+                            "seq2seq DB (prepro.py --corpus X.jsonl) and a seq2seq model")
         manifest = db.manifest
         return cls(path, tokenizer, batch_size, int(manifest["max_source_len"]),
                    int(manifest["max_target_len"]), manifest["template"],
