@@ -41,6 +41,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default="auto",
                        help="torch device: auto (CUDA when available), cpu, cuda, cuda:1...")
     add_bool_flag(group, "--fp16", False, "run the models in float16 (CUDA only)")
+    from dialogpt.decoding.dialogrpt import add_ranker_args
+
+    add_ranker_args(parser)  # --ranker dialogrpt --ranker_model ... (alone or with --mmi_model)
 
 
 GODEL_HUB_MODELS = {"godel-base": "microsoft/GODEL-v1_1-base-seq2seq",
@@ -142,10 +145,11 @@ def load_decoder(args: argparse.Namespace):
     from dialogpt.tokenization import load_tokenizer
 
     options = DecodingOptions.from_args(args)
-    options.candidate_count(args.mmi_model is not None)
+    reranking = args.mmi_model is not None or getattr(args, "ranker", None) is not None
+    options.candidate_count(reranking)
     from dialogpt.decoding.options import ignored_flags
 
-    ignored = ignored_flags(options, args.mmi_model is not None, getattr(args, "preset", None))
+    ignored = ignored_flags(options, reranking, getattr(args, "preset", None))
     if ignored:
         logger.warning("ignored flags with --decoding %s: %s", options.decoding, "; ".join(ignored))
     device = resolve_device(args.device)
@@ -190,4 +194,7 @@ def _causal_ranker(args: argparse.Namespace, options, tokenizer, device):
         reverse = load_decoding_model(args.mmi_model, args.mmi_init_checkpoint, device, args.fp16,
                                       len(tokenizer), "--mmi_model")
         ranker = MMIRanker(reverse, tokenizer, max_source_turns=options.mmi_source_turns)
-    return ranker
+    from dialogpt.decoding.dialogrpt import build_ranker
+
+    return build_ranker(ranker, getattr(args, "ranker", None), getattr(args, "ranker_model", None),
+                        getattr(args, "ranker_weight", 1.0), device, args.fp16)

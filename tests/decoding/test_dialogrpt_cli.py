@@ -1,0 +1,47 @@
+"""generate.py / load_decoder with --ranker dialogrpt (alone and with --mmi_model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_dialogrpt import build_classifier, card_recipe_logit
+
+
+@pytest.fixture(scope="module")
+def classifier(tokenizer):
+    return build_classifier(tokenizer)
+
+
+def test_generate_cli_reranks_with_dialogrpt_alone_and_with_mmi(classifier, tokenizer,
+                                                                 tiny_model_dir, tmp_path):
+    """generate.py --ranker dialogrpt: the chosen response is the candidate the classifier
+    scores highest by the model-card recipe (candidates recorded by the Decoder)."""
+    import argparse
+
+    from dialogpt.cli import run_main
+    from dialogpt.decoding.generate_cli import main as generate_main
+    from dialogpt.decoding.loading import add_model_args, load_decoder
+    from dialogpt.decoding.options import add_decoding_args
+
+    classifier.save_pretrained(tmp_path / "rpt")
+    tokenizer.save_pretrained(tmp_path / "rpt")
+    flags = ["--model", str(tiny_model_dir), "--ranker", "dialogrpt", "--ranker_model",
+             str(tmp_path / "rpt"), "--decoding", "sample", "--top_k", "20",
+             "--num_candidates", "4", "--max_length", "6", "--seed", "3", "--device", "cpu"]
+    parser = argparse.ArgumentParser()
+    add_model_args(parser)
+    add_decoding_args(parser)
+    decoder = load_decoder(parser.parse_args(flags))
+    (response,) = decoder.respond([["do you like tea ?"]])
+    expected = [card_recipe_logit(classifier, tokenizer, "do you like tea ?", c)
+                for c in response.candidates]
+    assert response.scores == pytest.approx(expected, abs=1e-5)
+    assert response.text == response.candidates[max(range(4), key=lambda i: expected[i])].strip()
+
+    source = tmp_path / "in.tsv"
+    source.write_text("do you like tea ?\tyes\nhi EOS how are you ?\tfine\n", encoding="utf-8")
+    for extra in ([], ["--mmi_model", str(tiny_model_dir)]):
+        out = tmp_path / f"out{len(extra)}.txt"
+        assert run_main(generate_main, [*flags, *extra, "--input", str(source),
+                                        "--output", str(out)]) == 0
+        assert len(out.read_text(encoding="utf-8").splitlines()) == 2
