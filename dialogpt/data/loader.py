@@ -189,10 +189,15 @@ class DynamicBatchingLoader:
     TAB-separated responses, each an example. Lines that cannot be parsed, or whose response has
     weight 0, are skipped and counted in ``skipped`` (reason -> count). Each ``iter()`` starts
     again from the top of the file.
+
+    ``reverse`` (the backward model of MMI, trained on ``prepro.py --reverse`` data): each example's
+    turns are reversed like that DB's, so the oldest turn is predicted from the response and the
+    later turns (newest first); weights do not skip anything then.
     """
 
     def __init__(self, tsv_path: str | os.PathLike, tokenizer, batch_size: int,
-                 max_seq_len: int, pad_id: int = 0):
+                 max_seq_len: int, pad_id: int = 0, reverse: bool = False):
+        self.reverse = reverse
         if batch_size < 1 or max_seq_len < 3:
             raise ValueError("batch_size must be >= 1 and max_seq_len >= 3")
         self.path = Path(tsv_path)
@@ -220,6 +225,10 @@ class DynamicBatchingLoader:
                     continue
                 context = [text for _, text in parsed.context]
                 for weight, response in parsed.responses:
+                    if self.reverse:
+                        turns = [response, *reversed(context)]
+                        yield turns[:-1], turns[-1]
+                        continue
                     if weight == 0:
                         skipped["zero_weight_response"] += 1
                         continue
