@@ -28,7 +28,17 @@ def str2bool(value: str | bool) -> bool:
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Prints every flag's default and keeps the description's line breaks."""
+    """Prints every flag's default and keeps the description's line breaks.
+
+    No "(default: ...)" is added to a required flag (it has none) or to a help text that already
+    says what its default is.
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.required or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
 
 
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:

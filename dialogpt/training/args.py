@@ -109,7 +109,8 @@ class TrainConfig:
         "decay on biases/LayerNorm, or the original BERT-Adam (no bias correction, eps 1e-6, "
         "per-tensor clipping, decays every tensor)", _OPTIM)
     learning_rate: float = _flag(1e-5, "base learning rate", _OPTIM, kind=float)
-    lr_schedule: str = _flag("noam", f"one of {', '.join(SCHEDULES)} (see docs/spec)", _OPTIM)
+    lr_schedule: str = _flag("noam", f"one of {', '.join(SCHEDULES)} (formulas: "
+                             "docs/spec/training.md section 4)", _OPTIM)
     warmup_steps: int = _flag(16_000, "warm-up steps of the noam/noamwd schedules", _OPTIM,
                               kind=int)
     warmup_proportion: float = _flag(
