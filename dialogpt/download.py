@@ -98,8 +98,10 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retri
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             last_error = exc
     else:
+        kept = part.is_file() and part.stat().st_size > 0
         raise DownloadError(f"cannot download {url} after {retries + 1} attempts: {last_error}. "
-                            f"Partial data is kept in {part}; re-run to resume.")
+                            + (f"The {part.stat().st_size} bytes received are kept in {part}; "
+                               "re-run to resume." if kept else "No data was received."))
     if sha256 is not None:
         actual = sha256_file(part)
         if actual != sha256:
@@ -116,7 +118,8 @@ def main(argv=None) -> int:
 
     parser = make_parser("demo_utils.py", __doc__)
     parser.add_argument("url", help="http(s) URL to fetch")
-    parser.add_argument("dest", help="file to write (a .part file holds partial data)")
+    parser.add_argument("dest", help="file to write; while downloading, the bytes received are "
+                                     "in DEST.part, which a re-run resumes")
     parser.add_argument("--sha256", default=None, help="expected sha256 of the whole file")
     parser.add_argument("--retries", type=int, default=3, help="retries after the first attempt")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per network read")

@@ -119,3 +119,15 @@ def test_checksum_mismatch_deletes_the_data(server, tmp_path):
     with pytest.raises(DownloadError, match="does not match"):
         download(f"{base}/data.bin", tmp_path / "d.bin", sha256="0" * 64, progress=False)
     assert not (tmp_path / "d.bin").exists() and not (tmp_path / "d.bin.part").exists()
+
+
+def test_failure_message_mentions_a_part_file_only_when_one_exists(server, tmp_path):
+    base, state = server
+    state["flaky"] = 10
+    with pytest.raises(DownloadError, match="No data was received") as info:
+        download(f"{base}/flaky", tmp_path / "f.bin", retries=0, progress=False, backoff=0)
+    assert ".part" not in str(info.value) and not (tmp_path / "f.bin.part").exists()
+    state["cut"] = 10
+    with pytest.raises(DownloadError, match=r"51200 bytes received are kept in .*c\.bin\.part"):
+        download(f"{base}/cut", tmp_path / "c.bin", retries=0, progress=False, backoff=0)
+    assert (tmp_path / "c.bin.part").stat().st_size == 51200
