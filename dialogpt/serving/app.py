@@ -1,0 +1,181 @@
+"""The FastAPI application: routes, request limits, authentication, errors, metrics, the page.
+
+``create_app(state)`` wires the handlers of ``routes`` and wraps them in one ASGI middleware that,
+for every request:
+- refuses a body over ``max_request_bytes`` with a 413 (by ``Content-Length`` or by counting);
+- requires ``Authorization: Bearer KEY`` on ``/v1/*`` and ``/generate`` when a key is set (401);
+- counts the answer by route and status and times it until its last byte (``/metrics``).
+Every error leaves in the route's error shape (OpenAI, or Hugging Face for ``/generate``); an
+unexpected exception is a 500 in that shape and the server keeps serving.
+"""
+
+
+import hmac
+import json
+import logging
+import time
+
+from dialogpt.serving.errors import APIError, error_body, error_headers
+from dialogpt.serving.routes import (
+    ServerState,
+    chat_completions,
+    completions,
+    health,
+    hf_generate,
+    list_models,
+)
+
+logger = logging.getLogger(__name__)
+
+ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/generate", "/health",
+          "/metrics")
+
+
+def needs_key(path: str) -> bool:
+    return path.startswith("/v1/") or path.rstrip("/") == "/generate"
+
+
+def route_label(path: str) -> str:
+    return path if path in ROUTES else ("page" if not path.startswith("/v1") else "other")
+
+
+async def send_error(send, error: APIError, path: str) -> None:
+    body = json.dumps(error_body(error, path)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error_headers(error).items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardMiddleware:
+    """Body limit, bearer key and metrics around the whole application (pure ASGI)."""
+
+    def __init__(self, app, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        started = time.monotonic()
+        status = {"code": 500}
+
+        async def counting_send(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            error = self.check_key(scope)
+            if error is None:
+                receive, error = await self.read_body(scope, receive)
+            if error is not None:
+                await send_error(counting_send, error, path)
+            else:
+                await self.app(scope, receive, counting_send)
+        finally:
+            label = route_label(path)
+            if label != "page":
+                self.state.metrics.inc("requests_total", route=label,
+                                       status=str(status["code"]))
+                self.state.metrics.observe("request_latency_seconds",
+                                           time.monotonic() - started, route=label)
+
+    def check_key(self, scope) -> APIError | None:
+        key = self.state.api_key
+        if not key or not needs_key(scope["path"]):
+            return None
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
+                                                              key.encode()):
+            return None
+        return APIError(401, "missing or wrong API key: send 'Authorization: Bearer KEY' with "
+                             "the server's --api_key", code="invalid_api_key")
+
+    async def read_body(self, scope, receive):
+        """Read the whole body (bounded) and replay it; a 413 error when it is too large."""
+        limit = self.state.max_request_bytes
+        too_large = APIError(413, f"the request body is over the server's limit of {limit} "
+                                  "bytes (--max_request_bytes)", code="request_too_large")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return receive, too_large
+        if scope["method"] in ("GET", "HEAD"):
+            return receive, None
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                return receive, too_large
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay, None
+
+
+def create_app(state: ServerState, page: bool = True):
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, PlainTextResponse
+
+    app = FastAPI(title="DialoGPT / GODEL server", docs_url="/docs", redoc_url=None)
+
+    @app.exception_handler(APIError)
+    async def api_error(request: Request, error: APIError):
+        return JSONResponse(error_body(error, request.url.path), status_code=error.status,
+                            headers=error_headers(error))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        logger.exception("unexpected error on %s", request.url.path)
+        error = APIError(500, f"internal error: {type(exc).__name__}: {exc}")
+        return JSONResponse(error_body(error, request.url.path), status_code=500,
+                            headers=error_headers(error))
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        return await chat_completions(request, state)
+
+    @app.post("/v1/completions")
+    async def complete(request: Request):
+        return await completions(request, state)
+
+    @app.get("/v1/models")
+    async def models():
+        return list_models(state)
+
+    @app.post("/generate")
+    async def generate(request: Request):
+        return await hf_generate(request, state)
+
+    @app.get("/health")
+    async def healthy():
+        return health(state)
+
+    @app.get("/metrics")
+    async def metrics():
+        return PlainTextResponse(state.metrics.render(),
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    if page:
+        from dialogpt.serving.page import mount_page
+
+        app = mount_page(app, state)
+    app.add_middleware(GuardMiddleware, state=state)
+    return app

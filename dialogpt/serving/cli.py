@@ -1,0 +1,164 @@
+"""``serve.py``: flags, the typed server configuration, and start-up.
+
+    python serve.py --model models/small                       # http://127.0.0.1:8000/
+    python serve.py --model models/fwd --mmi_model models/rev --decoding sample --top_k 20
+    DIALOGPT_API_KEY=secret python serve.py --model models/small --safe
+
+The decoding flags are the same as ``interact.py``'s and set the defaults of every request; a
+request's own parameters override them per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from dialogpt.cli import UserError, add_bool_flag, make_parser, setup_logging
+from dialogpt.decoding.loading import add_grounding_args, add_model_args
+from dialogpt.decoding.options import add_decoding_args, parse_with_preset
+
+logger = logging.getLogger(__name__)
+
+API_KEY_ENV = "DIALOGPT_API_KEY"
+
+DESCRIPTION = """Serve a DialoGPT or GODEL model over HTTP: an OpenAI-compatible API
+(/v1/chat/completions with streaming, /v1/completions, /v1/models), Hugging Face /generate,
+/health, /metrics (Prometheus) and a chat page at /.
+
+example:
+  python serve.py --model models/small
+  python serve.py --model models/fwd --mmi_model models/rev --decoding sample --top_k 20
+  DIALOGPT_API_KEY=secret python serve.py --model models/small --host 0.0.0.0 --safe"""
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    served_model_name: str | None = None
+    max_batch_size: int = 32
+    batch_wait_ms: float = 10.0
+    max_queue: int = 256
+    max_request_bytes: int = 1 << 20
+    max_n: int = 8
+    safe: str | None = None
+    safe_reply: str = ""
+    safe_retries: int = 3
+    page: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 <= self.port <= 65535:
+            problems.append("--port must be in 0..65535")
+        if self.max_batch_size < 1:
+            problems.append("--max_batch_size must be >= 1 (1 = no batching)")
+        if self.batch_wait_ms < 0:
+            problems.append("--batch_wait_ms must be >= 0")
+        if self.max_queue < 1 or self.max_n < 1:
+            problems.append("--max_queue and --max_n must be >= 1")
+        if self.max_request_bytes < 1024:
+            problems.append("--max_request_bytes must be >= 1024")
+        if problems:
+            raise UserError("; ".join(problems))
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ServeConfig:
+        values = {f.name: getattr(args, f.name) for f in fields(cls)}
+        values["api_key"] = args.api_key or os.environ.get(API_KEY_ENV) or None
+        return cls(**values)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dialogpt.serving.safety import DEFAULT_BLOCKLIST, NEUTRAL_REPLY
+
+    d = ServeConfig()
+    parser = make_parser("serve.py", DESCRIPTION)
+    add_model_args(parser)
+    add_decoding_args(parser)
+    add_grounding_args(parser)
+    http = parser.add_argument_group("server")
+    http.add_argument("--host", default=d.host,
+                      help="address to bind (0.0.0.0 exposes the server to the network)")
+    http.add_argument("--port", type=int, default=d.port, help="TCP port (0 = any free port)")
+    http.add_argument("--api_key", default=None,
+                      help=f"require 'Authorization: Bearer KEY' on /v1/* and /generate (else "
+                           f"from ${API_KEY_ENV}; unset = no key)")
+    http.add_argument("--served_model_name", default=None,
+                      help="model id in /v1/models and responses (default: --model's name)")
+    http.add_argument("--max_batch_size", type=int, default=d.max_batch_size,
+                      help="most sequences decoded together (1 = no batching)")
+    http.add_argument("--batch_wait_ms", type=float, default=d.batch_wait_ms,
+                      help="how long an idle worker waits for more requests to batch")
+    http.add_argument("--max_queue", type=int, default=d.max_queue,
+                      help="requests allowed to wait; more are refused with 429 + Retry-After")
+    http.add_argument("--max_request_bytes", type=int, default=d.max_request_bytes,
+                      help="largest request body; larger ones get 413")
+    http.add_argument("--max_n", type=int, default=d.max_n, help="largest 'n' of a request")
+    add_bool_flag(http, "--page", d.page, "serve the chat page (Gradio) at /")
+    safe = parser.add_argument_group("safe mode")
+    safe.add_argument("--safe", nargs="?", const=str(DEFAULT_BLOCKLIST), default=None,
+                      metavar="FILE",
+                      help="ban the words of a blocklist (extractor format: one word or phrase a "
+                           "line) while generating and never return a reply holding one; bare "
+                           "--safe uses a short built-in profanity list")
+    safe.add_argument("--safe_reply", default=NEUTRAL_REPLY,
+                      help="the reply sent when resampling could not avoid a blocked word")
+    safe.add_argument("--safe_retries", type=int, default=d.safe_retries,
+                      help="resamples of a blocked reply before the neutral reply is sent")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def build_state(decoder, config: ServeConfig, model_name: str):
+    """The engine, batcher and metrics around a loaded ``Decoder`` (its options = defaults)."""
+    import time
+
+    from dialogpt.serving.batcher import Batcher
+    from dialogpt.serving.engine import Engine
+    from dialogpt.serving.metrics import Metrics
+    from dialogpt.serving.routes import ServerState
+    from dialogpt.serving.safety import SafetyFilter
+
+    safety = (SafetyFilter.from_file(config.safe, config.safe_reply, config.safe_retries)
+              if config.safe else None)
+    metrics = Metrics()
+    engine = Engine(decoder.model, decoder.tokenizer, decoder.options, decoder.ranker, safety,
+                    metrics, sources=decoder.sources)
+    batcher = Batcher(engine, config.max_batch_size, config.batch_wait_ms / 1000,
+                      config.max_queue, metrics)
+    model_id = config.served_model_name or Path(model_name.rstrip("/")).name or model_name
+    return ServerState(engine=engine, batcher=batcher, metrics=metrics, model_id=model_id,
+                       aliases=(model_name,), max_n=config.max_n, api_key=config.api_key,
+                       max_request_bytes=config.max_request_bytes, created=int(time.time()))
+
+
+def main(argv=None) -> int:
+    args, preset_note = parse_with_preset(build_parser(), argv)
+    setup_logging(args.verbose)
+    if preset_note:
+        logger.info("%s", preset_note)
+    config = ServeConfig.from_args(args)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import uvicorn
+
+    from dialogpt.decoding.loading import load_decoder
+    from dialogpt.serving.app import create_app
+
+    decoder = load_decoder(args)
+    state = build_state(decoder, config, args.model)
+    state.batcher.start()
+    app = create_app(state, page=config.page)
+    if config.host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
+        logger.warning("serving on %s without --api_key: anyone who can reach it can use it",
+                       config.host)
+    logger.info("serving %s at http://%s:%d/ (API under /v1)", state.model_id, config.host,
+                config.port)
+    try:
+        uvicorn.run(app, host=config.host, port=config.port, log_level="info")
+    finally:
+        state.batcher.stop()
+    return 0

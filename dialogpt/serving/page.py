@@ -1,0 +1,115 @@
+"""The chat page at ``/``: a Gradio ``ChatInterface`` on the same FastAPI app and batcher.
+
+Replies stream as they are generated; the settings accordion holds the decoding method, top-k,
+top-p, temperature and max new tokens (the server's flags are the defaults) and, for a GODEL
+(seq2seq) model, the instruction and knowledge boxes. The chat's clear button resets the dialog.
+It works offline: analytics are off, server-side rendering (which needs Node) is off, and the
+theme uses the browser's own fonts, so no remote font or script is requested.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from dialogpt.decoding.options import DECODING_METHODS
+from dialogpt.serving.errors import APIError
+from dialogpt.serving.schemas import Prompt, Sampling, decoding_options, normalise
+
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial",
+                "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+
+
+def content_text(content: Any) -> str:
+    """Text of a Gradio message's content (a string, a list of parts or a part)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("value") or "")
+    if isinstance(content, (list, tuple)):
+        return " ".join(content_text(part) for part in content)
+    return ""
+
+
+def page_prompt(message: Any, history: list, instruction: str = "",
+                knowledge: str = "") -> Prompt:
+    turns = [normalise(content_text(item.get("content"))) for item in history
+             if isinstance(item, dict) and item.get("role") in ("user", "assistant")]
+    turns = [turn for turn in turns if turn]
+    text = normalise(content_text(message))
+    if not text:
+        raise APIError(400, "type a message first")
+    return Prompt((*turns, text), normalise(instruction or "") or None, knowledge or None)
+
+
+def make_reply(state):
+    """The ``ChatInterface`` function: an async generator of the growing reply."""
+    from dialogpt.serving.routes import start
+
+    async def reply(message, history, method, top_k, top_p, temperature, max_tokens,
+                    instruction="", knowledge="") -> AsyncIterator[str]:
+        import gradio as gr
+
+        try:
+            prompt = page_prompt(message, history or [], instruction, knowledge)
+            sample = method == "sample"
+            options = decoding_options(
+                state.engine.defaults, max_tokens=int(max_tokens), decoding=method,
+                temperature=float(temperature) if sample else None,
+                top_p=float(top_p) if sample else None, top_k=int(top_k) if sample else None)
+            run = await start(state, [prompt], Sampling(options), stream=True)
+        except APIError as error:
+            raise gr.Error(error.message) from error
+        text = ""
+        try:
+            while not run.done:
+                event = await run.next_event(30.0)
+                if event is not None and event[0] == "delta":
+                    text += event[2]
+                    yield text
+            yield run.choices[0].text
+        except APIError as error:
+            raise gr.Error(error.message) from error
+        finally:
+            if not run.done:
+                run.cancel()
+
+    return reply
+
+
+def build_page(state):
+    import gradio as gr
+
+    defaults = state.engine.defaults
+    positions = state.engine.default_decoder.positions
+    kind = "GODEL (seq2seq)" if state.engine.seq2seq else "DialoGPT"
+    settings = [
+        gr.Radio(list(DECODING_METHODS), value=defaults.decoding, label="decoding method"),
+        gr.Slider(0, 200, value=defaults.top_k, step=1, label="top-k (sample; 0 = off)"),
+        gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="top-p (sample; 1 = off)"),
+        gr.Slider(0.05, 2.0, value=defaults.temperature, step=0.05,
+                  label="temperature (sample)"),
+        gr.Slider(1, max(defaults.max_length, (positions or 513) - 1), value=defaults.max_length,
+                  step=1, label="max new tokens"),
+    ]
+    if state.engine.seq2seq:
+        settings += [gr.Textbox(label="instruction", lines=2),
+                     gr.Textbox(label="knowledge", lines=4)]
+    return gr.ChatInterface(
+        make_reply(state), additional_inputs=settings,
+        additional_inputs_accordion=gr.Accordion("decoding settings", open=state.engine.seq2seq),
+        title=f"Chat with {state.model_id}",
+        description=f"{kind} model served by serve.py; the same model answers the "
+                    "OpenAI-compatible API under /v1. The clear button resets the dialog.",
+        flagging_mode="never", analytics_enabled=False, api_name=False)
+
+
+def mount_page(app, state):
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+    return gr.mount_gradio_app(app, build_page(state), path="/", theme=theme, ssr_mode=False,
+                               footer_links=[], pwa=False, mcp_server=False)

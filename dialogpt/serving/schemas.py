@@ -1,0 +1,319 @@
+"""Request bodies -> what to decode (``Prompt``) and how (``Sampling``), with OpenAI-style errors.
+
+Bodies are checked in two steps. The pydantic models below check shapes and types (a missing
+field or a wrong type is a 422 naming the field; unknown keys are ignored, as the official client
+and vLLM expect). Then the values are mapped onto ``DecodingOptions``, which validates them exactly
+as the command-line tools do: a bad combination is a 400 whose message names the request
+parameters to change.
+
+Decoding method of a request (``DecodingOptions.decoding``), first rule that applies:
+1. an explicit ``decoding`` (``greedy|sample|beam``) extra field;
+2. ``temperature == 0`` -> greedy (OpenAI's convention);
+3. ``do_sample`` (``/generate``): true -> sample, false -> beam when ``num_beams > 1`` else greedy;
+4. any of ``temperature``, ``top_p``, ``top_k`` set -> sample;
+5. ``num_beams`` set -> beam;
+6. otherwise the server's ``--decoding``.
+Unset parameters take the server's flags (``serve.py --top_k ...``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dialogpt.cli import UserError
+from dialogpt.decoding.options import DecodingOptions
+from dialogpt.serving.errors import APIError
+
+MAX_STOP_SEQUENCES = 4
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One dialog to answer: its turns (oldest first; the last is answered) and grounding.
+
+    ``instruction`` / ``knowledge`` (seq2seq models only): None = the server's defaults
+    (``--instruction``, ``--knowledge``, or what the checkpoint recorded).
+    """
+
+    turns: tuple[str, ...]
+    instruction: str | None = None
+    knowledge: str | None = None
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Per-request decoding settings."""
+
+    options: DecodingOptions
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    length_penalty: float | None = None
+    explicit_seed: bool = False
+    """The request set ``seed``: it is decoded in a batch of its own, so it is reproducible."""
+
+    def batch_key(self) -> tuple:
+        """Requests with equal keys can share one ``generate`` call (max tokens may differ)."""
+        settings = tuple((f.name, getattr(self.options, f.name)) for f in fields(self.options)
+                         if f.name != "max_length")
+        return (settings, self.length_penalty,
+                self.explicit_seed and self.options.seed)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = Field(default=None, ge=0)
+    top_p: float | None = None
+    n: int = 1
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    # vLLM's extras that fit our decoder, and our own decoding names.
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    min_tokens: int | None = None
+    length_penalty: float | None = None
+    decoding: Literal["greedy", "sample", "beam"] | None = None
+    num_beams: int | None = None
+    no_repeat_ngram_size: int | None = None
+    num_candidates: int | None = None
+    mmi_temperature: float | None = None
+    knowledge: str | None = None
+    instruction: str | None = None
+
+    @property
+    def include_usage(self) -> bool:
+        return bool((self.stream_options or {}).get("include_usage"))
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str = "text"
+    text: str = ""
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[ContentPart] | None = None
+
+
+class ChatBody(_Body):
+    messages: list[ChatMessage]
+    max_completion_tokens: int | None = None
+
+
+class CompletionBody(_Body):
+    prompt: str | list[str]
+
+
+class HFParameters(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    max_new_tokens: int | None = None
+    do_sample: bool | None = None
+    temperature: float | None = Field(default=None, ge=0)
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    no_repeat_ngram_size: int | None = None
+    num_beams: int | None = None
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None
+    return_full_text: bool = False
+    decoding: Literal["greedy", "sample", "beam"] | None = None
+
+
+class HFBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    inputs: str
+    parameters: HFParameters = Field(default_factory=HFParameters)
+    knowledge: str | None = None
+    instruction: str | None = None
+
+
+class GodelBody(BaseModel):
+    """GODEL's example server: ``{"msg": [turns], "knowledge": str}`` -> ``{"response": str}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    msg: list[str]
+    knowledge: str = ""
+    instruction: str | None = None
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+_FLAG_NAMES = {"--max_length": "max_tokens", "--min_length": "min_tokens",
+               "--mmi_model": "the server's --mmi_model"}
+
+
+def http_message(message: str) -> str:
+    """A ``DecodingOptions`` message with command-line flags renamed to request parameters."""
+    for flag, name in _FLAG_NAMES.items():
+        message = message.replace(flag, name)
+    return re.sub(r"--([a-z_]+)", r"\1", message)
+
+
+def normalise(text: str) -> str:
+    """Whitespace normalised as ``prepro.py`` and ``interact.py`` do."""
+    return " ".join(text.split())
+
+
+def message_text(message: ChatMessage) -> str:
+    if isinstance(message.content, list):
+        return " ".join(part.text for part in message.content if part.type == "text")
+    return message.content or ""
+
+
+def chat_prompt(body: ChatBody) -> Prompt:
+    """Spec §3: user/assistant messages are the turns; system messages the instruction."""
+    if not body.messages:
+        raise APIError(400, "messages is empty: send at least one user message",
+                       param="messages")
+    turns: list[str] = []
+    instructions: list[str] = []
+    for index, message in enumerate(body.messages):
+        text = normalise(message_text(message))
+        if message.role in ("system", "developer"):
+            if text:
+                instructions.append(text)
+            continue
+        if not text:
+            raise APIError(400, f"messages[{index}].content is empty: every user and assistant "
+                                "message needs text", param=f"messages[{index}].content")
+        turns.append(text)
+    if not turns:
+        raise APIError(400, "messages holds no user or assistant message to answer",
+                       param="messages")
+    instruction = body.instruction
+    if instruction is None and instructions:
+        instruction = " ".join(instructions)
+    return Prompt(tuple(turns), instruction, body.knowledge)
+
+
+def text_prompt(text: str, param: str, knowledge: str | None = None,
+                instruction: str | None = None) -> Prompt:
+    """A completion prompt: turns joined by `` EOS `` (as in the TSV and GODEL's ``Context``)."""
+    turns = [normalise(turn) for turn in text.split(" EOS ")]
+    if not any(turns):
+        raise APIError(400, f"{param} is empty: send the dialog, turns joined by ' EOS '",
+                       param=param)
+    if not all(turns):
+        raise APIError(400, f"{param} has an empty turn (turns are joined by ' EOS ')",
+                       param=param)
+    return Prompt(tuple(turns), instruction, knowledge)
+
+
+# -- decoding settings -----------------------------------------------------------------------------
+
+def _method(explicit: str | None, temperature: float | None, do_sample: bool | None,
+            sampling_set: bool, num_beams: int | None) -> str | None:
+    if explicit:
+        return explicit
+    if temperature == 0:
+        return "greedy"
+    if do_sample is not None:
+        return "sample" if do_sample else ("beam" if (num_beams or 1) > 1 else "greedy")
+    if sampling_set:
+        return "sample"
+    if num_beams is not None:
+        return "beam"
+    return None
+
+
+def decoding_options(defaults: DecodingOptions, *, max_tokens: int | None,
+                     temperature: float | None, top_p: float | None, top_k: int | None,
+                     do_sample: bool | None = None, **fields: Any) -> DecodingOptions:
+    """``defaults`` with the request's values laid over, validated as the CLIs validate."""
+    method = _method(fields.pop("decoding", None), temperature, do_sample,
+                     any(v is not None for v in (temperature, top_p, top_k)),
+                     fields.get("num_beams"))
+    changes = {name: value for name, value in fields.items() if value is not None}
+    if method:
+        changes["decoding"] = method
+    if max_tokens is not None:
+        changes["max_length"] = max_tokens
+    if temperature:
+        changes["temperature"] = temperature
+    if top_p is not None:
+        changes["top_p"] = top_p
+    if top_k is not None:
+        changes["top_k"] = top_k
+    try:
+        return replace(defaults, **changes)
+    except UserError as exc:
+        raise APIError(400, http_message(str(exc))) from exc
+
+
+def stop_sequences(stop: str | list[str] | None) -> tuple[str, ...]:
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    if len(stops) > MAX_STOP_SEQUENCES:
+        raise APIError(400, f"stop takes at most {MAX_STOP_SEQUENCES} sequences, got "
+                            f"{len(stops)}", param="stop")
+    if any(not s for s in stops):
+        raise APIError(400, "stop sequences must not be empty strings", param="stop")
+    return tuple(stops)
+
+
+def _sampling(options: DecodingOptions, n: int, stop, seed: int | None,
+              length_penalty: float | None, max_n: int) -> Sampling:
+    if not 1 <= n <= max_n:
+        raise APIError(400, f"n must be between 1 and {max_n} (the server's --max_n), got {n}",
+                       param="n")
+    if seed is not None:
+        options = replace(options, seed=seed)
+    return Sampling(options=options, n=n, stop=stop_sequences(stop), length_penalty=length_penalty, explicit_seed=seed is not None)
+
+
+def openai_sampling(body: _Body, defaults: DecodingOptions, max_n: int) -> Sampling:
+    max_tokens = body.max_tokens
+    if isinstance(body, ChatBody) and body.max_completion_tokens is not None:
+        max_tokens = body.max_completion_tokens
+    options = decoding_options(
+        defaults, max_tokens=max_tokens, temperature=body.temperature, top_p=body.top_p,
+        top_k=body.top_k, decoding=body.decoding, repetition_penalty=body.repetition_penalty,
+        num_beams=body.num_beams, no_repeat_ngram_size=body.no_repeat_ngram_size,
+        num_candidates=body.num_candidates, mmi_temperature=body.mmi_temperature,
+        min_length=body.min_tokens)
+    return _sampling(options, body.n, body.stop, body.seed, body.length_penalty, max_n)
+
+
+def hf_sampling(parameters: HFParameters, defaults: DecodingOptions, max_n: int) -> Sampling:
+    options = decoding_options(
+        defaults, max_tokens=parameters.max_new_tokens, temperature=parameters.temperature,
+        top_p=parameters.top_p, top_k=parameters.top_k, do_sample=parameters.do_sample,
+        decoding=parameters.decoding, repetition_penalty=parameters.repetition_penalty,
+        num_beams=parameters.num_beams, no_repeat_ngram_size=parameters.no_repeat_ngram_size)
+    return _sampling(options, 1, parameters.stop, parameters.seed, None, max_n)
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens}
+
+
+@dataclass
+class Choice:
+    """One finished response."""
+
+    text: str
+    finish_reason: str
+    """``stop`` (EOS or a stop sequence) or ``length`` (``max_tokens`` reached)."""
+    completion_tokens: int
+    prompt_tokens: int
+    turns_kept: int = 0
+    blocked: bool = False
+    """Safe mode replaced it with the neutral reply."""
+    candidates: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
