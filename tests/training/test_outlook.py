@@ -1,0 +1,68 @@
+"""The start-up outlook: peak learning-rate steps and times worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogpt.training.outlook import (cpu_suggestion, first_multiple_after, format_duration,
+                                       outlook_lines, peak_step)
+
+
+@pytest.mark.parametrize("schedule, warmup, proportion, total, expected", [
+    ("noam", 16_000, 0.1, 1_000_000, 16_000),
+    ("noam", 16_000, 0.1, 100, 100),           # the run ends during the warm-up
+    # noamwd halves at steps 500, 1500, ...: 499 * 1 < 1499 * 0.5 = 749.5 > 2499 * 0.25
+    ("noamwd", 16_000, 0.1, 1_000_000, 1499),
+    # BERT, p = 0.1 of 1000: (s-1)/100 up to s = 100 (0.99), then (1 - 0.1) / 0.9 = 1 at 101
+    ("BERT", 16_000, 0.1, 1000, 101),
+    ("None", 16_000, 0.1, 1000, 1),
+])
+def test_peak_step(schedule, warmup, proportion, total, expected):
+    assert peak_step(schedule, warmup, proportion, total, n_embd=768) == expected
+
+
+def test_the_original_defaults_on_cpu_in_numbers():
+    lines = outlook_lines(total_steps=1_000_000, done_steps=0, seconds_per_step=3.6,
+                          schedule="noam", warmup_steps=16_000, warmup_proportion=0.1,
+                          base_lr=1e-5, n_embd=768, save_step=10_000, valid_step=10_000,
+                          skip_eval=False)
+    # 1e6 steps * 3.6 s = 3.6e6 s = 41.7 days; the peak at 16,000 steps = 57,600 s = 16.0 h;
+    # lr at step 1 = 1e-5 * 1e4 * 768^-0.5 * 16000^-1.5 = 1.78e-09; peak 1e-1 * 768^-0.5 *
+    # 16000^-0.5 = 2.85e-05; the first checkpoint at 10,000 steps = 36,000 s = 10.0 h.
+    assert lines == [
+        "plan: 1,000,000 optimizer steps, 1,000,000 to go: 41.7 days at the measured 3.6 s/step",
+        "learning rate: 1.78e-09 at step 1, rising to its peak 2.85e-05 at step 16,000 "
+        "(in 16.0 h) (--lr_schedule noam, --warmup_steps/--warmup_proportion)",
+        "first checkpoint: step 10,000 (in 10.0 h) (--save_step)",
+        "first evaluation: step 10,000 (in 10.0 h) (--valid_step)"]
+
+
+def test_before_measuring_and_when_resuming_past_the_peak():
+    lines = outlook_lines(total_steps=300, done_steps=250, seconds_per_step=None,
+                          schedule="noam", warmup_steps=100, warmup_proportion=0.1,
+                          base_lr=1e-4, n_embd=64, save_step=1000, valid_step=100,
+                          skip_eval=True)
+    assert lines[0] == "plan: 300 optimizer steps, 50 to go"
+    assert lines[1].startswith("learning rate: ") and "past its peak" in lines[1]
+    assert lines[2] == "checkpoint: at the end, step 300 (--save_step 1000 is past it)"
+    assert len(lines) == 3  # --skip_eval: no evaluation line
+
+
+def test_cpu_suggestion():
+    text = cpu_suggestion(device_type="cpu", total_steps=1_000_000, done_steps=0,
+                          seconds_per_step=3.6, n_params=124_000_000)
+    assert "41.7 days on CPU" in text and "configs/tiny" in text
+    assert "--num_optim_steps 2000 --warmup_steps 200 --valid_step 500 --save_step 500" in text
+    assert "about 2.0 h at this speed" in text  # 2000 steps * 3.6 s
+    assert cpu_suggestion(device_type="cuda", total_steps=1_000_000, done_steps=0,
+                          seconds_per_step=3.6, n_params=124_000_000) is None
+    assert cpu_suggestion(device_type="cpu", total_steps=300, done_steps=0,
+                          seconds_per_step=0.5, n_params=1_000_000) is None
+
+
+def test_helpers():
+    assert [format_duration(s) for s in (45, 600, 7200, 3.6e6)] == \
+        ["45 s", "10 min", "2.0 h", "41.7 days"]
+    assert first_multiple_after(0, 10_000, 1_000_000) == 10_000
+    assert first_multiple_after(10_000, 10_000, 15_000) is None
+    assert first_multiple_after(5, 0, 100) is None
