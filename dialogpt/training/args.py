@@ -174,6 +174,19 @@ class TrainConfig:
         """The flags as a JSON object (saved in checkpoints)."""
         return dataclasses.asdict(self)
 
+    def ignored_flags(self) -> list[str]:
+        """Flags given but overridden by others, each with what overrides it (warned at start)."""
+        ignored = []
+        if self.precision is not None and self.fp16 is not None:
+            ignored.append(f"--fp16 {str(self.fp16).lower()} (--precision {self.precision} "
+                           "decides)")
+        if self.skip_eval and self.eval_at_start:
+            ignored.append("--eval_at_start (--skip_eval never evaluates)")
+        if self.skip_eval and self.eval_input_file:
+            ignored.append(f"--eval_input_file {self.eval_input_file} (--skip_eval never "
+                           "evaluates)")
+        return ignored
+
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Every check that needs no files: raise ``UserError`` naming the flag and the fix."""

@@ -78,6 +78,30 @@ def damage(path: str | Path) -> str | None:
     return None
 
 
+def newest_finite_checkpoint(directory: str | Path) -> Path | None:
+    """The newest intact checkpoint whose weights are all finite and whose recorded losses (last
+    training step, last evaluation) are finite: where to resume a diverged run from."""
+    import math
+
+    from safetensors import safe_open
+
+    for path in reversed(list_checkpoints(directory)):
+        if damage(path) is not None:
+            continue
+        try:
+            summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
+            losses = [summary.get(key) for key in ("train_loss", "last_eval_loss")]
+            if any(loss is not None and not math.isfinite(loss) for loss in losses):
+                continue
+            with safe_open(str(path / "model.safetensors"), framework="pt") as weights:
+                if all(bool(torch.isfinite(weights.get_tensor(name)).all())
+                       for name in weights.keys()):
+                    return path
+        except Exception:  # an unreadable checkpoint is not a place to resume from
+            continue
+    return None
+
+
 def newest_intact_checkpoint(directory: str | Path) -> Path | None:
     """The newest complete checkpoint of ``directory`` that is intact; each newer damaged one is
     skipped with a warning naming what is wrong. ``None`` when there is no checkpoint at all."""

@@ -29,6 +29,9 @@ class BatchPlan:
     accumulation: int
     max_seq_length: int
     steps_per_epoch: int
+    examples_used: int = 0
+    """Examples of the DB within ``max_seq_length`` (the rest are left out)."""
+    examples_left_out: int = 0
 
     @property
     def examples_per_step(self) -> int:
@@ -148,7 +151,8 @@ def make_plan(config: TrainConfig, world_size: int, loader) -> BatchPlan:
                         f"process, {accumulation} needed; lower --train_batch_size")
     return BatchPlan(world_size=world_size, micro_batch=config.micro_batch_size,
                      accumulation=accumulation, max_seq_length=config.max_seq_length,
-                     steps_per_epoch=steps)
+                     steps_per_epoch=steps, examples_used=len(loader.example_ids),
+                     examples_left_out=loader.n_left_out)
 
 
 def wrap_for_ddp(module, ctx):
@@ -181,8 +185,10 @@ def describe_plan(plan: BatchPlan, config: TrainConfig, device: str, backend: st
         f"{plan.world_size} processes = {plan.examples_per_step} examples per optimizer step",
         f"  tokens           up to {plan.max_tokens_per_step} per optimizer step "
         f"(max_seq_length {plan.max_seq_length})",
-        f"  data             {manifest.get('n_examples')} examples, {manifest.get('n_tokens')} "
-        f"tokens; {plan.steps_per_epoch} optimizer steps per epoch",
+        f"  data             {plan.examples_used} examples used of {manifest.get('n_examples')} "
+        f"({plan.examples_left_out} longer than max_seq_length left out), "
+        f"{manifest.get('n_tokens')} tokens in the DB; {plan.steps_per_epoch} optimizer steps per "
+        "epoch",
         f"  schedule         {config.num_optim_steps} optimizer steps (~{epochs:.2f} epochs), "
         f"lr {config.learning_rate} {config.lr_schedule}, optimizer {config.optimizer}",
         f"  precision        {precision}",

@@ -30,6 +30,7 @@ from typing import Iterator, NamedTuple
 import torch
 
 from dialogpt.cli import UserError
+from dialogpt.interrupts import GracefulStop
 from dialogpt.training import checkpoint as ckpt
 from dialogpt.training import components, resume
 from dialogpt.training.args import TrainConfig, resolve_precision
@@ -68,8 +69,10 @@ class StepResult:
 class Trainer:
     """Holds the model, optimizer, loaders and counters of one run; ``run()`` trains."""
 
-    def __init__(self, config: TrainConfig, ctx: DistContext):
+    def __init__(self, config: TrainConfig, ctx: DistContext, stop: GracefulStop | None = None):
         self.config, self.ctx, self.device = config, ctx, ctx.device
+        self.stop, self.stopped = stop, False  # Ctrl-C/SIGTERM: stop after the current step
+        self._last_loss = math.nan
         self.precision = resolve_precision(config, ctx.device.type)
         self.output_dir = Path(config.output_dir)
         self.progress = Progress()
@@ -92,16 +95,18 @@ class Trainer:
         try:
             if self.eval_loader is not None and config.eval_at_start and not progress.global_step:
                 self._evaluate_and_log(run_log)
-            while progress.global_step < config.num_optim_steps:
+            while progress.global_step < config.num_optim_steps and not self.stopped:
                 self._train_epoch(run_log)
             if self._checkpointed_step != progress.global_step:
                 self.save()
-            if self.eval_loader is not None and self._evaluated_step != progress.global_step:
+            if self.stopped:
+                self._explain_stop()
+            elif self.eval_loader is not None and self._evaluated_step != progress.global_step:
                 self._evaluate_and_log(run_log)
         finally:
             run_log.close()
         self.ctx.barrier()
-        return self.last_eval
+        return None if self.stopped else self.last_eval
 
     def _train_epoch(self, run_log: RunLogger) -> None:
         """Train on the rest of the loader's current epoch, or until the last step."""
@@ -119,7 +124,7 @@ class Trainer:
                     self.save()
                 if self.eval_loader is not None and progress.global_step % config.valid_step == 0:
                     self._evaluate_and_log(run_log)
-                if progress.global_step >= config.num_optim_steps:
+                if progress.global_step >= config.num_optim_steps or self._stop_requested():
                     return
 
     def train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> StepResult:
@@ -213,6 +218,7 @@ class Trainer:
         progress.global_step += 1
         progress.train_seconds += result.seconds
         progress.nonfinite_streak = progress.nonfinite_streak + 1 if result.nonfinite else 0
+        self._last_loss = sums.loss
         totals.seconds += result.seconds
         totals.n_token_real += result.tokens.real
         totals.n_token_total += result.tokens.total
@@ -236,15 +242,54 @@ class Trainer:
             "wall_time": progress.train_seconds})
 
     def _stop_if_diverged(self) -> None:
-        streak = self.progress.nonfinite_streak
-        if streak < self.config.max_nonfinite_steps:
+        streak, limit = self.progress.nonfinite_streak, self.config.max_nonfinite_steps
+        if streak == 1 and limit > 1 and self.ctx.is_main:
+            logger.warning("step %d: non-finite loss or gradients, update skipped; the run stops "
+                           "after %d such steps in a row (--max_nonfinite_steps). If it goes on, "
+                           "try %s", self.progress.global_step, limit, self._remedy())
+        if streak < limit:
             return
-        last_good = ckpt.latest_checkpoint(self.output_dir)
-        where = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint yet"
+        last_good = ckpt.newest_finite_checkpoint(self.output_dir)
+        where = (f"resume from {last_good}, the newest checkpoint with finite weights and loss, "
+                 f"with --resume {last_good} and {self._remedy()}" if last_good else
+                 f"no checkpoint with finite weights and loss yet: start again with "
+                 f"{self._remedy()}")
         raise UserError(f"the loss or gradients were non-finite for {streak} consecutive steps "
                         f"(up to step {self.progress.global_step}; each was skipped); stopping. "
-                        f"{where}: resume from it with a lower --learning_rate, or "
-                        "--precision bf16/fp32")
+                        f"{where}")
+
+    def _remedy(self) -> str:
+        """What fits this run: a lower rate, a warm-up, clipping, a wider precision."""
+        config = self.config
+        remedies = [f"a lower --learning_rate (now {config.learning_rate:g}, e.g. "
+                    f"{config.learning_rate / 4:g})"]
+        if config.lr_schedule not in ("noam", "noamwd", "BERT"):
+            remedies.append("a warm-up (--lr_schedule BERT --warmup_proportion 0.1)")
+        if config.max_grad_norm == 0:
+            remedies.append("gradient clipping (--max_grad_norm 1.0)")
+        wider = {"fp16": "--precision bf16 (or fp32)", "bf16": "--precision fp32"}
+        if self.precision in wider:
+            remedies.append(wider[self.precision])
+        return ", ".join(remedies[:-1]) + (" or " if len(remedies) > 1 else "") + remedies[-1]
+
+    def _stop_requested(self) -> bool:
+        """Whether any process got Ctrl-C/SIGTERM (all then stop after the same step)."""
+        local = self.stop is not None and self.stop.requested
+        if self.ctx.distributed:
+            flag = torch.tensor([float(local)], dtype=torch.float64)
+            local = bool(self.ctx.all_reduce_sum(flag).item() > 0)
+            if local and self.stop is not None and not self.stop.requested:
+                self.stop.request()
+        self.stopped = self.stopped or local
+        return self.stopped
+
+    def _explain_stop(self) -> None:
+        if self.ctx.is_main:
+            how = "SIGTERM" if self.stop.exit_code == 143 else "Ctrl-C"
+            logger.warning("stopped by %s after step %d; saved %s. To continue exactly from "
+                           "there, run the same command with --resume auto",
+                           how, self.progress.global_step,
+                           ckpt.checkpoint_path(self.output_dir, self.progress.global_step))
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> LossSums:
@@ -286,12 +331,15 @@ class Trainer:
         error = None
         if self.ctx.is_main:
             state = resume.training_state(progress, self.optimizer, self.scaler, rng_states,
-                                          loader_states, self.config.to_json())
+                                          loader_states, {**self.config.to_json(),
+                                                          "model_name_or_path": self.model_source})
             summary = {"global_step": progress.global_step, "epoch": progress.epoch + 1,
                        "world_size": self.ctx.world_size, "precision": self.precision,
                        "examples_per_step": self.plan.examples_per_step,
                        "last_eval_loss": self.last_eval.loss if self.last_eval else None,
-                       "model_name_or_path": self.config.model_name_or_path}
+                       "train_loss": self._last_loss,
+                       "model_name_or_path": self.model_source,
+                       "resumed_from": str(self.resume_dir) if self.resume_dir else None}
             try:
                 ckpt.save_checkpoint(path, self.model, self.tokenizer, state, summary)
             except Exception as exc:  # any failure must reach every rank, then stop the run
@@ -323,6 +371,8 @@ class Trainer:
         self.plan = components.make_plan(config, ctx.world_size, self.train_loader)
         self.eval_loader = (None if config.skip_eval
                             else components.build_eval_loader(config, self.tokenizer))
+        describe = getattr(self.eval_loader, "describe", None)  # counts; no usable line: error
+        self.eval_summary = describe() if describe else None
         self._set_up_model()
         self.optimizer = build_optimizer(self.model, config.optimizer, config.learning_rate,
                                          config.weight_decay, config.max_grad_norm)
@@ -342,6 +392,9 @@ class Trainer:
 
     def _set_up_model(self) -> None:
         config = self.config
+        self.model_source = config.model_name_or_path
+        if self.resume_dir is not None:
+            self.model_source = self._resumed_model_source()
         self.model = components.build_model(config.model_name_or_path, config.init_checkpoint,
                                             self.resume_dir).to(self.device)
         self.model.train()
@@ -358,8 +411,32 @@ class Trainer:
         logger.info(components.describe_plan(self.plan, self.config, str(self.device),
                                              self.ctx.backend, self.precision, n_params,
                                              self.db.manifest))
+        if self.eval_summary:
+            logger.info("%s", self.eval_summary)
         if self.resume_dir is not None:
             logger.info("resuming from %s at step %d", self.resume_dir, self.progress.global_step)
+
+    def _resumed_model_source(self) -> str:
+        """The model a resumed run started from (recorded in the checkpoint); warns when
+        --model_name_or_path / --init_checkpoint name something else: the checkpoint's weights
+        are what is loaded, and what is recorded."""
+        import json
+
+        try:
+            summary = json.loads((self.resume_dir / ckpt.SUMMARY_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            summary = {}
+        source = summary.get("model_name_or_path") or str(self.resume_dir)
+        ignored = []
+        if self.config.model_name_or_path != source:
+            ignored.append(f"--model_name_or_path {self.config.model_name_or_path}")
+        if self.config.init_checkpoint:
+            ignored.append(f"--init_checkpoint {self.config.init_checkpoint}")
+        if ignored and self.ctx.is_main:
+            logger.warning("resuming: %s not used; the weights come from %s (a run started from "
+                           "%s), and that is what checkpoints record", " and ".join(ignored),
+                           self.resume_dir, source)
+        return source
 
 
 def skip_decision(loss_finite: bool, grads_finite: bool, *, has_labels: bool,

@@ -7,10 +7,12 @@ so ``--help`` and flag errors are instant.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Sequence
 
-from dialogpt.cli import setup_logging
+from dialogpt.cli import UserError, check_paths, setup_logging
+from dialogpt.locking import hold_run_lock
 from dialogpt.training.args import parse_args
 
 logger = logging.getLogger(__name__)
@@ -19,16 +21,33 @@ logger = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
     setup_logging()
+    check_paths(output_dirs={"--output_dir": config.output_dir, "--log_dir": config.log_dir},
+                input_files={"--eval_input_file": None if config.skip_eval
+                             else config.eval_input_file})
+    from dialogpt.interrupts import GracefulStop
     from dialogpt.training.distributed import init_distributed
     from dialogpt.training.loop import Trainer
 
     ctx = init_distributed(config.local_rank, config.device)
     if not ctx.is_main:
         logging.getLogger("dialogpt").setLevel(logging.WARNING)
-    try:
-        final = Trainer(config, ctx).run()
-    finally:
-        ctx.shutdown()
+    elif config.ignored_flags():
+        logger.warning("ignored flags: %s", "; ".join(config.ignored_flags()))
+    with contextlib.ExitStack() as stack:
+        failure = None
+        if ctx.is_main:  # one run per --output_dir: a second one fails at once
+            try:
+                stack.enter_context(hold_run_lock(config.output_dir, flag="--output_dir"))
+            except UserError as exc:
+                failure = exc
+        try:
+            ctx.raise_if_failed_anywhere(failure)
+            stop = stack.enter_context(GracefulStop())
+            final = Trainer(config, ctx, stop).run()
+        finally:
+            ctx.shutdown()
+    if stop.requested:
+        return stop.exit_code  # the trainer saved a checkpoint and said how to continue
     if ctx.is_main:
         if final is not None:
             logger.info("final eval: loss %.4f, ppl %.3f (original's), exp(loss) %.3f",
