@@ -10,7 +10,7 @@ references gives the human row.
 
 from __future__ import annotations
 
-from dialogpt.cli import UserError, make_parser
+from dialogpt.cli import UserError, check_paths, make_parser
 
 HUMAN_INDEX = 1
 _PLACEHOLDER_COLUMNS = 5  # the DSTC-7 submission's columns between the key and the response
@@ -52,6 +52,8 @@ def extract_human_main(argv=None) -> int:
     parser.add_argument("--human_index", type=int, default=HUMAN_INDEX,
                         help="which reference is the human response (counting from 0)")
     args = parser.parse_args(argv)
+    check_paths(input_files={"--refs": args.refs, "--keys": args.keys},
+                output_files={"--out": args.out})
 
     from dialogpt.evaluation.inputs import Diagnostics, read_keys, read_references
     from dialogpt.fileio import atomic_write
@@ -73,6 +75,8 @@ def extract_keys_main(argv=None) -> int:
     parser.add_argument("--keys", default=None, help="keep only keys listed in this file")
     parser.add_argument("--out", required=True, help="keys file to write (atomically)")
     args = parser.parse_args(argv)
+    check_paths(input_files={"--input": args.input, "--keys": args.keys},
+                output_files={"--out": args.out})
 
     from dialogpt.evaluation.inputs import read_keys
     from dialogpt.fileio import atomic_write

@@ -275,3 +275,14 @@ def test_12_ignored_decoding_flags_are_warned(tiny_model_dir, tmp_path, capsys, 
         assert warned == []
     else:
         assert len(warned) == 1 and all(flag in warned[0] for flag in expected)
+
+
+# 2: every CLI that writes a file refuses to write over one of its inputs
+def test_2_dstc_helpers_refuse_to_overwrite_their_input(tmp_path, capsys):
+    from dialogpt.evaluation.dstc_data import extract_keys_main
+
+    source = tmp_path / "refs.txt"
+    source.write_text("k1\t1|a\t1|b\n", encoding="utf-8")
+    code, _, err = run(extract_keys_main, ["--input", source, "--out", source], capsys)
+    assert code == 2 and "same file as --input" in err
+    assert source.read_text(encoding="utf-8") == "k1\t1|a\t1|b\n"

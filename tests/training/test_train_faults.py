@@ -168,3 +168,27 @@ def test_13_resume_with_another_model_warns_and_records_what_was_loaded(
     assert summary["resumed_from"] == str(ckpt.checkpoint_path(out, 1))
     state = ckpt.load_training_state(newest)
     assert state["args"]["model_name_or_path"] == str(tiny_config)
+
+
+# 7
+def test_7_disk_full_while_saving_a_checkpoint_is_one_message(corpus, tiny_config, tmp_path,
+                                                               monkeypatch, capsys):
+    import shutil
+
+    from dialogpt import fileio
+
+    def full_disk_save(*args, **kwargs):  # what torch raises when the disk fills up
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter "
+                           "failed writing file data/0: file write failed")
+
+    real_usage = shutil.disk_usage
+    monkeypatch.setattr(ckpt.torch, "save", full_disk_save)
+    monkeypatch.setattr(fileio.shutil, "disk_usage",
+                        lambda path: real_usage(path)._replace(free=4096))
+    out = tmp_path / "run"
+    assert run_main(main, train_argv(tiny_config, corpus["train"], None, out,
+                                     num_optim_steps=1)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"no space left writing {ckpt.checkpoint_path(out, 1)}" in err
+    assert sorted(p.name for p in out.iterdir() if "checkpoint" in p.name) == []
