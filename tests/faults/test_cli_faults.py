@@ -286,3 +286,15 @@ def test_2_dstc_helpers_refuse_to_overwrite_their_input(tmp_path, capsys):
     code, _, err = run(extract_keys_main, ["--input", source, "--out", source], capsys)
     assert code == 2 and "same file as --input" in err
     assert source.read_text(encoding="utf-8") == "k1\t1|a\t1|b\n"
+
+
+def test_4_convert_names_a_truncated_checkpoint(tiny_model_dir, tmp_path, capsys):
+    from dialogpt.convert import main
+
+    broken = tmp_path / "small_ft.safetensors"
+    data = (tiny_model_dir / "model.safetensors").read_bytes()
+    broken.write_bytes(data[: len(data) // 3])
+    code, _, err = run(main, ["--checkpoint", broken, "--config", tiny_model_dir,
+                              "--output_dir", tmp_path / "out"], capsys)
+    assert code == 2 and f"cannot read {broken}" in err and "damaged or truncated" in err
+    assert not (tmp_path / "out").exists()

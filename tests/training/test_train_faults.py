@@ -192,3 +192,11 @@ def test_7_disk_full_while_saving_a_checkpoint_is_one_message(corpus, tiny_confi
     assert "Traceback" not in err
     assert f"no space left writing {ckpt.checkpoint_path(out, 1)}" in err
     assert sorted(p.name for p in out.iterdir() if "checkpoint" in p.name) == []
+
+
+# 9
+def test_9_output_dir_that_is_a_file_is_refused_up_front(corpus, tiny_config, tmp_path):
+    taken = tmp_path / "run"
+    taken.write_text("not a directory")
+    with pytest.raises(UserError, match=f"--output_dir {taken} is a file"):
+        main(train_argv(tiny_config, corpus["train"], None, taken, num_optim_steps=1))
