@@ -61,9 +61,25 @@ def test_every_shipped_config_loads(repo_root, name):
 
 def test_config_directory_list_is_complete(repo_root):
     shipped = {path.parent.name for path in (repo_root / "configs").glob("*/config.json")}
-    assert shipped == {"117M", "345M", "762M", "tiny"}
+    assert shipped == {"117M", "345M", "762M", "tiny", "t5-tiny", "godel-v1_1-base"}
     for path in (repo_root / "configs").glob("*/config.json"):
         assert next(iter(json.loads(path.read_text()))) == "_usage", f"{path} must start with _usage"
+
+
+def test_seq2seq_configs_load_as_t5(repo_root):
+    """GODEL v1.1 base has T5-base's shape (Raffel et al., 2020): 12+12 layers, 768 wide, 12
+    heads, a 3072 ReLU feed-forward, 32128 tokens; Hugging Face's t5-base has 222,903,552
+    parameters with its tied embeddings."""
+    godel = read_model_config(repo_root / "configs" / "godel-v1_1-base")
+    assert (godel.model_type, godel.d_model, godel.d_ff, godel.num_layers,
+            godel.num_decoder_layers, godel.num_heads, godel.vocab_size,
+            godel.feed_forward_proj) == ("t5", 768, 3072, 12, 12, 12, 32128, "relu")
+    with torch.device("meta"):
+        model = load_model(repo_root / "configs" / "godel-v1_1-base")
+    assert sum(parameter.numel() for parameter in model.parameters()) == 222_903_552
+    tiny = load_model(repo_root / "configs" / "t5-tiny")
+    assert tiny.config.is_encoder_decoder and tiny.config.decoder_start_token_id == 0
+    assert tiny.config.vocab_size == 32128 and tiny.config.eos_token_id == 1
 
 
 def test_tiny_config_builds_a_model(repo_root):
