@@ -150,6 +150,10 @@ class TrainConfig:
         0, "original flag: resume from checkpoint-step-N in --output_dir (now with optimizer, "
         "data position and RNG; 0 = start fresh)", _OUTPUT, kind=int)
     pbar: bool = _flag(True, "show a progress bar", _OUTPUT, kind=bool)
+    tensorboard: bool = _flag(
+        False, "also write the rows of train_log.jsonl/eval_log.jsonl as TensorBoard scalars to "
+        "OUTPUT_DIR/tensorboard (view: tensorboard --logdir OUTPUT_DIR/tensorboard)", _OUTPUT,
+        kind=bool)
 
     # distributed
     local_rank: int = _flag(

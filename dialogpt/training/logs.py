@@ -62,12 +62,17 @@ class RunLogger:
     """Appends rows to the four log files and drives the progress bar (rank 0 only)."""
 
     def __init__(self, log_dir: str | Path, enabled: bool, resume_step: int | None,
-                 total_steps: int, show_bar: bool):
+                 total_steps: int, show_bar: bool, tensorboard: bool = False):
         self.enabled = enabled
         self._bar = None
+        self._tensorboard = None
         self._files: dict[str, Any] = {}
         if not enabled:
             return
+        if tensorboard:  # the same rows as TensorBoard scalars, in log_dir/tensorboard
+            from dialogpt.training.tensorboard import TensorBoardLog
+            self._tensorboard = TensorBoardLog(
+                log_dir, purge_step=None if resume_step is None else resume_step + 1)
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         names = {TRAIN_LOG: TRAIN_COLUMNS, EVAL_LOG: EVAL_COLUMNS, TRAIN_JSONL: None,
@@ -98,6 +103,8 @@ class RunLogger:
 
     def train_row(self, row: dict[str, Any]) -> None:
         self._write(TRAIN_LOG, TRAIN_COLUMNS, TRAIN_JSONL, row)
+        if self._tensorboard is not None:
+            self._tensorboard.add_row("train", row)
         if self._bar is not None:
             self._bar.set_postfix(loss=f"{row['loss']:.3f}", ppl=f"{row['ppl']:.2f}",
                                   tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
@@ -105,10 +112,15 @@ class RunLogger:
 
     def eval_row(self, row: dict[str, Any]) -> None:
         self._write(EVAL_LOG, EVAL_COLUMNS, EVAL_JSONL, row)
+        if self._tensorboard is not None:
+            self._tensorboard.add_row("eval", row)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
         for handle in self._files.values():
             handle.close()
         self._files.clear()

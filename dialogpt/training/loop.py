@@ -91,7 +91,7 @@ class Trainer:
         config, progress = self.config, self.progress
         run_log = RunLogger(config.log_dir or self.output_dir, self.ctx.is_main,
                             None if self.resume_dir is None else progress.global_step,
-                            config.num_optim_steps, config.pbar)
+                            config.num_optim_steps, config.pbar, config.tensorboard)
         try:
             if self.eval_loader is not None and config.eval_at_start and not progress.global_step:
                 self._evaluate_and_log(run_log)
@@ -240,6 +240,9 @@ class Trainer:
             "skipped": result.skipped,
             "loss_scale": self.scaler.get_scale() if self.scaler.is_enabled() else None,
             "wall_time": progress.train_seconds})
+        for line in (self._outlook.after_step(progress.global_step, progress.train_seconds)
+                     if getattr(self, "_outlook", None) is not None else []):
+            logger.info("%s", line)  # the plan in hours, once the speed is measured
 
     def _stop_if_diverged(self) -> None:
         streak, limit = self.progress.nonfinite_streak, self.config.max_nonfinite_steps
@@ -411,6 +414,14 @@ class Trainer:
         logger.info(components.describe_plan(self.plan, self.config, str(self.device),
                                              self.ctx.backend, self.precision, n_params,
                                              self.db.manifest))
+        from dialogpt.training.outlook import Outlook
+
+        model_config = self.model.config
+        self._outlook = Outlook(self.config, getattr(model_config, "n_embd", None)
+                                or getattr(model_config, "d_model", 768), self.device.type,
+                                n_params, self.progress.global_step, self.progress.train_seconds)
+        for line in self._outlook.at_start():
+            logger.info("%s", line)
         if self.eval_summary:
             logger.info("%s", self.eval_summary)
         if self.resume_dir is not None:

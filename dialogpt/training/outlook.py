@@ -63,8 +63,12 @@ def first_multiple_after(done: int, every: int, total: int) -> int | None:
 
 def outlook_lines(*, total_steps: int, done_steps: int, seconds_per_step: float | None,
                   schedule: str, warmup_steps: int, warmup_proportion: float, base_lr: float,
-                  n_embd: int, save_step: int, valid_step: int, skip_eval: bool) -> list[str]:
-    """Lines describing the plan; times appear once ``seconds_per_step`` is measured."""
+                  n_embd: int, save_step: int, valid_step: int, skip_eval: bool,
+                  current_pending: bool = False) -> list[str]:
+    """Lines describing the plan; times appear once ``seconds_per_step`` is measured.
+
+    ``current_pending``: step ``done_steps`` was just taken and its checkpoint and evaluation,
+    if due, are still to come."""
     def when(step: int) -> str:
         if seconds_per_step is None:
             return ""
@@ -90,13 +94,14 @@ def outlook_lines(*, total_steps: int, done_steps: int, seconds_per_step: float 
     else:
         lines.append(f"learning rate: {lr_at(now):.3g} at step {now:,}, past its peak "
                      f"{lr_at(peak):.3g} at step {peak:,}")
-    checkpoint = first_multiple_after(done_steps, save_step, total_steps)
-    lines.append(f"first checkpoint: step {checkpoint:,}{when(checkpoint)} (--save_step)"
+    after = done_steps - 1 if current_pending else done_steps
+    checkpoint = first_multiple_after(after, save_step, total_steps)
+    lines.append(f"next checkpoint: step {checkpoint:,}{when(checkpoint)} (--save_step)"
                  if checkpoint else f"checkpoint: at the end, step {total_steps:,}"
                  f"{when(total_steps)} (--save_step {save_step} is past it)")
-    evaluation = None if skip_eval else first_multiple_after(done_steps, valid_step, total_steps)
+    evaluation = None if skip_eval else first_multiple_after(after, valid_step, total_steps)
     if evaluation:
-        lines.append(f"first evaluation: step {evaluation:,}{when(evaluation)} (--valid_step)")
+        lines.append(f"next evaluation: step {evaluation:,}{when(evaluation)} (--valid_step)")
     return lines
 
 
@@ -126,3 +131,49 @@ def measured_seconds_per_step(elapsed: float, steps: int) -> float | None:
     if steps <= 0 or not math.isfinite(elapsed) or elapsed <= 0:
         return None
     return elapsed / steps
+
+
+class Outlook:
+    """The outlook of one run: its lines at start-up, then once more with the measured speed
+    (after ``measure_steps`` steps, or ``measure_seconds`` of training, whichever comes first)."""
+
+    def __init__(self, config, n_embd: int, device_type: str, n_params: int, done_steps: int,
+                 done_seconds: float, measure_steps: int = 20, measure_seconds: float = 30.0):
+        self.config, self.n_embd, self.device_type = config, n_embd, device_type
+        self.n_params = n_params
+        self.start_step, self.start_seconds = done_steps, done_seconds
+        self.measure_steps, self.measure_seconds = measure_steps, measure_seconds
+        self.measured = False
+
+    def lines(self, done_steps: int, seconds_per_step: float | None,
+              current_pending: bool = False) -> list[str]:
+        c = self.config
+        return outlook_lines(total_steps=c.num_optim_steps, done_steps=done_steps,
+                             seconds_per_step=seconds_per_step, schedule=c.lr_schedule,
+                             warmup_steps=c.warmup_steps, warmup_proportion=c.warmup_proportion,
+                             base_lr=c.learning_rate, n_embd=self.n_embd,
+                             save_step=c.save_every, valid_step=c.valid_step,
+                             skip_eval=c.skip_eval, current_pending=current_pending)
+
+    def at_start(self) -> list[str]:
+        return self.lines(self.start_step, None)
+
+    def after_step(self, global_step: int, train_seconds: float) -> list[str]:
+        """Nothing until the speed is measured; then the lines with times, once."""
+        steps = global_step - self.start_step
+        elapsed = train_seconds - self.start_seconds
+        if self.measured or (steps < self.measure_steps and elapsed < self.measure_seconds):
+            return []
+        if global_step >= self.config.num_optim_steps:
+            return []
+        self.measured = True
+        speed = measured_seconds_per_step(elapsed, steps)
+        if speed is None:
+            return []
+        lines = [f"measured over {steps} steps: " + line
+                 if index == 0 else line
+                 for index, line in enumerate(self.lines(global_step, speed, True))]
+        hint = cpu_suggestion(device_type=self.device_type, total_steps=self.config.num_optim_steps,
+                              done_steps=global_step, seconds_per_step=speed,
+                              n_params=self.n_params)
+        return lines + ([hint] if hint else [])

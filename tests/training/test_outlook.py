@@ -33,8 +33,8 @@ def test_the_original_defaults_on_cpu_in_numbers():
         "plan: 1,000,000 optimizer steps, 1,000,000 to go: 41.7 days at the measured 3.6 s/step",
         "learning rate: 1.78e-09 at step 1, rising to its peak 2.85e-05 at step 16,000 "
         "(in 16.0 h) (--lr_schedule noam, --warmup_steps/--warmup_proportion)",
-        "first checkpoint: step 10,000 (in 10.0 h) (--save_step)",
-        "first evaluation: step 10,000 (in 10.0 h) (--valid_step)"]
+        "next checkpoint: step 10,000 (in 10.0 h) (--save_step)",
+        "next evaluation: step 10,000 (in 10.0 h) (--valid_step)"]
 
 
 def test_before_measuring_and_when_resuming_past_the_peak():
@@ -66,3 +66,22 @@ def test_helpers():
     assert first_multiple_after(0, 10_000, 1_000_000) == 10_000
     assert first_multiple_after(10_000, 10_000, 15_000) is None
     assert first_multiple_after(5, 0, 100) is None
+
+
+def test_outlook_speaks_at_start_then_once_measured():
+    from types import SimpleNamespace
+
+    from dialogpt.training.outlook import Outlook
+
+    config = SimpleNamespace(num_optim_steps=1_000_000, lr_schedule="noam", warmup_steps=16_000,
+                             warmup_proportion=0.1, learning_rate=1e-5, save_every=10_000,
+                             valid_step=10_000, skip_eval=False)
+    outlook = Outlook(config, n_embd=768, device_type="cpu", n_params=124_000_000,
+                      done_steps=0, done_seconds=0.0, measure_steps=20, measure_seconds=30.0)
+    assert outlook.at_start()[0] == "plan: 1,000,000 optimizer steps, 1,000,000 to go"
+    assert outlook.after_step(5, 18.0) == []                 # neither 20 steps nor 30 s yet
+    lines = outlook.after_step(10, 36.0)                     # 30 s passed: 3.6 s/step
+    assert lines[0] == ("measured over 10 steps: plan: 1,000,000 optimizer steps, 999,990 to "
+                        "go: 41.7 days at the measured 3.6 s/step")
+    assert "configs/tiny" in lines[-1]
+    assert outlook.after_step(20, 72.0) == []                # said once
