@@ -31,9 +31,9 @@ from dialogpt.decoding.context import (ContextWindow, build_context, context_tok
 from dialogpt.decoding.options import DecodingOptions, generation_kwargs
 from dialogpt.decoding.rerank import Ranker, choose_index
 
-MMI_SEQ2SEQ_ERROR = ("MMI reranking (--mmi_model) works with causal DialoGPT models only (it "
-                     "scores candidates with a backward DialoGPT); decode a seq2seq (GODEL) model "
-                     "without --mmi_model")
+MMI_SEQ2SEQ_ERROR = ("reranking (--mmi_model, --ranker) works with causal DialoGPT models only "
+                     "(MMI scores candidates with a backward DialoGPT); decode a seq2seq (GODEL) "
+                     "model without --mmi_model and --ranker")
 KNOWLEDGE_CAUSAL_ERROR = ("knowledge and instructions need a seq2seq (GODEL) model: a causal "
                           "DialoGPT model reads only the dialog turns")
 

@@ -114,7 +114,7 @@ def load_model_or_explain(name: str, init_checkpoint: str | None, flag: str):
     try:
         model = load_model(name, init_checkpoint)
     except UserError as exc:
-        if Path(name).exists():
+        if Path(name).exists() or "--local-dir" in str(exc) or "does not exist" in str(exc):
             raise
         raise UserError(f"{flag} {name}: {exc} Offline, download it where a network exists "
                         f"(huggingface-cli download {name} --local-dir DIR) and pass "
@@ -160,7 +160,7 @@ def load_decoder(args: argparse.Namespace):
     model = load_model_or_explain(args.model, args.init_checkpoint, "--model")
     source = resolve_tokenizer_source(args.model, args.tokenizer)
     if is_seq2seq(model):
-        if args.mmi_model:
+        if args.mmi_model or getattr(args, "ranker", None):
             raise UserError(MMI_SEQ2SEQ_ERROR)
         if source is None:
             raise UserError(f"--model {args.model} is a seq2seq (T5/GODEL) model without "

@@ -60,8 +60,8 @@ def test_godel_hub_ids_fail_fast_offline(hub_offline, hub_id):
     with pytest.raises(UserError) as caught:
         load_decoder(parse("--model", hub_id, "--device", "cpu"))
     message = str(caught.value)
-    assert message.startswith(f"--model {hub_id}: could not load model {hub_id!r}")
-    assert f"huggingface-cli download {hub_id} --local-dir DIR" in message
+    assert hub_id in message and "--local-dir" in message  # what to do offline
+    assert message.count("--local-dir") == 1  # said once, whoever says it
 
 
 def test_seq2seq_model_needs_its_tokenizer(repo_root):
