@@ -1,0 +1,83 @@
+"""The demo's stage cache: a stage is done only for the same options; a change redoes it and
+every stage after it; --force redoes all; a stage that fails leaves no marker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dialogpt.demo.stages import describe_change, plan_stages, run_stages
+
+NAMES = ("dumps", "extract", "prepro", "train", "report")
+
+
+def options(data="dummy", model="tiny", steps=300):
+    return {"dumps": {"data": data}, "extract": {"data": data}, "prepro": {"max_seq_len": 128},
+            "train": {"model": model, "steps": steps, "flags": []}, "report": {}}
+
+
+def stages(calls):
+    def make(name):
+        def stage(demo, results):
+            calls.append(name)
+            return {"made_by": name, "input": results.get("prepro", {}).get("made_by")}
+        return stage
+    return [(name, make(name)) for name in NAMES]
+
+
+def test_the_same_options_skip_every_stage(tmp_path):
+    calls = []
+    run_stages(tmp_path, stages(calls), None, options(), force=False)
+    assert calls == list(NAMES)
+    calls.clear()
+    results = run_stages(tmp_path, stages(calls), None, options(), force=False)
+    assert calls == [] and results["train"]["made_by"] == "train"
+
+
+@pytest.mark.parametrize("change, first_redone", [
+    (dict(data="small"), "dumps"),     # python demo.py --data small after the default demo
+    (dict(model="small"), "train"),    # python demo.py --model small
+    (dict(steps=50), "train"),
+])
+def test_a_changed_option_redoes_its_stage_and_all_after_it(tmp_path, change, first_redone):
+    calls, cleared = [], []
+    run_stages(tmp_path, stages(calls), None, options(), force=False)
+    calls.clear()
+    run_stages(tmp_path, stages(calls), None, options(**change), force=False,
+               before_redo=cleared.append)
+    assert calls == list(NAMES[NAMES.index(first_redone):])
+    assert cleared == calls  # each had finished before: cleared before it is redone
+    plan = dict(plan_stages(tmp_path, NAMES, options(**change), force=False))
+    assert all(why is None for why in plan.values())  # recorded: the next run skips all
+
+
+def test_the_log_names_what_changed(tmp_path):
+    run_stages(tmp_path, stages([]), None, options(), force=False)
+    plan = dict(plan_stages(tmp_path, NAMES, options(model="small"), force=False))
+    assert plan["train"] == "its options changed (model: 'tiny' -> 'small')"
+    assert plan["report"] == "stage train before it is redone"
+    assert plan["dumps"] is None
+    assert describe_change(None, {"a": 1}) == "recorded without its options"
+
+
+def test_force_redoes_everything_and_old_markers_count_as_changed(tmp_path):
+    calls = []
+    run_stages(tmp_path, stages(calls), None, options(), force=False)
+    calls.clear()
+    run_stages(tmp_path, stages(calls), None, options(), force=True)
+    assert calls == list(NAMES)
+    (tmp_path / "train.json").write_text(json.dumps({"seconds": 1.0, "checkpoint": "x"}))
+    plan = dict(plan_stages(tmp_path, NAMES, options(), force=False))
+    assert plan["train"].startswith("its options changed (recorded without")
+
+
+def test_a_failing_stage_leaves_no_marker(tmp_path):
+    def boom(demo, results):
+        raise RuntimeError("no")
+
+    run_stages(tmp_path, stages([]), None, options(), force=False)
+    broken = [(name, boom if name == "train" else stage) for name, stage in stages([])]
+    with pytest.raises(RuntimeError):
+        run_stages(tmp_path, broken, None, options(steps=1), force=False)
+    assert not (tmp_path / "train.json").exists() and (tmp_path / "prepro.json").exists()
