@@ -165,7 +165,7 @@ class Seq2SeqDB(TokenDB):
             tokens = shards[shard_number]
             source = offsets[idx[rows]][:, None] + positions[None, :]
             np.minimum(source, len(tokens) - 1, out=source)
-            out[rows] = np.where(real[rows], tokens[source], pad)
+            out[rows] = np.where(real[rows], tokens[source].astype(np.int64), pad)  # -1 stays -1
         return out, real
 
     def batch(self, indices: Sequence[int], pad_id: int | None = None,

@@ -26,7 +26,9 @@ OPTIMIZERS = ("adamw", "original")
 DEVICES = ("auto", "cpu", "cuda")
 
 DESCRIPTION = """\
-Train a GPT-2 dialogue model on a token DB built by prepro.py (DialoGPT's LSP_train.py).
+Train a dialogue model on a token DB built by prepro.py (DialoGPT's LSP_train.py): a GPT-2
+(DialoGPT) on a TSV DB, or a T5/BART encoder-decoder (GODEL) on a DB of GODEL JSONL records. The
+kind comes from the model config; the DB must hold the same kind.
 
 Runs on one process (python LSP_train.py ...) or many: torchrun --nproc_per_node=N LSP_train.py ...
 (multi-node with --nnodes and a rendezvous endpoint), or python -m torch.distributed.launch.
@@ -35,7 +37,8 @@ update does not depend on how the batch is split (the original summed them).
 
 Writes into --output_dir: train_log.txt / eval_log.txt (the original columns), train_log.jsonl /
 eval_log.jsonl (plus learning rate, tokens/s, wall time), and checkpoint-step-N/ directories that
-AutoModelForCausalLM/AutoTokenizer.from_pretrained load and that --resume continues exactly.
+AutoModelForCausalLM (GODEL: AutoModelForSeq2SeqLM) and AutoTokenizer.from_pretrained load and
+that --resume continues exactly; a GODEL checkpoint also holds grounding.json (its template).
 """
 
 _MODEL, _BATCH, _OPTIM = "model and data", "batches and steps", "optimizer and schedule"
@@ -62,8 +65,9 @@ class TrainConfig:
 
     # model and data
     model_name_or_path: str | None = _flag(
-        None, "HF model directory, shipped config (configs/117M, a config .json) for training "
-        "from scratch, or Hugging Face Hub id", _MODEL)
+        None, "HF model directory, shipped config (configs/117M, configs/t5-tiny, "
+        "configs/godel-v1_1-base, a config .json) for training from scratch, or Hugging Face Hub "
+        "id (GPT-2 for DialoGPT; T5/BART for GODEL)", _MODEL)
     init_checkpoint: str | None = _flag(
         None, "weights to start from: original DialoGPT .pkl, .safetensors, .bin or HF "
         "directory", _MODEL)
@@ -72,9 +76,11 @@ class TrainConfig:
         "one the train DB was built with", _MODEL)
     train_input_file: str | None = _flag(None, "token DB directory from prepro.py", _MODEL)
     eval_input_file: str | None = _flag(
-        None, "TSV (context<TAB>response) for the validation loss", _MODEL)
+        None, "validation data: a TSV (context<TAB>response) for a causal DB, GODEL JSONL for a "
+        "seq2seq DB (read with the DB's template, instruction and limits)", _MODEL)
     max_seq_length: int = _flag(
-        128, "longest example in tokens; longer DB examples are skipped", _MODEL, kind=int)
+        128, "longest example in tokens (seq2seq: longest source); longer DB examples are "
+        "skipped", _MODEL, kind=int)
     normalize_data: bool = _flag(
         True, "original flag, kept for old commands: eval lines are always parsed like "
         "prepro.py (whitespace normalised)", _MODEL, kind=bool)

@@ -177,8 +177,9 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, model, tokenizer, training_state: dict[str, Any],
-                    summary: dict[str, Any]) -> Path:
-    """Write a complete checkpoint directory atomically (replacing one of the same name)."""
+                    summary: dict[str, Any], json_files: dict[str, Any] | None = None) -> Path:
+    """Write a complete checkpoint directory atomically (replacing one of the same name), with
+    ``json_files`` (name -> JSON value) beside the weights."""
     from transformers.utils import logging as hf_logging
 
     path = Path(path)
@@ -193,8 +194,9 @@ def save_checkpoint(path: str | Path, model, tokenizer, training_state: dict[str
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         torch.save({"format_version": FORMAT_VERSION, **training_state}, tmp / STATE_FILE)
-        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n",
-                                        encoding="utf-8")
+        for name, value in {SUMMARY_FILE: summary, **(json_files or {})}.items():
+            (tmp / name).write_text(json.dumps(value, indent=2, sort_keys=True) + "\n",
+                                    encoding="utf-8")
         write_manifest(tmp)  # every file's size and sha256, verified when loaded
         # atomic_dir fsyncs every file and gives safetensors' private files the usual mode
     return path

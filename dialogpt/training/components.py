@@ -1,12 +1,14 @@
 """Building what the training loop needs, with every check that can fail done up front.
 
 Each function raises ``UserError`` naming the file or flag at fault, before any step is taken:
-a missing or corrupt DB, a DB whose tokenizer differs from the model's vocabulary, a
+a missing or corrupt DB, a DB of the other model kind (causal vs seq2seq), a DB whose tokenizer
+differs from the model's vocabulary, a model trained with another source template, a
 ``--max_seq_length`` beyond the model's positions, a DB too small for one optimizer step.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,11 +63,19 @@ def load_training_tokenizer(tokenizer: str | None, model_name_or_path: str,
     return load_tokenizer(manifest.get("tokenizer"))
 
 
-def check_db_matches(db_path: str, manifest: dict[str, Any], tokenizer, model_config,
-                     max_seq_length: int) -> None:
-    """The DB must be tokenized like the model's vocabulary, and fit its positions."""
+def check_db_matches(db_path: str, db_kind: str, manifest: dict[str, Any], tokenizer,
+                     model_config, max_seq_length: int) -> None:
+    """The DB must hold the model's kind of examples, be tokenized like its vocabulary, and fit
+    its positions."""
+    from dialogpt.modeling import is_seq2seq
     from dialogpt.tokenization import tokenizer_fingerprint
 
+    model_kind = "seq2seq" if is_seq2seq(model_config) else "causal"
+    if db_kind != model_kind:
+        raise UserError(f"token DB {db_path} holds {KIND_NAMES[db_kind]} examples, but the model "
+                        f"({model_config.model_type}) is {KIND_NAMES[model_kind]}; build the DB "
+                        f"from {KIND_INPUTS[model_kind]} with prepro.py, or train a "
+                        f"{KIND_MODELS[db_kind]} model")
     recorded = manifest.get("tokenizer_fingerprint")
     ours = tokenizer_fingerprint(tokenizer)
     if recorded and recorded != ours:
@@ -77,9 +87,73 @@ def check_db_matches(db_path: str, manifest: dict[str, Any], tokenizer, model_co
     if db_vocab > model_config.vocab_size:
         raise UserError(f"token DB {db_path} has a vocabulary of {db_vocab} tokens, the model only "
                         f"{model_config.vocab_size}; use a model with the DB's vocabulary")
-    if max_seq_length > model_config.n_positions:
-        raise UserError(f"--max_seq_length {max_seq_length} exceeds the model's "
-                        f"n_positions={model_config.n_positions}; lower --max_seq_length")
+    key = next((key for key in ("n_positions", "max_position_embeddings")
+                if getattr(model_config, key, None)), None)   # T5's positions are relative
+    longest = max(max_seq_length, int(manifest.get("max_target_len", 0)))
+    if key and longest > getattr(model_config, key):
+        raise UserError(f"--max_seq_length {max_seq_length} (or the DB's max_target_len) exceeds "
+                        f"the model's {key}={getattr(model_config, key)}; lower "
+                        "--max_seq_length")
+
+
+KIND_NAMES = {"causal": "causal (DialoGPT TSV)", "seq2seq": "seq2seq (GODEL)"}
+KIND_INPUTS = {"causal": "a context<TAB>response TSV", "seq2seq": "GODEL JSONL"}
+KIND_MODELS = {"causal": "GPT-2 (causal)", "seq2seq": "T5/BART (encoder-decoder)"}
+GROUNDING_FILE = "grounding.json"
+"""Beside a seq2seq checkpoint's weights: how its sources were built (read by the decoder)."""
+_GROUNDING_KEYS = ("template", "instruction", "max_source_len", "max_target_len",
+                   "tokenizer_fingerprint")
+
+
+def grounding_record(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``grounding.json`` of a seq2seq run: the DB's source template, instruction and limits."""
+    return {"kind": "seq2seq", **{key: manifest.get(key) for key in _GROUNDING_KEYS}}
+
+
+def check_grounding_matches(db_path: str, manifest: dict[str, Any],
+                            places: list[str | Path | None]) -> None:
+    """A model trained on sources of one template (its ``grounding.json``) must not continue on
+    a DB of another template or tokenizer."""
+    for place in places:
+        if not place:
+            continue
+        file = Path(place) / GROUNDING_FILE if Path(place).is_dir() else \
+            Path(place).parent / GROUNDING_FILE
+        if not file.is_file():
+            continue
+        recorded = json.loads(file.read_text(encoding="utf-8"))
+        for key in ("kind", "template", "tokenizer_fingerprint"):
+            ours = "seq2seq" if key == "kind" else manifest.get(key)
+            if recorded.get(key) is not None and recorded.get(key) != ours:
+                raise UserError(f"{file} says the model was trained with {key} "
+                                f"{recorded.get(key)!r}, but token DB {db_path} has {ours!r}; "
+                                f"rebuild the DB with prepro.py --{key} {recorded.get(key)} "
+                                "(tokenizer: --tokenizer of the model), or start from another "
+                                "model")
+
+
+def precision_for_model(precision: str, explicit: bool, model_config) -> str:
+    """T5 overflows in fp16 (activations beyond 65504; GODEL never trains in fp16): fp16 that
+    only came from the original's ``--fp16`` default on CUDA becomes bf16 (fp32 on GPUs without
+    it); fp16 asked for explicitly is kept, with a warning."""
+    if precision != "fp16" or model_config.model_type not in ("t5", "mt5", "umt5"):
+        return precision
+    if explicit:
+        logger.warning("T5 models overflow in fp16 (its activations exceed 65504; GODEL never "
+                       "trains in fp16): expect skipped steps and NaN losses; use --precision "
+                       "bf16 (or fp32)")
+        return precision
+    import torch
+
+    chosen = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    logger.warning("T5 models overflow in fp16, the original's --fp16 default on CUDA: training "
+                   "in %s instead (pass --precision fp16 to insist)", chosen)
+    return chosen
+
+
+def model_width(model_config) -> int:
+    """The hidden size the noam schedules scale by (GPT-2's n_embd, T5/BART's d_model)."""
+    return getattr(model_config, "n_embd", None) or model_config.d_model
 
 
 def model_config_of(source: str | Path):
@@ -130,16 +204,31 @@ def build_train_loader(db, micro_batch: int, max_seq_length: int, seed: int, ran
                                seed=seed, rank=rank, world_size=world_size)
 
 
-def build_eval_loader(config: TrainConfig, tokenizer):
-    from dialogpt.data.loader import DynamicBatchingLoader
+def build_eval_loader(config: TrainConfig, tokenizer, db):
+    """The evaluation loader of the DB's kind: a TSV for causal, GODEL JSONL for seq2seq (read
+    with the DB's template, instruction and limits)."""
+    from dialogpt.data.loader import DynamicBatchingLoader, GroundedEvalLoader
 
     path = Path(config.eval_input_file)
+    expected = KIND_INPUTS[db.kind]
     if not path.is_file():
-        raise UserError(f"--eval_input_file {path} does not exist (a context<TAB>response TSV)")
+        raise UserError(f"--eval_input_file {path} does not exist ({expected})")
+    is_jsonl = path.suffix.lower() in (".jsonl", ".json")
+    if is_jsonl != (db.kind == "seq2seq"):
+        raise UserError(f"--eval_input_file {path}: a {KIND_NAMES[db.kind]} run evaluates on "
+                        f"{expected} (.{'jsonl' if db.kind == 'seq2seq' else 'tsv'}), like its "
+                        f"train DB {db.path}")
+    if db.kind == "seq2seq":
+        return GroundedEvalLoader.for_db(path, tokenizer, config.eval_batch_size, db)
     if not config.normalize_data:
         logger.warning("--normalize_data false is ignored: evaluation lines are parsed like "
                        "prepro.py, whitespace normalised")
-    return DynamicBatchingLoader(path, tokenizer, config.eval_batch_size, config.max_seq_length)
+    reverse = bool(db.manifest.get("reverse"))  # a backward (MMI) model: evaluate it reversed too
+    if reverse:
+        logger.info("eval: the train DB is prepro.py --reverse data, so each line of %s is "
+                    "reversed the same way (the oldest turn predicted from the later ones)", path)
+    return DynamicBatchingLoader(path, tokenizer, config.eval_batch_size, config.max_seq_length,
+                                 reverse=reverse)
 
 
 def make_plan(config: TrainConfig, world_size: int, loader) -> BatchPlan:
@@ -175,7 +264,7 @@ def build_grad_scaler(device_type: str, precision: str, loss_scale: float):
 
 
 def describe_plan(plan: BatchPlan, config: TrainConfig, device: str, backend: str | None,
-                  precision: str, n_params: int, manifest: dict[str, Any]) -> str:
+                  precision: str, n_params: int, manifest: dict[str, Any], kind: str) -> str:
     """The start-up summary printed before training."""
     epochs = config.num_optim_steps / plan.steps_per_epoch
     return "\n".join([
@@ -192,5 +281,5 @@ def describe_plan(plan: BatchPlan, config: TrainConfig, device: str, backend: st
         f"  schedule         {config.num_optim_steps} optimizer steps (~{epochs:.2f} epochs), "
         f"lr {config.learning_rate} {config.lr_schedule}, optimizer {config.optimizer}",
         f"  precision        {precision}",
-        f"  model            {n_params / 1e6:.1f}M parameters",
+        f"  model            {n_params / 1e6:.1f}M parameters, {kind}",
     ])

@@ -36,7 +36,7 @@ from dialogpt.training import components, resume
 from dialogpt.training.args import TrainConfig, resolve_precision
 from dialogpt.training.distributed import DistContext
 from dialogpt.training.logs import RunLogger
-from dialogpt.training.loss import CausalLMLoss, LossSums
+from dialogpt.training.loss import LossSums, loss_module_for
 from dialogpt.training.optim import build_optimizer, clips_per_tensor
 from dialogpt.training.prefetch import prefetched, with_positions
 from dialogpt.training.resume import EpochTotals, Progress
@@ -175,10 +175,9 @@ class Trainer:
                     group = []
 
     def _count_tokens(self, micro_batches: list[dict[str, torch.Tensor]]) -> StepTokens:
-        local = [sum(int((batch["labels"] >= 0).sum()) for batch in micro_batches),
-                 sum(int(batch["attention_mask"].sum()) for batch in micro_batches),
-                 sum(batch["input_ids"].numel() for batch in micro_batches)]
-        counts = self.ctx.all_reduce_sum(torch.tensor(local, dtype=torch.float64))
+        local = torch.tensor([self.loss_module.token_counts(batch) for batch in micro_batches],
+                             dtype=torch.float64).sum(dim=0)
+        counts = self.ctx.all_reduce_sum(local)
         return StepTokens(*(round(value) for value in counts.tolist()))
 
     def _set_learning_rate(self) -> float:
@@ -186,7 +185,8 @@ class Trainer:
         lr = learning_rate(config.lr_schedule, self.progress.global_step + 1,
                            base_lr=config.learning_rate, warmup_steps=config.warmup_steps,
                            warmup_proportion=config.warmup_proportion,
-                           total_steps=config.num_optim_steps, n_embd=self.model.config.n_embd)
+                           total_steps=config.num_optim_steps,
+                           n_embd=components.model_width(self.model.config))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         return lr
@@ -198,11 +198,13 @@ class Trainer:
         return self.train_module.no_sync()
 
     def _forward(self, module: torch.nn.Module, batch: dict[str, torch.Tensor]):
+        """(summed token loss, ``LossSums.stack``) of ``batch``; the model kind's loss module
+        picks the inputs (causal: ids, positions; seq2seq: source, mask, shifted target)."""
+        inputs = {name: tensor.to(self.device, non_blocking=True)
+                  for name, tensor in self.loss_module.inputs(batch).items()}
         with torch.autocast(self.device.type, dtype=_AUTOCAST_DTYPES.get(self.precision),
                             enabled=self.precision in _AUTOCAST_DTYPES):
-            return module(batch["input_ids"].to(self.device, non_blocking=True),
-                          batch["position_ids"].to(self.device, non_blocking=True),
-                          batch["labels"].to(self.device, non_blocking=True))
+            return module(**inputs)
 
     def _unscale_and_clip(self) -> float:
         """Unscale fp16 gradients, clip them (unless the optimizer clips per tensor); the norm."""
@@ -343,8 +345,10 @@ class Trainer:
                        "train_loss": self._last_loss,
                        "model_name_or_path": self.model_source,
                        "resumed_from": str(self.resume_dir) if self.resume_dir else None}
+            extra = ({components.GROUNDING_FILE: components.grounding_record(self.db.manifest)}
+                     if self.db.kind == "seq2seq" else {})
             try:
-                ckpt.save_checkpoint(path, self.model, self.tokenizer, state, summary)
+                ckpt.save_checkpoint(path, self.model, self.tokenizer, state, summary, extra)
             except Exception as exc:  # any failure must reach every rank, then stop the run
                 error = (f"could not write checkpoint {path} ({type(exc).__name__}: {exc}); "
                          "earlier checkpoints are intact")
@@ -366,14 +370,20 @@ class Trainer:
         self.tokenizer = components.load_training_tokenizer(
             config.tokenizer, config.model_name_or_path, self.db.manifest)
         model_config = components.model_config_of(self.resume_dir or config.model_name_or_path)
-        components.check_db_matches(config.train_input_file, self.db.manifest, self.tokenizer,
-                                    model_config, config.max_seq_length)
+        components.check_db_matches(config.train_input_file, self.db.kind, self.db.manifest,
+                                    self.tokenizer, model_config, config.max_seq_length)
+        if self.db.kind == "seq2seq":
+            components.check_grounding_matches(
+                config.train_input_file, self.db.manifest,
+                [self.resume_dir, config.model_name_or_path, config.init_checkpoint])
+        explicit = config.precision is not None or config.fp16 is not None
+        self.precision = components.precision_for_model(self.precision, explicit, model_config)
         self.train_loader = components.build_train_loader(
             self.db, config.micro_batch_size, config.max_seq_length, config.seed, ctx.rank,
             ctx.world_size)
         self.plan = components.make_plan(config, ctx.world_size, self.train_loader)
         self.eval_loader = (None if config.skip_eval
-                            else components.build_eval_loader(config, self.tokenizer))
+                            else components.build_eval_loader(config, self.tokenizer, self.db))
         describe = getattr(self.eval_loader, "describe", None)  # counts; no usable line: error
         self.eval_summary = describe() if describe else None
         self._set_up_model()
@@ -405,7 +415,7 @@ class Trainer:
             components.enable_activation_checkpointing(self.model)
         if config.compile:
             self.model.base_model.compile()
-        self.loss_module = CausalLMLoss(self.model)
+        self.loss_module = loss_module_for(self.model)
         self.train_module = components.wrap_for_ddp(self.loss_module, self.ctx)
         self.params = [param for param in self.model.parameters() if param.requires_grad]
 
@@ -413,7 +423,7 @@ class Trainer:
         n_params = sum(param.numel() for param in self.params)
         logger.info(components.describe_plan(self.plan, self.config, str(self.device),
                                              self.ctx.backend, self.precision, n_params,
-                                             self.db.manifest))
+                                             self.db.manifest, self.db.kind))
         from dialogpt.training.outlook import Outlook
 
         model_config = self.model.config

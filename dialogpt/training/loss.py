@@ -1,5 +1,8 @@
 """Language-model loss on pre-shifted labels, and the two perplexities DialoGPT reports.
 
+Both model kinds (causal DialoGPT, encoder-decoder GODEL) share it; the kind only changes the
+inputs of the forward pass (``CausalLMLoss`` / ``Seq2SeqLMLoss``).
+
 Labels are pre-shifted: ``labels[b, t]`` is the token that follows ``input_ids[b, t]``, and a
 negative label (``-1``) marks a position that is not predicted (first turn, weight-0 turns,
 padding). So the loss compares ``logits[b, t]`` with ``labels[b, t]`` directly, with no shift.
@@ -112,7 +115,7 @@ def loss_sums_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> LossSum
 
 
 class CausalLMLoss(nn.Module):
-    """Wraps a causal LM; ``forward`` returns the summed token loss and its statistics.
+    """Wraps a causal LM (DialoGPT); ``forward`` returns the summed token loss and its statistics.
 
     Only labelled positions go through the output projection, so the [tokens, vocab] logits are
     computed for the labelled tokens alone (the first turn and padding never are), which is most
@@ -122,12 +125,24 @@ class CausalLMLoss(nn.Module):
     position can see a padding position, and the fused causal attention kernels apply.
 
     This is the module that DDP wraps, so that gradient synchronisation hooks see the whole
-    computation.
+    computation. ``inputs`` and ``token_counts`` are the only places the trainer learns what a
+    batch of this model kind holds.
     """
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+
+    def inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The tensors of a loader batch that ``forward`` takes."""
+        return {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"],
+                "labels": batch["labels"]}
+
+    @staticmethod
+    def token_counts(batch: dict[str, torch.Tensor]) -> tuple[int, int, int]:
+        """(labelled, real, all) tokens of a batch; real excludes padding."""
+        return (int((batch["labels"] >= 0).sum()), int(batch["attention_mask"].sum()),
+                batch["input_ids"].numel())
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor,
                 labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,3 +153,49 @@ class CausalLMLoss(nn.Module):
         logits = self.model.get_output_embeddings()(hidden[rows, cols])
         token_losses = F.cross_entropy(logits.float(), labels[rows, cols], reduction="none")
         return token_losses.sum(), token_loss_stats(token_losses, rows, labels.shape[0])
+
+
+class Seq2SeqLMLoss(CausalLMLoss):
+    """Wraps an encoder-decoder LM (GODEL: T5, BART); the same loss as ``CausalLMLoss``.
+
+    Batches hold the encoder source (``input_ids``, ``attention_mask``) and the target as
+    ``labels`` (ending in EOS, -1 on padding). The decoder reads the target shifted right behind
+    the decoder start token (the model's own ``prepare_decoder_input_ids_from_labels``, padding as
+    the tokenizer's pad id), so ``logits[t]`` predicts ``labels[t]``: labels are "pre-shifted"
+    here too, and the token mean over labelled targets is the loss, as for the causal kind.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__(model)
+        self.pad_id = model.config.pad_token_id
+
+    def inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        labels = batch["labels"]
+        decoder_input_ids = self.model.prepare_decoder_input_ids_from_labels(
+            labels=labels.masked_fill(labels < 0, self.pad_id))
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
+                "decoder_input_ids": decoder_input_ids, "labels": labels}
+
+    @staticmethod
+    def token_counts(batch: dict[str, torch.Tensor]) -> tuple[int, int, int]:
+        """(labelled, real, all) tokens: real = source tokens + target tokens, padding excluded."""
+        labelled = int((batch["labels"] >= 0).sum())
+        return (labelled, int(batch["attention_mask"].sum()) + labelled,
+                batch["input_ids"].numel() + batch["labels"].numel())
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                decoder_input_ids: torch.Tensor,
+                labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                            decoder_input_ids=decoder_input_ids, use_cache=False).logits
+        rows, cols = labelled_positions(labels)
+        token_losses = F.cross_entropy(logits[rows, cols].float(), labels[rows, cols],
+                                       reduction="none")
+        return token_losses.sum(), token_loss_stats(token_losses, rows, labels.shape[0])
+
+
+def loss_module_for(model: nn.Module) -> CausalLMLoss:
+    """``Seq2SeqLMLoss`` for an encoder-decoder model, else ``CausalLMLoss``."""
+    from dialogpt.modeling import is_seq2seq
+
+    return Seq2SeqLMLoss(model) if is_seq2seq(model) else CausalLMLoss(model)

@@ -1,4 +1,5 @@
-"""Fixtures for the training tests: a small dialogue corpus, its token DB, tiny model configs."""
+"""Fixtures for the training tests: small dialogue and grounded corpora, their token DBs, tiny
+model configs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from training_helpers import build_db, write_corpus
+from training_helpers import build_db, build_seq2seq_db, write_corpus, write_grounded_jsonl
 
 
 @pytest.fixture(scope="session")
@@ -31,5 +32,31 @@ def tiny_config_no_dropout(repo_root, tmp_path_factory) -> Path:
     config = json.loads((repo_root / "configs" / "tiny" / "config.json").read_text())
     config.update(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     path = tmp_path_factory.mktemp("config") / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def grounded(tmp_path_factory, t5_tokenizer_dir) -> dict[str, Path]:
+    """GODEL data with the offline T5 tokenizer: ``train`` (a 64-record seq2seq DB, card
+    template), ``repo`` (the same records, repo template), ``tiny8`` (8 records), ``eval`` (a
+    12-record JSONL)."""
+    root = tmp_path_factory.mktemp("grounded")
+    train = write_grounded_jsonl(root / "train.jsonl", 64, seed=1)
+    return {
+        "train": build_seq2seq_db(train, t5_tokenizer_dir, "train"),
+        "repo": build_seq2seq_db(train, t5_tokenizer_dir, "train-repo", "--template", "repo"),
+        "tiny8": build_seq2seq_db(write_grounded_jsonl(root / "eight.jsonl", 8, seed=3),
+                                  t5_tokenizer_dir, "eight"),
+        "eval": write_grounded_jsonl(root / "valid.jsonl", 12, seed=2),
+    }
+
+
+@pytest.fixture(scope="session")
+def t5_tiny_no_dropout(repo_root, tmp_path_factory) -> Path:
+    """configs/t5-tiny with dropout off (for runs split differently over processes)."""
+    config = json.loads((repo_root / "configs" / "t5-tiny" / "config.json").read_text())
+    config.update(dropout_rate=0.0)
+    path = tmp_path_factory.mktemp("t5config") / "config.json"
     path.write_text(json.dumps(config))
     return path

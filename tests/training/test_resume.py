@@ -11,28 +11,10 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_helpers import read_csv_rows, train_argv
+from training_helpers import KILLER, read_csv_rows, train_argv
 
 from dialogpt.training import checkpoint as ckpt
 from dialogpt.training.train import main
-
-# Runs LSP_train in a child that kills itself with SIGKILL when optimizer step `kill_at` begins.
-KILLER = """
-import os, signal, sys
-import torch
-torch.set_num_threads(1)
-from dialogpt.training import loop
-kill_at, argv = int(sys.argv[1]), sys.argv[2:]
-train_step, steps = loop.Trainer.train_step, []
-def train_step_then_die(self, micro_batches):
-    steps.append(1)
-    if len(steps) == kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return train_step(self, micro_batches)
-loop.Trainer.train_step = train_step_then_die
-from dialogpt.training.train import main
-main(argv)
-"""
 
 _DETERMINISTIC_COLUMNS = ("epoch", "global_step", "step", "mean_loss", "mean_ppl", "n_token_real",
                           "n_token_total")

@@ -33,6 +33,29 @@ def build_db(tsv: Path, *extra: str) -> Path:
     return db
 
 
+def write_grounded_jsonl(path: Path, n_records: int, seed: int) -> Path:
+    """GODEL records (Context, Knowledge, Response) of the grounded dummy data, one per line."""
+    import json
+
+    from dialogpt.demo.grounded_data import make_records
+
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in make_records(n_records, seed):
+            handle.write(json.dumps(record) + "\n")
+    return path
+
+
+def build_seq2seq_db(jsonl: Path, tokenizer_dir: Path, name: str, *extra: str) -> Path:
+    """A seq2seq DB of ``jsonl`` (sources at most 96 tokens, targets 16) at ``NAME.db``."""
+    from dialogpt.data.prepro import main as prepro_main
+
+    db = jsonl.with_name(f"{name}.db")
+    assert prepro_main(["--corpus", str(jsonl), "--tokenizer", str(tokenizer_dir), "--output",
+                        str(db), "--workers", "1", "--max_source_len", "96",
+                        "--max_target_len", "16", *extra]) == 0
+    return db
+
+
 def train_argv(model: Path, db: Path, eval_tsv: Path | None, output_dir: Path,
                **flags) -> list[str]:
     """LSP_train.py arguments for a quick CPU run; ``flags`` override the defaults below."""
@@ -45,6 +68,25 @@ def train_argv(model: Path, db: Path, eval_tsv: Path | None, output_dir: Path,
     for key, value in values.items():
         argv += [f"--{key}", str(value)]
     return argv
+
+
+# Runs LSP_train in a child that kills itself with SIGKILL when optimizer step `kill_at` begins.
+KILLER = """
+import os, signal, sys
+import torch
+torch.set_num_threads(1)
+from dialogpt.training import loop
+kill_at, argv = int(sys.argv[1]), sys.argv[2:]
+train_step, steps = loop.Trainer.train_step, []
+def train_step_then_die(self, micro_batches):
+    steps.append(1)
+    if len(steps) == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return train_step(self, micro_batches)
+loop.Trainer.train_step = train_step_then_die
+from dialogpt.training.train import main
+main(argv)
+"""
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
