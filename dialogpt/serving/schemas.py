@@ -149,15 +149,13 @@ class GodelBody(BaseModel):
 
 # -- messages ------------------------------------------------------------------------------------
 
-_FLAG_NAMES = {"--max_length": "max_tokens", "--min_length": "min_tokens",
-               "--mmi_model": "the server's --mmi_model"}
+_FLAG_NAMES = {"max_length": "max_tokens", "min_length": "min_tokens",
+               "mmi_model": "the server's --mmi_model"}
 
 
 def http_message(message: str) -> str:
     """A ``DecodingOptions`` message with command-line flags renamed to request parameters."""
-    for flag, name in _FLAG_NAMES.items():
-        message = message.replace(flag, name)
-    return re.sub(r"--([a-z_]+)", r"\1", message)
+    return re.sub(r"--([a-z_]+)", lambda m: _FLAG_NAMES.get(m.group(1), m.group(1)), message)
 
 
 def normalise(text: str) -> str:

@@ -95,7 +95,7 @@ def live_server(argv: list[str], page: bool = False):
         state.batcher.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tiny_gpt2_dir):
     """The tiny model behind the API (no page), greedy by default, max 16 new tokens."""
     with live_server(["--model", str(tiny_gpt2_dir), "--max_length", "16",
