@@ -1,4 +1,5 @@
-"""Two gloo processes under torchrun train exactly like one process with the same global batch."""
+"""Two gloo processes under torchrun train exactly like one process with the same global batch
+(DialoGPT and GODEL models)."""
 
 from __future__ import annotations
 
@@ -14,24 +15,28 @@ from dialogpt.training.train import main
 
 @pytest.mark.slow
 @pytest.mark.multiproc
-def test_two_process_ddp_equals_one_process_with_accumulation(corpus, tiny_config_no_dropout,
-                                                              tmp_path, repo_root):
+@pytest.mark.parametrize("kind", ["causal", "seq2seq"])
+def test_two_process_ddp_equals_one_process_with_accumulation(kind, request, tmp_path, repo_root):
     """Every step holds all 8 examples of the DB, split 2 processes x 2 micro-batches of 2, or
-    1 process x 2 micro-batches of 4: parameters, losses and eval must agree (1e-5).
+    1 process x 2 micro-batches of 4: parameters, losses and eval must agree (1e-5). For both
+    model kinds: DialoGPT (configs/tiny, TSV) and GODEL (configs/t5-tiny, JSONL records), whose
+    loss is the token mean over the step's targets on every process.
 
     Dropout is off (ranks draw different masks) and the rate is 1e-4 (Adam magnifies rounding
     noise on near-zero gradients to ~lr); summed or per-rank-averaged gradients would move
     thousands of entries by ~lr.
     """
+    data = request.getfixturevalue("corpus" if kind == "causal" else "grounded")
+    model = request.getfixturevalue("tiny_config_no_dropout" if kind == "causal"
+                                    else "t5_tiny_no_dropout")
     common = dict(num_optim_steps=3, valid_step=3, learning_rate=1e-4,
                   gradient_accumulation_steps=2)
     single = tmp_path / "single"
-    assert main(train_argv(tiny_config_no_dropout, corpus["tiny8"], corpus["eval"], single,
-                           train_batch_size=8, **common)) == 0
+    assert main(train_argv(model, data["tiny8"], data["eval"], single, train_batch_size=8,
+                           **common)) == 0
 
     ddp = tmp_path / "ddp"
-    argv = train_argv(tiny_config_no_dropout, corpus["tiny8"], corpus["eval"], ddp,
-                      train_batch_size=4, **common)
+    argv = train_argv(model, data["tiny8"], data["eval"], ddp, train_batch_size=4, **common)
     launched = launch(["torch.distributed.run", "--standalone", "--nproc_per_node=2",
                        "LSP_train.py", *argv], repo_root)
     assert launched.returncode == 0, launched.stderr[-3000:]

@@ -230,35 +230,4 @@ def test_seq2seq_sigkill_then_resume_auto_gives_identical_losses(grounded, t5_ti
     assert all(torch.equal(one[name], two[name]) for name in one)
 
 
-@pytest.mark.slow
-@pytest.mark.multiproc
-def test_two_gloo_processes_equal_one_process_with_accumulation(grounded, t5_tiny_no_dropout,
-                                                                tmp_path, repo_root):
-    """All 8 records form every step: 1 process x 2 micro-batches of 4, or 2 processes x 2
-    micro-batches of 2; the token mean over the step's targets makes them agree (1e-5)."""
-    from safetensors.torch import load_file
-    from training_helpers import launch
-
-    common = dict(num_optim_steps=3, valid_step=3, learning_rate=1e-4,
-                  gradient_accumulation_steps=2)
-    single = tmp_path / "single"
-    assert main(train_argv(t5_tiny_no_dropout, grounded["tiny8"], grounded["eval"], single,
-                           train_batch_size=8, **common)) == 0
-    ddp = tmp_path / "ddp"
-    argv = train_argv(t5_tiny_no_dropout, grounded["tiny8"], grounded["eval"], ddp,
-                      train_batch_size=4, **common)
-    launched = launch(["torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                       "LSP_train.py", *argv], repo_root)
-    assert launched.returncode == 0, launched.stderr[-3000:]
-    assert "processes        2 (gloo)" in launched.stderr
-    one = load_file(str(single / "checkpoint-step-3" / "model.safetensors"))
-    two = load_file(str(ddp / "checkpoint-step-3" / "model.safetensors"))
-    for name, tensor in one.items():
-        torch.testing.assert_close(two[name], tensor, rtol=0, atol=1e-5, msg=name)
-    for a, b in zip(read_csv_rows(single / "train_log.txt"), read_csv_rows(ddp / "train_log.txt"),
-                    strict=True):
-        assert a["n_token_real"] == b["n_token_real"]
-        assert float(a["mean_loss"]) == pytest.approx(float(b["mean_loss"]), rel=1e-5)
-    eval_one = json.loads((single / "eval_log.jsonl").read_text().splitlines()[-1])
-    eval_two = json.loads((ddp / "eval_log.jsonl").read_text().splitlines()[-1])
-    assert eval_two["eval_loss"] == pytest.approx(eval_one["eval_loss"], rel=1e-5)
+# 1 process with accumulation 2 == 2 gloo processes: test_distributed.py (both kinds).
