@@ -114,7 +114,7 @@ def time_plain(config: Path, db: Path, args) -> dict:
         seconds.append(time.perf_counter() - started)
         tokens.append(int(batch["attention_mask"].sum()) + int((batch["labels"] >= 0).sum()))
     row = summarise(seconds[args.warmup:], tokens[args.warmup:])
-    row["final_loss"] = float(loss)
+    row["final_loss"] = loss.item()
     return row
 
 

@@ -170,6 +170,7 @@ def test_bart_trains_in_bf16_under_noam_scaled_by_d_model(grounded, tmp_path):
     ("seq2seq_db", "holds seq2seq .* examples, but the model \\(gpt2\\) is causal"),
     ("tsv_eval", "evaluates on GODEL JSONL"),
     ("template", "trained with template 'card', but token DB .* has 'repo'"),
+    ("tokenizer", "was built with tokenizer .* but training uses one with fingerprint"),
 ])
 def test_a_mismatched_kind_template_or_eval_file_is_refused(grounded, corpus, t5_tiny,
                                                             tiny_config, tmp_path, case,
@@ -186,9 +187,16 @@ def test_a_mismatched_kind_template_or_eval_file_is_refused(grounded, corpus, t5
         assert main(train_argv(t5_tiny, grounded["tiny8"], None, trained, num_optim_steps=1,
                                train_batch_size=4, gradient_accumulation_steps=1)) == 0
         model, db, eval_file = trained / "checkpoint-step-1", grounded["repo"], None
+    extra = []
+    if case == "tokenizer":
+        from dialogpt.tokenization import train_t5_tokenizer
+
+        other = train_t5_tokenizer(["another small vocabulary, trained on other text"] * 20,
+                                   tmp_path / "other-tokenizer", vocab_size=100)
+        extra = ["--tokenizer", str(other)]
     out = tmp_path / "run"
     with pytest.raises(UserError, match=message):
-        main(train_argv(model, db, eval_file, out))
+        main(train_argv(model, db, eval_file, out) + extra)
     assert not (out / "train_log.txt").exists() and not ckpt.list_checkpoints(out)
 
 
