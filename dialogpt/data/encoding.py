@@ -15,6 +15,10 @@ from typing import Sequence
 
 _PROBE = ("Hello world! I'll say it's 42, isn't it?  Ünïcödé 日本語 \t tabs\n"
           "<|endoftext|> stays text   ")
+_PROBE_IDS = (15496, 995, 0, 314, 1183, 910, 340, 338, 5433, 11, 2125, 470, 340, 30, 220, 49363,
+              77, 26884, 66, 9101, 67, 2634, 10545, 245, 98, 17312, 105, 45739, 252, 220, 197,
+              22524, 198, 27, 91, 437, 1659, 5239, 91, 29, 14768, 2420, 220, 220, 220)
+"""GPT-2's ids of ``_PROBE`` (``GPT2TokenizerFast``, special tokens as text; a test re-derives them)."""
 
 
 def _tiktoken_for(tokenizer, backend):
@@ -98,3 +102,42 @@ class TurnEncoder:
         if state["tiktoken"]:
             from dialogpt.tokenization import gpt2_tiktoken
             self._tiktoken = gpt2_tiktoken()
+
+
+class Gpt2TiktokenEncoder:
+    """The GPT-2 BPE through ``tiktoken`` alone: same ``encode_batch``/``eos_id``/``vocab_size``
+    as :class:`TurnEncoder`, without importing ``transformers`` (which costs prepro seconds of
+    start-up). Built by :func:`fast_gpt2_encoder`; pickles as nothing but its kind."""
+
+    engine = "tiktoken"
+
+    def __init__(self, encoding):
+        from dialogpt.tokenization import GPT2_EOS_ID
+
+        self._tiktoken = encoding
+        self.eos_id = GPT2_EOS_ID
+        self.vocab_size = GPT2_EOS_ID + 1
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        encode = self._tiktoken.encode_ordinary  # special tokens in text stay text
+        return [encode(text) for text in texts]
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        from dialogpt.tokenization import gpt2_tiktoken
+
+        self.__init__(gpt2_tiktoken())
+
+
+def fast_gpt2_encoder() -> Gpt2TiktokenEncoder | None:
+    """The offline GPT-2 BPE (``gpt2-bpe``) as a :class:`Gpt2TiktokenEncoder`, or None when
+    ``tiktoken`` is missing or its ids of the probe differ from GPT-2's (then use
+    ``TurnEncoder(load_tokenizer("gpt2-bpe"))``)."""
+    from dialogpt.tokenization import gpt2_tiktoken
+
+    encoding = gpt2_tiktoken()
+    if encoding is None or tuple(encoding.encode_ordinary(_PROBE)) != _PROBE_IDS:
+        return None
+    return Gpt2TiktokenEncoder(encoding)

@@ -208,9 +208,9 @@ def process_in_order(chunks: Iterator[tuple[int, list]], encoder, config, worker
         return
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=pipeline.init_worker,
-                      initargs=(encoder, config)) as pool:
+    context = multiprocessing.get_context(_start_method(encoder))
+    pool = context.Pool(workers, initializer=pipeline.init_worker, initargs=(encoder, config))
+    try:
         in_flight: deque = deque()
         for first, lines in chunks:
             in_flight.append(pool.apply_async(pipeline.process_chunk_in_worker, (first, lines)))
@@ -218,6 +218,27 @@ def process_in_order(chunks: Iterator[tuple[int, list]], encoder, config, worker
                 yield in_flight.popleft().get()
         while in_flight:
             yield in_flight.popleft().get()
+        pool.close()  # workers finish and exit on their own, and are reaped here ...
+        pool.join()
+    finally:
+        pool.terminate()  # ... or are stopped (an error, or the consumer stopped early)
+        pool.join()
+
+
+def _start_method(encoder) -> str:
+    """``fork`` for the tiktoken GPT-2 encoder (the parent has loaded no threaded library: no
+    torch, no Rust ``tokenizers`` pool), so workers start in milliseconds with the encoder
+    already built and no ``multiprocessing`` resource-tracker process is started (it outlived
+    prepro as an orphan); ``spawn`` otherwise."""
+    import multiprocessing
+
+    from dialogpt.data.encoding import Gpt2TiktokenEncoder
+
+    if isinstance(encoder, Gpt2TiktokenEncoder) and \
+            "fork" in multiprocessing.get_all_start_methods() and \
+            not {"torch", "tokenizers"} & set(sys.modules):
+        return "fork"
+    return "spawn"
 
 
 def _build_key(args, corpus: Path, fingerprint: str, eos_id: int) -> dict:
@@ -278,20 +299,35 @@ def _write_shards(directory: Path, corpus: Path, encoder, config, args):
     return writer, summary
 
 
+def _encoder_for(tokenizer_name: str | None):
+    """``(encoder, tokenizer fingerprint)``. The default GPT-2 BPE goes straight to ``tiktoken``
+    (no ``transformers`` import: start-up ~0.2 s instead of ~3 s); any other tokenizer is loaded
+    with ``load_tokenizer``."""
+    from dialogpt.tokenization import (DEFAULT_TOKENIZER, GPT2_FINGERPRINT, load_tokenizer,
+                                       tokenizer_fingerprint)
+
+    if (tokenizer_name or DEFAULT_TOKENIZER) == DEFAULT_TOKENIZER:
+        from dialogpt.data.encoding import fast_gpt2_encoder
+
+        encoder = fast_gpt2_encoder()
+        if encoder is not None:
+            return encoder, GPT2_FINGERPRINT
+    from dialogpt.data.encoding import TurnEncoder
+
+    tokenizer = load_tokenizer(tokenizer_name)
+    return TurnEncoder(tokenizer), tokenizer_fingerprint(tokenizer)
+
+
 def build_db(args) -> int:
     from dialogpt.data.db import SUMMARY, length_dtype_for, token_dtype_for
-    from dialogpt.data.encoding import TurnEncoder
     from dialogpt.data.pipeline import FeatureConfig
     from dialogpt.fileio import atomic_dir, atomic_write
-    from dialogpt.tokenization import load_tokenizer, tokenizer_fingerprint
 
     corpus = Path(args.corpus)
     _check_args(args, corpus)
     db_path = Path(args.output) if args.output else db_path_for(
         corpus, args.max_seq_len, args.reverse, args.two_turn)
-    tokenizer = load_tokenizer(args.tokenizer)
-    encoder = TurnEncoder(tokenizer)
-    fingerprint = tokenizer_fingerprint(tokenizer)
+    encoder, fingerprint = _encoder_for(args.tokenizer)
     build_key = _build_key(args, corpus, fingerprint, encoder.eos_id)
     if db_path.exists() and not args.force:
         _check_existing(db_path, build_key)
@@ -301,7 +337,7 @@ def build_db(args) -> int:
         raise UserError(f"corpus {corpus} is empty (0 bytes): nothing to preprocess")
 
     config = FeatureConfig(args.max_seq_len, args.reverse, args.two_turn,
-                           token_dtype_for(len(tokenizer)), length_dtype_for(args.max_seq_len))
+                           token_dtype_for(encoder.vocab_size), length_dtype_for(args.max_seq_len))
     started = time.perf_counter()
     with atomic_dir(db_path, overwrite=True) as tmp:
         writer, summary = _write_shards(tmp, corpus, encoder, config, args)
@@ -318,7 +354,7 @@ def build_db(args) -> int:
             out.write("\n")
         writer.finish({
             "tokenizer": args.tokenizer, "tokenizer_fingerprint": fingerprint,
-            "vocab_size": len(tokenizer), "eos_id": encoder.eos_id,
+            "vocab_size": encoder.vocab_size, "eos_id": encoder.eos_id,
             "max_seq_len": args.max_seq_len, "reverse": args.reverse, "two_turn": args.two_turn,
             "n_labelled_tokens": summary.labelled_tokens, "build": build_key,
         })
