@@ -1,4 +1,5 @@
-"""GPT-2 training (``LSP_train.py``): DDP, mixed precision, exact resume.
+"""DialoGPT (GPT-2) and GODEL (T5/BART) training (``LSP_train.py``): DDP, mixed precision,
+exact resume.
 
 Read ``loop`` first (``Trainer.run`` -> ``_train_epoch`` -> ``train_step``). Around it:
 ``args`` (``TrainConfig``: every flag, its default, help and validation), ``schedules`` and
