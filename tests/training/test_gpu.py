@@ -56,3 +56,12 @@ def test_nccl_two_gpus_fp16(corpus, tiny_config, tmp_path, repo_root):
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert "(nccl)" in launched.stderr
     assert len(_records(out)) == 3
+
+
+def test_t5_on_cuda_trains_in_bf16_by_default_not_the_originals_fp16(grounded, repo_root,
+                                                                      tmp_path, capfd):
+    out = tmp_path / "t5"
+    assert main(train_argv(repo_root / "configs" / "t5-tiny", grounded["train"], grounded["eval"],
+                           out, num_optim_steps=3, device="cuda")) == 0
+    assert "training in bf16 instead" in capfd.readouterr().err
+    assert all(math.isfinite(r["loss"]) for r in _records(out))
