@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from dialogpt.data.loader import DynamicBatchingLoader
 from dialogpt.tokenization import load_tokenizer
 
