@@ -106,3 +106,23 @@ def check_hub_id(name: str, what: str = "model") -> str | None:
     go_offline()
     _WENT_OFFLINE["why"] = f"the Hugging Face Hub is unreachable ({reason})"
     return _WENT_OFFLINE["why"]
+
+
+def is_cached(name: str) -> bool:
+    """True when the Hub id ``name`` has a ``config.json`` in the local Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # an invalid repo id, an unreadable cache
+        return False
+
+
+def require_hub_id(name: str, what: str = "model") -> None:
+    """Fail at once (one line) when ``name`` is a Hub id that cannot load here: no network and
+    not cached. For commands that would only find out much later (the demo's training stage)."""
+    offline = check_hub_id(name, what)
+    if offline and not is_cached(name):
+        raise offline_error(name, what, offline)

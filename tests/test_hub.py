@@ -86,3 +86,10 @@ def test_hf_hub_offline_skips_the_network_check(monkeypatch):
     monkeypatch.setattr(hub, "_probe", no_probe)
     monkeypatch.setattr(hub, "_WENT_OFFLINE", {})
     assert hub.check_hub_id("microsoft/DialoGPT-small") == "HF_HUB_OFFLINE is set"
+
+
+def test_require_hub_id_fails_at_once_unless_cached(no_network, monkeypatch):
+    with pytest.raises(UserError, match="could not load model 'microsoft/DialoGPT-small'"):
+        hub.require_hub_id("microsoft/DialoGPT-small")
+    monkeypatch.setattr(hub, "is_cached", lambda name: True)
+    hub.require_hub_id("microsoft/DialoGPT-small")  # cached: offline mode will load it
