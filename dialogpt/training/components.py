@@ -167,12 +167,18 @@ def model_config_of(source: str | Path):
         return AutoConfig.from_pretrained(str(source))
     if source.is_file() or (source.is_dir() and (source / "config.json").exists()):
         return read_model_config(source)
+    from dialogpt.hub import check_hub_id, offline_error
+
+    offline = check_hub_id(str(source), "model")  # no network: fail at once, say what to do
     try:
         return AutoConfig.from_pretrained(str(source))
     except Exception as exc:  # hub and network errors come in many types
+        if offline:
+            raise offline_error(str(source), "model", offline) from None
         raise UserError(f"could not load the model config of {str(source)!r}: not a local "
                         f"directory, and the Hugging Face Hub failed ({type(exc).__name__}). "
-                        "Pass a local directory or a shipped config such as configs/117M.") from exc
+                        "Pass a local directory or a shipped config such as configs/117M or "
+                        "configs/t5-tiny.") from exc
 
 
 def build_model(model_name_or_path: str, init_checkpoint: str | None, resume_dir: Path | None):

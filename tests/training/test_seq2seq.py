@@ -239,3 +239,10 @@ def test_seq2seq_sigkill_then_resume_auto_gives_identical_losses(grounded, t5_ti
 
 
 # 1 process with accumulation 2 == 2 gloo processes: test_distributed.py (both kinds).
+
+
+def test_godel_hub_id_offline_fails_at_once_with_what_to_do(grounded, tmp_path, hub_offline):
+    with pytest.raises(UserError, match="could not load model 'microsoft/GODEL-v1_1-base-seq2seq'"
+                                        ".*local directory"):
+        main(train_argv("microsoft/GODEL-v1_1-base-seq2seq", grounded["train"], grounded["eval"],
+                        tmp_path / "run"))
