@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,35 +123,14 @@ class Demo:
         return Path(self.args.dumps)
 
 
-def _stage_marker(demo: Demo, name: str) -> Path:
-    return demo.stage_dir / f"{name}.json"
+def run_stages(demo: Demo, stages, options=None) -> dict[str, dict]:
+    """Run the stages not done before with the same options (``dialogpt.demo.stages``): a
+    changed option redoes its stage and every later one; ``--force`` redoes all."""
+    from dialogpt.demo.stage_options import clear_for_redo
+    from dialogpt.demo.stages import run_stages as run_cached
 
-
-def run_stages(demo: Demo, stages) -> dict[str, dict]:
-    """Run each stage unless its marker says it finished; markers are written atomically last."""
-    from dialogpt.fileio import atomic_write
-
-    results: dict[str, dict] = {}
-    for name, stage in stages:
-        marker = _stage_marker(demo, name)
-        if marker.exists() and not demo.args.force:
-            results[name] = json.loads(marker.read_text())
-            logger.info("stage %-9s done before (%.1f s), skipping", name, results[name]["seconds"])
-            continue
-        logger.info("stage %-9s ...", name)
-        start = time.perf_counter()
-        try:
-            info = stage(demo, results) or {}
-        except KeyboardInterrupt:
-            logger.error("interrupted during stage %s; run the same command again to resume from "
-                         "it (finished stages are kept)", name)
-            raise
-        info["seconds"] = round(time.perf_counter() - start, 2)
-        results[name] = info
-        with atomic_write(marker) as handle:
-            json.dump(info, handle, indent=1)
-        logger.info("stage %-9s finished in %.1f s", name, info["seconds"])
-    return results
+    return run_cached(demo.stage_dir, stages, demo, options or {}, demo.args.force,
+                      before_redo=lambda name: clear_for_redo(demo, name))
 
 
 def stage_dumps(demo: Demo, results) -> dict:
@@ -334,12 +312,14 @@ def main(argv=None) -> int:
 
 
 def _run(demo: Demo, args) -> int:
-    if args.force:  # training resumes from its checkpoints unless they go too
-        for path in (demo.stage_dir, demo.train_dir):
-            shutil.rmtree(path, ignore_errors=True)
+    # --force deletes nothing itself: a stage being redone clears its own outputs first
+    # (stage_options.clear_for_redo), after every check below has passed.
+    from dialogpt.demo.stage_options import stage_options, validate
+
+    validate(demo)  # dumps, model, training flags: before any stage starts or deletes
     stages = [(name, globals()[f"stage_{name}"]) for name in STAGES]
     try:
-        results = run_stages(demo, stages)
+        results = run_stages(demo, stages, stage_options(demo))
     except KeyboardInterrupt:
         return 130
     except subprocess.CalledProcessError as exc:

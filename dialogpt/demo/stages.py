@@ -8,8 +8,9 @@ steps, flags passed to training...). On the next run, a stage is redone when
 - its recorded options differ from this run's (the log names what changed), or
 - a stage before it is redone (its inputs are new).
 
-``before_redo(name)`` runs before a stage that had finished is redone, to clear what would
-otherwise be reused (a training directory that ``--resume auto`` would continue, say).
+``before_redo(name)`` runs before a stage is redone for any of these reasons, to clear what would
+otherwise be reused (a training directory that ``--resume auto`` would continue, say); not before
+a stage that was interrupted with the same inputs, which resumes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 logger = logging.getLogger("dialogpt.demo")
 
 Stage = Callable[[Any, dict], dict]
+NOT_DONE = "not done yet"
 
 
 def marker_path(stage_dir: Path, name: str) -> Path:
@@ -58,10 +60,10 @@ def plan_stages(stage_dir: Path, names: Sequence[str], options: Mapping[str, Map
         wanted = _jsonable(options.get(name, {}))
         if force:
             why = "--force"
-        elif marker is None:
-            why = "not done yet"
         elif redone is not None:
             why = f"stage {redone} before it is redone"
+        elif marker is None:
+            why = NOT_DONE
         elif marker.get("options") != wanted:
             why = f"its options changed ({describe_change(marker.get('options'), wanted)})"
         else:
@@ -86,8 +88,8 @@ def run_stages(stage_dir: Path, stages: Sequence[tuple[str, Stage]], demo,
             logger.info("stage %-9s done before with the same options (%.1f s), skipping", name,
                         results[name].get("seconds", 0.0))
             continue
-        if before_redo is not None and read_marker(stage_dir, name) is not None:
-            before_redo(name)
+        if before_redo is not None and why != NOT_DONE:
+            before_redo(name)  # not for a stage interrupted before: it resumes
         logger.info("stage %-9s ... (%s)", name, why)
         marker_path(stage_dir, name).unlink(missing_ok=True)  # half-redone is not done
         start = time.perf_counter()

@@ -47,7 +47,7 @@ def test_a_changed_option_redoes_its_stage_and_all_after_it(tmp_path, change, fi
     run_stages(tmp_path, stages(calls), None, options(**change), force=False,
                before_redo=cleared.append)
     assert calls == list(NAMES[NAMES.index(first_redone):])
-    assert cleared == calls  # each had finished before: cleared before it is redone
+    assert cleared == calls  # each is cleared before it is redone
     plan = dict(plan_stages(tmp_path, NAMES, options(**change), force=False))
     assert all(why is None for why in plan.values())  # recorded: the next run skips all
 
@@ -81,3 +81,16 @@ def test_a_failing_stage_leaves_no_marker(tmp_path):
     with pytest.raises(RuntimeError):
         run_stages(tmp_path, broken, None, options(steps=1), force=False)
     assert not (tmp_path / "train.json").exists() and (tmp_path / "prepro.json").exists()
+
+
+def test_an_interrupted_stage_resumes_but_not_after_a_redone_one(tmp_path):
+    calls, cleared = [], []
+    run_stages(tmp_path, stages(calls), None, options(), force=False)
+    (tmp_path / "train.json").unlink()            # interrupted during training
+    (tmp_path / "report.json").unlink()
+    run_stages(tmp_path, stages(calls), None, options(), force=False,
+               before_redo=cleared.append)
+    assert cleared == ["report"]  # train resumes what it left; report follows a redone stage
+    (tmp_path / "train.json").unlink()
+    run_stages(tmp_path, stages(calls), None, options(), force=True, before_redo=cleared.append)
+    assert cleared[1:] == list(NAMES)
