@@ -79,8 +79,9 @@ class TrainConfig:
         None, "validation data: a TSV (context<TAB>response) for a causal DB, GODEL JSONL for a "
         "seq2seq DB (read with the DB's template, instruction and limits)", _MODEL)
     max_seq_length: int = _flag(
-        128, "longest example in tokens (seq2seq: longest source); longer DB examples are "
-        "skipped", _MODEL, kind=int)
+        128, "longest example in tokens; longer DB examples are skipped (a seq2seq DB: its "
+        "sources were fitted to its max_source_len by prepro.py, which applies instead)", _MODEL,
+        kind=int)
     normalize_data: bool = _flag(
         True, "original flag, kept for old commands: eval lines are always parsed like "
         "prepro.py (whitespace normalised)", _MODEL, kind=bool)

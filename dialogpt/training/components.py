@@ -202,6 +202,19 @@ def enable_activation_checkpointing(model) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
+def length_limit(max_seq_length: int, db) -> int:
+    """The longest training example: ``--max_seq_length`` for a causal DB; for a seq2seq DB the
+    source limit prepro.py already fitted every source to (cutting turns and knowledge, counted),
+    so no example is dropped for a flag left at its DialoGPT default."""
+    if db.kind != "seq2seq":
+        return max_seq_length
+    if max_seq_length != db.max_source_len:
+        logger.info("--max_seq_length %d does not apply to a seq2seq DB: its sources were fitted "
+                    "to max_source_len=%d by prepro.py (rebuild it with another --max_source_len "
+                    "to change that)", max_seq_length, db.max_source_len)
+    return db.max_source_len
+
+
 def build_train_loader(db, micro_batch: int, max_seq_length: int, seed: int, rank: int,
                        world_size: int):
     from dialogpt.data.loader import BucketingDataLoader
@@ -245,7 +258,7 @@ def make_plan(config: TrainConfig, world_size: int, loader) -> BatchPlan:
                         f"step: {len(loader)} micro-batches of {config.micro_batch_size} per "
                         f"process, {accumulation} needed; lower --train_batch_size")
     return BatchPlan(world_size=world_size, micro_batch=config.micro_batch_size,
-                     accumulation=accumulation, max_seq_length=config.max_seq_length,
+                     accumulation=accumulation, max_seq_length=loader.max_seq_len,
                      steps_per_epoch=steps, examples_used=len(loader.example_ids),
                      examples_left_out=loader.n_left_out)
 

@@ -370,8 +370,9 @@ class Trainer:
         self.tokenizer = components.load_training_tokenizer(
             config.tokenizer, config.model_name_or_path, self.db.manifest)
         model_config = components.model_config_of(self.resume_dir or config.model_name_or_path)
+        max_length = components.length_limit(config.max_seq_length, self.db)
         components.check_db_matches(config.train_input_file, self.db.kind, self.db.manifest,
-                                    self.tokenizer, model_config, config.max_seq_length)
+                                    self.tokenizer, model_config, max_length)
         if self.db.kind == "seq2seq":
             components.check_grounding_matches(
                 config.train_input_file, self.db.manifest,
@@ -379,7 +380,7 @@ class Trainer:
         explicit = config.precision is not None or config.fp16 is not None
         self.precision = components.precision_for_model(self.precision, explicit, model_config)
         self.train_loader = components.build_train_loader(
-            self.db, config.micro_batch_size, config.max_seq_length, config.seed, ctx.rank,
+            self.db, config.micro_batch_size, max_length, config.seed, ctx.rank,
             ctx.world_size)
         self.plan = components.make_plan(config, ctx.world_size, self.train_loader)
         self.eval_loader = (None if config.skip_eval

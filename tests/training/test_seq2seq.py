@@ -246,3 +246,13 @@ def test_godel_hub_id_offline_fails_at_once_with_what_to_do(grounded, tmp_path, 
                                         ".*local directory"):
         main(train_argv("microsoft/GODEL-v1_1-base-seq2seq", grounded["train"], grounded["eval"],
                         tmp_path / "run"))
+
+
+def test_max_seq_length_drops_no_seq2seq_example(grounded, t5_tiny, tmp_path, capsys):
+    """prepro.py fitted every source to the DB's max_source_len (96 here); the DialoGPT flag
+    --max_seq_length (32 here, 128 by default) must not leave examples out."""
+    assert main(train_argv(t5_tiny, grounded["train"], None, tmp_path / "run",
+                           num_optim_steps=1, max_seq_length=32)) == 0
+    err = capsys.readouterr().err
+    assert "64 examples used of 64 (0 longer" in err
+    assert "--max_seq_length 32 does not apply to a seq2seq DB" in err
