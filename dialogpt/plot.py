@@ -38,6 +38,13 @@ def _number(value) -> float | None:
         return None
 
 
+def numeric_rows(raw) -> list[dict[str, float]]:
+    """Log rows with their numeric fields as floats; rows without ``global_step`` dropped."""
+    rows = [{key: number for key, value in row.items() if (number := _number(value)) is not None}
+            for row in raw]
+    return [row for row in rows if "global_step" in row]
+
+
 def _rows(path: Path) -> list[dict[str, float]]:
     if not path.is_file():
         return []
@@ -46,9 +53,7 @@ def _rows(path: Path) -> list[dict[str, float]]:
             raw = [json.loads(line) for line in handle if line.strip()]
         else:
             raw = list(csv.DictReader(handle))
-    rows = [{key: number for key, value in row.items() if (number := _number(value)) is not None}
-            for row in raw]
-    return [row for row in rows if "global_step" in row]
+    return numeric_rows(raw)
 
 
 def run_folder(path: Path) -> Path:
@@ -137,11 +142,17 @@ def draw(runs: list[RunLogs], title: str | None = None):
 def plot_runs(run_dirs, out_stem: str | Path, title: str | None = None, names=None,
               formats=("png", "svg")) -> list[Path]:
     """Draw the runs in ``run_dirs`` and write ``out_stem.png`` / ``.svg``; returns the files."""
-    from dialogpt.fileio import atomic_write
-
     runs = [read_run(path, name) for path, name in zip(run_dirs, names or _names(run_dirs))]
     if not any(run.train or run.eval for run in runs):
         raise UserError("the logs hold no rows yet; plot again once training has logged a step")
+    return write_figure(runs, out_stem, title, formats)
+
+
+def write_figure(runs: list[RunLogs], out_stem: str | Path, title: str | None = None,
+                 formats=("png", "svg")) -> list[Path]:
+    """Draw ``runs`` and write ``out_stem.FORMAT`` for each format (atomically)."""
+    from dialogpt.fileio import atomic_write
+
     plt = _pyplot()
     figure = draw(runs, title)
     written = []

@@ -6,9 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-HEADLINE = (("nist2", "NIST2"), ("nist4", "NIST4"), ("bleu2", "BLEU2"), ("bleu4", "BLEU4"),
-            ("meteor", "METEOR"), ("entropy4", "Ent-4"), ("dist1", "Dist-1"), ("dist2", "Dist-2"),
-            ("avg_len", "Avg.Len"))
 
 
 def read_log(path: Path) -> list[dict[str, float]]:
@@ -27,36 +24,17 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def plot_losses(train_rows, eval_rows, path: Path) -> bool:
-    """Train loss per step and eval loss per evaluation; False when matplotlib is missing."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    from dialogpt.fileio import atomic_write
+def plot_losses(train_rows, eval_rows, path: Path, title: str = "DialoGPT demo") -> bool:
+    """Loss and perplexity curves (``dialogpt.plot``, as ``python plot.py RUN_DIR`` draws them)
+    into ``path`` (PNG) and the same name with ``.svg``; False when matplotlib is missing."""
+    from dialogpt.cli import UserError
+    from dialogpt.plot import RunLogs, numeric_rows, write_figure
 
-    figure, axis = plt.subplots(figsize=(7, 4), dpi=100)
-    if train_rows:
-        steps = [row["global_step"] for row in train_rows]
-        if "loss" in train_rows[0]:
-            axis.plot(steps, [row["loss"] for row in train_rows], label="train loss (step)",
-                      linewidth=0.8, alpha=0.7)
-        axis.plot(steps, [row["mean_loss"] for row in train_rows], "--", linewidth=1,
-                  label="train mean_loss (epoch running mean, as train_log.txt)")
-    if eval_rows:
-        axis.plot([row["global_step"] for row in eval_rows],
-                  [row["eval_loss"] for row in eval_rows], "o-", label="eval loss")
-    axis.set_xlabel("optimizer step")
-    axis.set_ylabel("cross-entropy per token")
-    axis.set_title("DialoGPT demo")
-    axis.grid(alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
-    with atomic_write(path, "wb") as handle:
-        figure.savefig(handle, format="png")
-    plt.close(figure)
+    run = RunLogs("demo", numeric_rows(train_rows), numeric_rows(eval_rows))
+    try:
+        write_figure([run], Path(path).with_suffix(""), title, ("png", "svg"))
+    except UserError:
+        return False
     return True
 
 
@@ -112,10 +90,7 @@ def write_report(out: Path, train_dir: Path, results: dict, heldout_tsv: Path,
     else:
         lines += ["", "(No loss curve: matplotlib is not installed; "
                   "`pip install \"dialogpt-lsp[plot]\"` adds it.)"]
-    lines += ["", "## Metrics on held-out contexts", "",
-              "| " + " | ".join(label for _, label in HEADLINE) + " |",
-              "|" + "---|" * len(HEADLINE),
-              "| " + " | ".join(_fmt(metrics.get(key)) for key, _ in HEADLINE) + " |",
+    lines += ["", "## Metrics on held-out contexts", "", *metrics_table(metrics),
               "", "## Sample conversations", ""]
     for sample in report["samples"]:
         lines += [f"- context: {' / '.join(sample['context'])}",
@@ -126,6 +101,35 @@ def write_report(out: Path, train_dir: Path, results: dict, heldout_tsv: Path,
     with atomic_write(out / "report.json") as handle:
         json.dump(report, handle, indent=1)
     return {"report": str(out / "REPORT.md"), "eval": report["eval"]}
+
+
+def metrics_table(metrics: dict) -> list[str]:
+    """The headline metrics as ``batch_eval.py`` prints them (BLEU, METEOR and Distinct as
+    percentages, like the DialoGPT README), and why METEOR is missing when it is."""
+    from dialogpt.evaluation.report import HEADLINE
+
+    def cell(value, percent: bool) -> str:
+        if value is None:
+            return "n/a"
+        return f"{100 * value:.2f}%" if percent else f"{value:.4f}"
+
+    lines = ["| " + " | ".join(title for title, _, _ in HEADLINE) + " |",
+             "|" + "---|" * len(HEADLINE),
+             "| " + " | ".join(cell(metrics.get(key), percent) for _, key, percent in HEADLINE)
+             + " |"]
+    if metrics and metrics.get("meteor") is None:
+        lines += ["", f"METEOR n/a: {meteor_missing_reason()}"]
+    return lines
+
+
+def meteor_missing_reason() -> str:
+    from dialogpt.evaluation.meteor import MeteorUnavailable, locate_meteor
+
+    try:
+        locate_meteor()
+    except MeteorUnavailable as exc:
+        return str(exc)
+    return "the METEOR jar ran but reported no score (see the evaluate stage's warnings)"
 
 
 def _fmt(value) -> str:
