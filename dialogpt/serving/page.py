@@ -103,7 +103,8 @@ def build_page(state):
         title=f"Chat with {state.model_id}",
         description=f"{kind} model served by serve.py; the same model answers the "
                     "OpenAI-compatible API under /v1. The clear button resets the dialog.",
-        flagging_mode="never", analytics_enabled=False, api_name=False)
+        flagging_mode="never", analytics_enabled=False, api_name=False,
+        concurrency_limit=None)  # the batcher, not Gradio's queue, decides what runs together
 
 
 def mount_page(app, state):

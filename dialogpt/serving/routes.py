@@ -216,6 +216,7 @@ async def stream_chunks(run: Run, state: ServerState, chat: bool,
                         include_usage: bool) -> AsyncIterator[str]:
     header = _header("chat.completion.chunk" if chat else "text_completion", state)
     total = sum(job.sampling.n for job in run.jobs)
+    failed = False
     try:
         if chat:
             for index in range(total):
@@ -224,6 +225,7 @@ async def stream_chunks(run: Run, state: ServerState, chat: bool,
             try:
                 event = await run.next_event(KEEPALIVE_SECONDS)
             except APIError as error:
+                failed = True
                 yield sse(error_body(error, "/v1"))
                 break
             if event is None:
@@ -241,7 +243,8 @@ async def stream_chunks(run: Run, state: ServerState, chat: bool,
         yield DONE
     finally:
         if not run.done:
-            state.metrics.inc("disconnects_total")
+            if not failed:
+                state.metrics.inc("disconnects_total")
             run.cancel()
 
 
