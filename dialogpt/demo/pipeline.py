@@ -67,6 +67,8 @@ def build_parser():
     parser.add_argument("--jobs", type=int, default=max(1, min(8, os.cpu_count() or 1)),
                         help="make -j for the extractor")
     add_bool_flag(parser, "--force", False, "redo every stage, even finished ones")
+    add_bool_flag(parser, "--mmi", False, "also train a backward model on prepro.py --reverse "
+                  "data and rerank sampled candidates with it (MMI); the report has both rows")
     return parser
 
 
@@ -197,12 +199,18 @@ def _model_source(demo: Demo) -> str:
 
 
 def stage_train(demo: Demo, results) -> dict:
+    return train_model(demo, results["prepro"]["db"], demo.train_dir)
+
+
+def train_model(demo: Demo, db: str, train_dir: Path) -> dict:
+    """The demo's training run on ``db`` into ``train_dir`` (the backward model of ``--mmi``
+    trains the same way on the reversed DB)."""
     from dialogpt.training.train import main as train_main
 
     flags = ["--model_name_or_path", _model_source(demo),
-             "--train_input_file", results["prepro"]["db"],
+             "--train_input_file", db,
              "--eval_input_file", str(demo.valid_tsv),
-             "--output_dir", str(demo.train_dir),
+             "--output_dir", str(train_dir),
              "--num_optim_steps", str(demo.args.num_optim_steps),
              "--valid_step", str(demo.args.valid_step),
              "--train_batch_size", str(demo.args.train_batch_size),
@@ -214,12 +222,16 @@ def stage_train(demo: Demo, results) -> dict:
              "--resume", "auto"]
     rc = train_main(flags + demo.train_flags)
     if rc:
-        raise UserError(f"training failed (exit {rc}); see {demo.train_dir}")
-    checkpoints = sorted(demo.train_dir.glob("checkpoint-step-*"),
+        raise UserError(f"training failed (exit {rc}); see {train_dir}")
+    return {"checkpoint": str(latest_checkpoint(train_dir)), "train_dir": str(train_dir)}
+
+
+def latest_checkpoint(train_dir: Path) -> Path:
+    checkpoints = sorted(train_dir.glob("checkpoint-step-*"),
                          key=lambda path: int(path.name.rsplit("-", 1)[1]))
     if not checkpoints:
-        raise UserError(f"training wrote no checkpoint in {demo.train_dir}")
-    return {"checkpoint": str(checkpoints[-1]), "train_dir": str(demo.train_dir)}
+        raise UserError(f"training wrote no checkpoint in {train_dir}")
+    return checkpoints[-1]
 
 
 def _write_heldout(demo: Demo) -> int:
@@ -318,8 +330,14 @@ def _run(demo: Demo, args) -> int:
 
     validate(demo)  # dumps, model, training flags: before any stage starts or deletes
     stages = [(name, globals()[f"stage_{name}"]) for name in STAGES]
+    options = stage_options(demo)
+    if args.mmi:  # the MMI recipe's stages, before the report
+        from dialogpt.demo.mmi import mmi_options, mmi_stages
+
+        stages[-1:-1] = mmi_stages()
+        options.update(mmi_options(demo))
     try:
-        results = run_stages(demo, stages, stage_options(demo))
+        results = run_stages(demo, stages, options)
     except KeyboardInterrupt:
         return 130
     except subprocess.CalledProcessError as exc:

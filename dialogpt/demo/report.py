@@ -90,8 +90,13 @@ def write_report(out: Path, train_dir: Path, results: dict, heldout_tsv: Path,
     else:
         lines += ["", "(No loss curve: matplotlib is not installed; "
                   "`pip install \"dialogpt-lsp[plot]\"` adds it.)"]
-    lines += ["", "## Metrics on held-out contexts", "", *metrics_table(metrics),
-              "", "## Sample conversations", ""]
+    lines += ["", "## Metrics on held-out contexts", "", *metrics_table(metrics)]
+    mmi = results.get("evaluate_mmi", {}).get("metrics")
+    if mmi:  # demo.py --mmi
+        report["metrics_mmi"] = mmi
+        lines += ["", "With MMI reranking (8 sampled candidates, the backward model's choice):",
+                  "", *metrics_table(mmi)]
+    lines += ["", "## Sample conversations", ""]
     for sample in report["samples"]:
         lines += [f"- context: {' / '.join(sample['context'])}",
                   f"  - model: {sample['response']}",

@@ -50,6 +50,8 @@ def clear_for_redo(demo, name: str) -> None:
             tsv.unlink(missing_ok=True)
     elif name == "train":
         shutil.rmtree(demo.train_dir, ignore_errors=True)
+    elif name == "train_reverse":
+        shutil.rmtree(demo.out / "train-reverse", ignore_errors=True)
 
 
 def validate(demo) -> None:

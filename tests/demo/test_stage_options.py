@@ -81,3 +81,33 @@ def test_an_unreachable_hub_model_fails_before_any_stage(demo_env, monkeypatch):
     with pytest.raises(UserError, match="microsoft/DialoGPT-small"):
         pipeline.main(base + ["--model", "small"])
     assert calls == []
+
+
+def test_mmi_adds_its_stages_before_the_report(demo_env, monkeypatch):
+    from dialogpt.demo import mmi
+
+    calls, base, _, _ = demo_env
+    for name in mmi.MMI_STAGES:
+        monkeypatch.setattr(mmi, f"stage_{name}", lambda demo, results, name=name:
+                            calls.append(name) or {})
+    assert pipeline.main(base) == 0
+    calls.clear()
+    assert pipeline.main(base + ["--mmi"]) == 0  # the finished stages are kept
+    assert calls == [*mmi.MMI_STAGES, "report"]
+
+
+@pytest.mark.slow
+def test_demo_mmi_runs_the_recipe_end_to_end(tmp_path):
+    """Tiny sizes: two 10-step trainings, 10 held-out contexts, MMI over 8 candidates."""
+    import json
+
+    out = tmp_path / "out"
+    argv = ["--output_dir", str(out), "--data_dir", str(tmp_path / "data"), "--mmi",
+            "--num_optim_steps", "10", "--valid_step", "10", "--num_heldout", "10", "--jobs", "2"]
+    assert pipeline.main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["metrics_mmi"]["n_lines"] == 10 == report["metrics"]["n_lines"]
+    assert (out / "train-reverse" / "checkpoint-step-10").is_dir()
+    assert "With MMI reranking" in (out / "REPORT.md").read_text()
+    first_eval = json.loads((out / "train-reverse" / "eval_log.jsonl").read_text().splitlines()[0])
+    assert first_eval["global_step"] == 0  # the backward model was evaluated (on reversed lines)

@@ -1,0 +1,75 @@
+"""``python demo.py --mmi``: the MMI recipe of the README as four more demo stages.
+
+1. ``prepro_reverse``  ``prepro.py --reverse`` on the same ``train.tsv`` (turn order reversed)
+2. ``train_reverse``   the backward model: the demo's training flags on the reversed DB, into
+   ``OUTPUT_DIR/train-reverse`` (its evaluation reverses ``valid.tsv`` the same way)
+3. ``generate_mmi``    ``generate.py --mmi_model``: ``--num_candidates`` sampled candidates per
+   held-out context, the one the backward model scores highest kept
+4. ``evaluate_mmi``    ``batch_eval.py`` on those responses; the report shows both rows
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+from dialogpt.cli import UserError
+
+MMI_STAGES = ("prepro_reverse", "train_reverse", "generate_mmi", "evaluate_mmi")
+MMI_SAMPLING = ["--decoding", "sample", "--top_k", "20", "--num_candidates", "8",
+                "--max_length", "30", "--seed", "42", "--batch_size", "16"]
+"""Sampling for the MMI candidates (greedy would give one candidate)."""
+
+
+def stage_prepro_reverse(demo, results) -> dict:
+    from dialogpt.data.prepro import db_path_for, main as prepro_main
+
+    rc = prepro_main(["--corpus", str(demo.train_tsv), "--max_seq_len",
+                      str(demo.args.max_seq_len), "--reverse", "--force"])
+    if rc:
+        raise UserError(f"prepro.py --reverse failed (exit {rc})")
+    return {"db": str(db_path_for(demo.train_tsv, demo.args.max_seq_len, reverse=True))}
+
+
+def stage_train_reverse(demo, results) -> dict:
+    from dialogpt.demo.pipeline import train_model
+
+    out = demo.out / "train-reverse"
+    return train_model(demo, results["prepro_reverse"]["db"], out)
+
+
+def stage_generate_mmi(demo, results) -> dict:
+    from dialogpt.decoding.generate_cli import main as generate_main
+
+    output = demo.out / "heldout.mmi.resp.txt"
+    rc = generate_main(["--model", results["train"]["checkpoint"], "--mmi_model",
+                        results["train_reverse"]["checkpoint"], "--input",
+                        str(demo.heldout_tsv), "--output", str(output), *MMI_SAMPLING])
+    if rc:
+        raise UserError(f"generate.py --mmi_model failed (exit {rc})")
+    return {"responses": str(output)}
+
+
+def stage_evaluate_mmi(demo, results) -> dict:
+    from dialogpt.evaluation.batch_eval import main as eval_main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = eval_main(["--refs", str(demo.heldout_refs), "--hyp",
+                        results["generate_mmi"]["responses"], "--format", "plain", "--clean",
+                        "--n_refs", "1", "--vshuman", "-1", "--json"])
+    if rc:
+        raise UserError(f"batch_eval.py failed (exit {rc})")
+    return {"metrics": json.loads(printed.getvalue().strip().splitlines()[-1])}
+
+
+def mmi_stages() -> list[tuple[str, object]]:
+    return [(name, globals()[f"stage_{name}"]) for name in MMI_STAGES]
+
+
+def mmi_options(demo) -> dict[str, dict]:
+    """What the MMI stages' outputs depend on (see ``stage_options``)."""
+    return {"prepro_reverse": {"max_seq_len": demo.args.max_seq_len},
+            "train_reverse": {}, "generate_mmi": {"sampling": MMI_SAMPLING},
+            "evaluate_mmi": {}}
