@@ -55,10 +55,8 @@ class ServerState:
                                 f"{self.model_id!r}", param="model", code="model_not_found")
 
 
-async def parse_body(request, model):
-    """The request's JSON body validated as ``model``: 400 for bad JSON, 422 for bad fields."""
-    from pydantic import ValidationError
-
+async def read_json(request) -> dict:
+    """The request's JSON object; 400 for bad JSON or a body that is not an object."""
     raw = await request.body()
     try:
         data = json.loads(raw)
@@ -66,6 +64,13 @@ async def parse_body(request, model):
         raise APIError(400, f"the body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise APIError(400, f"the body must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def validate(data: dict, model):
+    """``data`` as the pydantic ``model``; 422 naming the fields that are missing or wrong."""
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -74,6 +79,10 @@ async def parse_body(request, model):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
                              for e in exc.errors()[:5])
         raise APIError(422, problems, param=param) from exc
+
+
+async def parse_body(request, model):
+    return validate(await read_json(request), model)
 
 
 # -- running jobs ----------------------------------------------------------------------------------
@@ -263,20 +272,16 @@ def list_models(state: ServerState) -> dict:
 # -- Hugging Face and GODEL's example server -----------------------------------------------------------
 
 async def hf_generate(request, state: ServerState):
-    raw = await request.body()
-    try:
-        is_godel = isinstance(json.loads(raw), dict) and "msg" in json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        is_godel = False
-    if is_godel:
-        body = await parse_body(request, GodelBody)
-        if not body.msg or not all(" ".join(turn.split()) for turn in body.msg):
+    data = await read_json(request)
+    if "msg" in data:  # GODEL's example server
+        godel = validate(data, GodelBody)
+        turns = tuple(" ".join(turn.split()) for turn in godel.msg)
+        if not turns or not all(turns):
             raise APIError(422, "msg must be a non-empty list of non-empty turns", param="msg")
-        prompt = Prompt(tuple(" ".join(t.split()) for t in body.msg), body.instruction,
-                        body.knowledge or None)
+        prompt = Prompt(turns, godel.instruction, godel.knowledge or None)
         run = await start(state, [prompt], Sampling(state.engine.defaults), False)
         return {"response": (await run.wait(request))[0].text}
-    body = await parse_body(request, HFBody)
+    body = validate(data, HFBody)
     prompt = text_prompt(body.inputs, "inputs", body.knowledge, body.instruction)
     sampling = hf_sampling(body.parameters, state.engine.defaults, state.max_n)
     run = await start(state, [prompt], sampling, False)

@@ -278,3 +278,29 @@ def _wait_for(condition, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.01)
+
+
+def test_stop_sequence_and_beam_search(client, server, tiny_gpt2_dir):
+    from dialogpt.decoding.generation import Decoder
+    from dialogpt.decoding.options import DecodingOptions
+    from dialogpt.modeling import load_model
+    from dialogpt.tokenization import load_tokenizer
+
+    full = client.chat.completions.create(model=server.state.model_id, messages=HELLO,
+                                          temperature=0).choices[0].message.content
+    stop = full.split()[2]
+    cut = client.chat.completions.create(model=server.state.model_id, messages=HELLO,
+                                         temperature=0, stop=[stop])
+    assert cut.choices[0].message.content == full[:full.index(stop)].strip()
+    assert cut.choices[0].finish_reason == "stop"
+    beam = client.chat.completions.create(model=server.state.model_id, messages=HELLO,
+                                          max_tokens=8, extra_body={"num_beams": 3})
+    decoder = Decoder(load_model(tiny_gpt2_dir), load_tokenizer(tiny_gpt2_dir),
+                      DecodingOptions(decoding="beam", num_beams=3, max_length=8))
+    assert beam.choices[0].message.content == decoder.respond([[HELLO[0]["content"]]])[0].text
+    streamed = client.chat.completions.create(model=server.state.model_id, messages=HELLO,
+                                              max_tokens=8, stream=True,
+                                              extra_body={"num_beams": 3})
+    pieces = [c.choices[0].delta.content for c in streamed if c.choices and
+              c.choices[0].delta.content]
+    assert pieces == [beam.choices[0].message.content]  # beam replies stream in one piece

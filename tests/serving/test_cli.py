@@ -1,0 +1,40 @@
+"""``serve.py`` flags -> ``ServeConfig``; bad values are user errors naming the flag."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogpt.cli import UserError
+from dialogpt.serving.cli import API_KEY_ENV, ServeConfig, build_parser
+from dialogpt.serving.safety import DEFAULT_BLOCKLIST
+
+
+def config(argv, monkeypatch=None):
+    return ServeConfig.from_args(build_parser().parse_args(["--model", "m", *argv]))
+
+
+def test_defaults_bind_localhost_without_key(monkeypatch):
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    cfg = config([])
+    assert (cfg.host, cfg.port, cfg.api_key, cfg.safe) == ("127.0.0.1", 8000, None, None)
+    assert cfg.max_request_bytes == 1 << 20 and cfg.max_batch_size == 32 and cfg.page
+
+
+def test_api_key_from_flag_or_environment(monkeypatch):
+    monkeypatch.setenv(API_KEY_ENV, "from-env")
+    assert config([]).api_key == "from-env"
+    assert config(["--api_key", "flag"]).api_key == "flag"
+
+
+def test_bare_safe_uses_the_builtin_list():
+    assert config(["--safe"]).safe == str(DEFAULT_BLOCKLIST)
+    assert config(["--safe", "mine.txt", "--port", "9"]).safe == "mine.txt"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--max_batch_size", "0"], "--max_batch_size"), (["--port", "70000"], "--port"),
+    (["--max_request_bytes", "10"], "--max_request_bytes"), (["--max_queue", "0"], "--max_queue"),
+])
+def test_bad_values(argv, words):
+    with pytest.raises(UserError, match=words):
+        config(argv)
