@@ -144,11 +144,16 @@ class ThreadBuilder:
         return turns
 
     def _target_skip(self, link_id: str, comment_id: str) -> str | None:
-        filters, options = self.filters, self.options
+        filters = self.filters
         if filters.keep_keys is not None and f"{link_id}\t{comment_id}" not in filters.keep_keys:
             return "not_in_keys"
         if comment_id in self.parents:
             return "not_leaf"
+        return self._target_skip_rest(link_id, comment_id)
+
+    def _target_skip_rest(self, link_id: str, comment_id: str) -> str | None:
+        """The checks of :meth:`_target_skip` after the key and leaf checks."""
+        filters, options = self.filters, self.options
         if filters.subreddits is not None:
             subreddit = subreddit_of(self.submissions.get(link_id))
             if not subreddit:
@@ -192,24 +197,36 @@ class ThreadBuilder:
     def build(self, ids: list[tuple[str, str, str]], stats: ConvStats) -> Iterator[str]:
         """Yield the output lines ``link_id,parent_id,comment_id<TAB>src<TAB>tgt`` for ``ids``."""
         options = self.options
+        min_depth, clean = options.min_depth, options.clean
+        keep_keys, parents = self.filters.keep_keys, self.parents
+        cached, make_turn = self._turns._turns, self._turns.get
+        skipped = stats.skipped
+        not_in_keys = not_leaf = 0  # the two commonest skips, counted in locals (hot loop)
         for link_id, parent_id, comment_id in ids:
-            reason = self._target_skip(link_id, comment_id)
+            # _target_skip, its first two checks inlined
+            if keep_keys is not None and f"{link_id}\t{comment_id}" not in keep_keys:
+                not_in_keys += 1
+                continue
+            if comment_id in parents:
+                not_leaf += 1
+                continue
+            reason = self._target_skip_rest(link_id, comment_id)
             if reason is None:
                 stats.candidates += 1
                 raw_turns = self.chain(comment_id)
                 if raw_turns is None:
                     reason = "missing_submission"
-                elif len(raw_turns) < options.min_depth:
+                elif len(raw_turns) < min_depth:
                     reason = "min_depth"
             if reason is not None:
-                stats.skipped[reason] += 1
+                skipped[reason] += 1
                 continue
-            turns = [self._turns.get(key, raw) for key, raw in raw_turns]
+            turns = [cached.get(key) or make_turn(key, raw) for key, raw in raw_turns]
             context, target = turns[:-1], turns[-1]
-            if options.clean:
+            if clean:
                 reason = self._instance_skip(context, target)
                 if reason is not None:
-                    stats.skipped[reason] += 1
+                    skipped[reason] += 1
                     continue
             stats.instances += 1
             stats.target_tokens += target.n_tokens
@@ -217,3 +234,7 @@ class ThreadBuilder:
             stats.context_tokens += sum(turn.n_tokens for turn in context)
             src = " EOS ".join(turn.text for turn in context)
             yield f"{link_id},{parent_id},{comment_id}\t{src}\t{target.text}"
+        if not_in_keys:
+            skipped["not_in_keys"] += not_in_keys
+        if not_leaf:
+            skipped["not_leaf"] += not_leaf

@@ -83,7 +83,42 @@ def _drop_tags_and_urls(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Split ``text`` (already blanked to the small alphabet) like NLTK's TweetTokenizer."""
-    return _TOKEN_RE.findall(_HANG_RE.sub(r"\1\1\1", text))
+    if _HANG_RE.search(text):
+        text = _HANG_RE.sub(r"\1\1\1", text)
+    return _TOKEN_RE.findall(text)
+
+
+_CROSSES_SPACES_RE = re.compile(r"[0-9]|\.\s+\.")  # what may match across a space
+
+
+class _WordTokens(dict):
+    """word -> its tokens joined by spaces, computed on first use (at most ``limit`` kept)."""
+
+    limit = 1 << 18
+
+    def __missing__(self, word: str) -> str:
+        tokens = " ".join(tokenize(word))
+        if len(self) < self.limit:
+            self[word] = tokens
+        return tokens
+
+
+_WORD_TOKENS = _WordTokens()
+
+
+def _tokens_joined(text: str) -> str:
+    """``" ".join(tokenize(text))`` with whitespace collapsed, word by word through a cache.
+
+    Only a phone number (digits) or a spaced ellipsis (``". ."``) can match across a space; every
+    other alternative of ``_TOKEN_RE`` lies within a run of non-space characters, its
+    look-arounds and ``\\b`` see a space or the string's edge alike, and the hang rule's runs of
+    one character never mix spaces with others. So without digits or spaced dots the tokens of
+    the text are the tokens of its words in order, and each distinct word is split only once
+    (Reddit's vocabulary repeats; most words are plain letters).
+    """
+    if _CROSSES_SPACES_RE.search(text):
+        return " ".join(" ".join(tokenize(text)).split())
+    return " ".join(map(_WORD_TOKENS.__getitem__, text.split()))
 
 
 def gpt_norm(text: str) -> str:
@@ -98,4 +133,4 @@ def gpt_norm(text: str) -> str:
     text = text.replace(MENTION_TOKEN, "MENTION").replace(URL_TOKEN, "URL")
     text = _ILLEGAL_CHARS_RE.sub(" ", text)
     text = text.replace("MENTION", MENTION_TOKEN).replace("URL", URL_TOKEN)
-    return " ".join(" ".join(tokenize(text)).split())
+    return _tokens_joined(text)

@@ -79,3 +79,16 @@ def test_tokenizer_splits_like_nltk_on_the_normalised_alphabet(text):
     theirs = " ".join(" ".join(nltk_casual.TweetTokenizer(preserve_case=True).tokenize(text))
                       .split())
     assert ours == theirs
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "D", "p", "o", "x", "e", "com", "Smith", "don't",
+                                 "__url__", " ", "  ", ".", ". ", ":", ",", "!", "?", "'", "(",
+                                 ")", "[", "]", "_", "“", "”", "....", "!!!!", "8", "0"]),
+                max_size=30).map("".join))
+def test_word_by_word_tokens_equal_whole_text_tokens(text):
+    from dialogpt.extraction.normalize import _tokens_joined
+
+    expected = " ".join(" ".join(tokenize(text)).split())
+    assert _tokens_joined(text) == expected
+    assert _tokens_joined(text) == expected  # second time through the word cache
