@@ -173,6 +173,12 @@ def create_app(state: ServerState, page: bool = True):
         return PlainTextResponse(state.metrics.render(),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def unknown(request: Request, rest: str):
+        raise APIError(404, f"no endpoint {request.method} /v1/{rest}: this server has POST "
+                            "/v1/chat/completions, POST /v1/completions and GET /v1/models",
+                       code="not_found")
+
     if page:
         from dialogpt.serving.page import mount_page
 

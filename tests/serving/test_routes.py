@@ -112,6 +112,14 @@ def test_hf_generate_and_godel_example_shapes(server, tiny_gpt2_dir):
     assert set(bad.json()) == {"error", "error_type"}
 
 
+def test_unknown_v1_route_is_404_in_the_error_shape(client, server):
+    with pytest.raises(openai.NotFoundError, match="no endpoint"):
+        client.embeddings.create(model=server.state.model_id, input="hi")
+    wrong_method = httpx.get(server.api + "/chat/completions",
+                             headers={"Authorization": "Bearer test-key"})
+    assert wrong_method.status_code == 404 and "error" in wrong_method.json()
+
+
 def test_health_and_metrics_need_no_key(server):
     assert httpx.get(server.url + "/health").json()["status"] == "ok"
     assert httpx.get(server.url + "/metrics").status_code == 200
