@@ -280,6 +280,28 @@ def test_disconnect_mid_stream_frees_the_slot(client, server, monkeypatch):
     assert client.models.list().data
 
 
+def test_client_gone_before_a_plain_reply_frees_the_slot(server, monkeypatch):
+    original = server.state.engine.raw_decode
+    metrics = server.state.metrics
+
+    def slow(ids):
+        time.sleep(0.1)
+        return original(ids)
+
+    monkeypatch.setattr(server.state.engine, "raw_decode", slow)
+    before = metrics.counters["generated_tokens_total"][()]
+    gone_before = metrics.counters["disconnects_total"][()]
+    # A stop sequence makes every step decode the row's text, i.e. every step is slow.
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.api + "/chat/completions", timeout=0.5,
+                   headers={"Authorization": "Bearer test-key"},
+                   json={"messages": HELLO, "temperature": 0, "max_tokens": 16,
+                         "min_tokens": 16, "stop": ["never printed"]})
+    _wait_for(lambda: metrics.counters["disconnects_total"][()] > gone_before)
+    _wait_for(lambda: server.state.batcher.running == 0 and not server.state.batcher.pending)
+    assert metrics.counters["generated_tokens_total"][()] - before < 16
+
+
 def _wait_for(condition, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -70,3 +70,12 @@ def test_knowledge_for_a_causal_model_is_400(client, server):
     with pytest.raises(openai.BadRequestError, match="seq2seq"):
         client.chat.completions.create(model=server.state.model_id, messages=MESSAGES,
                                        extra_body={"knowledge": "some text"})
+
+
+def test_godel_example_server_body(godel, reference):
+    import httpx
+
+    response = httpx.post(godel.url + "/generate", timeout=60,
+                          json={"msg": ["tell me about the river"], "knowledge": KNOWLEDGE_A})
+    expected = reference.respond([["tell me about the river"]], knowledge=[KNOWLEDGE_A])[0]
+    assert response.json() == {"response": expected.text}
