@@ -82,6 +82,12 @@ class Job:
         return self.sampling.batch_key() + ((self.limit,) if self.beam else ())
 
 
+def delta_sink(job: Job, choice: int):
+    """A callback sending text shown for ``job``'s ``choice`` to its request."""
+    index = job.choice_offset + choice
+    return lambda delta: job.emit(("delta", index, delta))
+
+
 class Engine:
     def __init__(self, model, tokenizer, defaults: DecodingOptions, ranker=None, safety=None,
                  metrics=None, sources=None) -> None:
@@ -179,8 +185,7 @@ class Engine:
             streams = self.streams_rows(job)
             for choice in range(job.sampling.n):
                 for _ in range(per_row):
-                    on_delta = ((lambda delta, job=job, choice=choice:
-                                 job.emit(("delta", job.choice_offset + choice, delta))) if streams else None)
+                    on_delta = delta_sink(job, choice) if streams else None
                     rows.append(RowText(self.raw_decode, lead.decoder.eos_id, job.limit,
                                         job.sampling.stop, on_delta, job.cancelled))
                     contexts.append(job.context_ids)
