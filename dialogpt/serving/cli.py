@@ -49,6 +49,7 @@ class ServeConfig:
     safe_reply: str = ""
     safe_retries: int = 3
     page: bool = True
+    threads: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -58,10 +59,15 @@ class ServeConfig:
             problems.append("--max_batch_size must be >= 1 (1 = no batching)")
         if self.batch_wait_ms < 0:
             problems.append("--batch_wait_ms must be >= 0")
+        if self.threads < 0:
+            problems.append("--threads must be >= 0 (0 = torch's default)")
         if self.max_queue < 1 or self.max_n < 1:
             problems.append("--max_queue and --max_n must be >= 1")
         if self.max_request_bytes < 1024:
             problems.append("--max_request_bytes must be >= 1024")
+        if self.safe and not Path(self.safe).is_file():
+            problems.append(f"--safe {self.safe}: no such blocklist file (one word or phrase a "
+                            "line, # for comments; a bare --safe uses the built-in list)")
         if problems:
             raise UserError("; ".join(problems))
 
@@ -99,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="largest request body; larger ones get 413")
     http.add_argument("--max_n", type=int, default=d.max_n, help="largest 'n' of a request")
     add_bool_flag(http, "--page", d.page, "serve the chat page (Gradio) at /")
+    http.add_argument("--threads", type=int, default=d.threads,
+                      help="CPU threads of torch (0 = torch's default); on a machine shared with "
+                           "other work, 1 avoids threads waiting on each other")
     safe = parser.add_argument_group("safe mode")
     safe.add_argument("--safe", nargs="?", const=str(DEFAULT_BLOCKLIST), default=None,
                       metavar="FILE",
@@ -148,6 +157,10 @@ def main(argv=None) -> int:
     from dialogpt.decoding.loading import load_decoder
     from dialogpt.serving.app import create_app
 
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
     decoder = load_decoder(args)
     state = build_state(decoder, config, args.model)
     state.batcher.start()

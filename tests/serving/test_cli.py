@@ -28,7 +28,8 @@ def test_api_key_from_flag_or_environment(monkeypatch):
 
 def test_bare_safe_uses_the_builtin_list():
     assert config(["--safe"]).safe == str(DEFAULT_BLOCKLIST)
-    assert config(["--safe", "mine.txt", "--port", "9"]).safe == "mine.txt"
+    with pytest.raises(UserError, match="--safe mine.txt: no such blocklist file"):
+        config(["--safe", "mine.txt", "--port", "9"])
 
 
 @pytest.mark.parametrize("argv, words", [
