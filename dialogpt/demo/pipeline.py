@@ -12,6 +12,11 @@ Stages, each skipped on a re-run once finished (``--force`` redoes them all):
 
 Flags this command does not know are passed to ``LSP_train.py`` unchanged (for example
 ``--learning_rate 1e-4 --lr_schedule BERT``).
+
+``--task grounded`` runs the GODEL pipeline instead (grounded records, a T5 SentencePiece
+vocabulary, seq2seq prepro, a tiny T5 or ``--model godel-base|godel-large``, decoding with and
+without the knowledge, GODEL's metrics): see ``dialogpt/demo/grounded.py``. Both tasks share
+this stage runner.
 """
 
 from __future__ import annotations
@@ -39,7 +44,12 @@ STAGES = ("dumps", "extract", "prepro", "train", "generate", "evaluate", "report
 
 
 def build_parser():
+    from dialogpt.demo.grounded import add_grounded_args
+
     parser = make_parser("demo.py", __doc__)
+    parser.add_argument("--task", choices=("dialog", "grounded"), default="dialog",
+                        help="dialog: DialoGPT on Reddit-format data; grounded: GODEL (a T5 "
+                             "answering from knowledge) on grounded dummy records")
     parser.add_argument("--data", choices=("dummy", "small", "full"), default="dummy",
                         help="dummy: generated Reddit-format dumps, offline; small/full: the "
                              "original's month ranges through reddit_extractor (bring dumps "
@@ -48,13 +58,16 @@ def build_parser():
                         help="directory with RS_/RC_ monthly dumps for --data small|full "
                              "(pushshift no longer serves them)")
     parser.add_argument("--model", default="tiny",
-                        help="tiny: train configs/tiny from scratch; small|medium|large: "
-                             "fine-tune microsoft/DialoGPT-* from the Hub; or a local HF directory")
-    parser.add_argument("--output_dir", default="models/demo",
-                        help="where the model, logs and REPORT.md go")
+                        help="tiny: train configs/tiny (--task grounded: configs/t5-tiny) from "
+                             "scratch; small|medium|large: fine-tune microsoft/DialoGPT-* from "
+                             "the Hub; godel-base|godel-large (--task grounded): fine-tune "
+                             "microsoft/GODEL-v1_1-*-seq2seq; or a local HF directory")
+    parser.add_argument("--output_dir", default=None,
+                        help="where the model, logs and REPORT.md go (default: models/demo, "
+                             "--task grounded: models/demo-grounded)")
     parser.add_argument("--data_dir", default=None,
                         help="where dumps and TSVs go (default: data/dummy for --data dummy, "
-                             "else data)")
+                             "else data; --task grounded: data/grounded)")
     parser.add_argument("--max_seq_len", type=int, default=128, help="prepro --max_seq_len")
     parser.add_argument("--num_optim_steps", type=int, default=300, help="training steps")
     parser.add_argument("--train_batch_size", type=int, default=32,
@@ -69,6 +82,7 @@ def build_parser():
     add_bool_flag(parser, "--force", False, "redo every stage, even finished ones")
     add_bool_flag(parser, "--mmi", False, "also train a backward model on prepro.py --reverse "
                   "data and rerank sampled candidates with it (MMI); the report has both rows")
+    add_grounded_args(parser)
     return parser
 
 
@@ -82,8 +96,11 @@ class Demo:
     data: Path = field(init=False)
 
     def __post_init__(self):
-        self.out = Path(self.args.output_dir)
-        default_data = "data/dummy" if self.args.data == "dummy" else "data"
+        grounded = getattr(self.args, "task", "dialog") == "grounded"
+        self.out = Path(self.args.output_dir
+                        or ("models/demo-grounded" if grounded else "models/demo"))
+        default_data = ("data/grounded" if grounded else
+                        "data/dummy" if self.args.data == "dummy" else "data")
         self.data = Path(self.args.data_dir or default_data)
 
     @property
@@ -326,23 +343,30 @@ def main(argv=None) -> int:
 def _run(demo: Demo, args) -> int:
     # --force deletes nothing itself: a stage being redone clears its own outputs first
     # (stage_options.clear_for_redo), after every check below has passed.
-    from dialogpt.demo.stage_options import stage_options, validate
+    if args.task == "grounded":
+        from dialogpt.demo import grounded as task
 
-    validate(demo)  # dumps, model, training flags: before any stage starts or deletes
-    stages = [(name, globals()[f"stage_{name}"]) for name in STAGES]
-    options = stage_options(demo)
-    if args.mmi:  # the MMI recipe's stages, before the report
-        from dialogpt.demo.mmi import mmi_options, mmi_stages
+        task.validate(demo)  # model, training flags: before any stage starts or deletes
+        stages, options = task.grounded_stages(), task.grounded_options(demo)
+    else:
+        from dialogpt.demo.stage_options import stage_options, validate
 
-        stages[-1:-1] = mmi_stages()
-        options.update(mmi_options(demo))
+        validate(demo)  # dumps, model, training flags: before any stage starts or deletes
+        task = sys.modules[__name__]
+        stages = [(name, globals()[f"stage_{name}"]) for name in STAGES]
+        options = stage_options(demo)
+        if args.mmi:  # the MMI recipe's stages, before the report
+            from dialogpt.demo.mmi import mmi_options, mmi_stages
+
+            stages[-1:-1] = mmi_stages()
+            options.update(mmi_options(demo))
     try:
         results = run_stages(demo, stages, options)
     except KeyboardInterrupt:
         return 130
     except subprocess.CalledProcessError as exc:
         raise UserError(f"{' '.join(map(str, exc.cmd[:3]))} ... failed with exit {exc.returncode}")
-    print(next_steps(demo, results))
+    print(task.next_steps(demo, results))
     return 0
 
 

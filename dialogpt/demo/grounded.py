@@ -1,0 +1,282 @@
+"""``python demo.py --task grounded``: the GODEL pipeline end to end, offline by default.
+
+Stages (run by ``pipeline.run_stages``: each skipped on a re-run once finished, ``--force``
+redoes them all):
+
+1. ``data``       grounded dummy records (``grounded_data``): ``train/valid/test.jsonl``, where the
+                  answer is only in the knowledge
+2. ``tokenizer``  a T5 SentencePiece vocabulary trained on the training sources and responses
+                  (``train_t5_tokenizer``); a Hub GODEL model (``--model godel-base``) brings its own
+3. ``prepro``     ``prepro.py --corpus train.jsonl`` -> a seq2seq token DB (card template)
+4. ``train``      ``LSP_train.py``: ``configs/t5-tiny`` from scratch, or fine-tuning
+                  ``--model godel-base|godel-large`` (the Hub checkpoints) or a local directory
+5. ``generate``   ``generate.py`` on the test records twice: with their knowledge, and with the
+                  knowledge removed (the ablation)
+6. ``evaluate``   ``batch_eval.py --refs test.jsonl``: BLEU, ROUGE, unigram F1 and knowledge F1 of
+                  both, plus how often the response states the value the knowledge gives
+7. ``report``     ``REPORT.md`` (the knowledge ablation, the loss curve), ``report.json``
+
+Flags this command does not know are passed to ``LSP_train.py`` unchanged and win over the
+stage's own (e.g. ``--learning_rate``: 1e-3 for the tiny T5 from scratch, GODEL's 5e-5 for a Hub
+checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+from pathlib import Path
+
+from dialogpt.cli import UserError
+
+logger = logging.getLogger("dialogpt.demo")
+
+GODEL_MODELS = {"godel-base": "microsoft/GODEL-v1_1-base-seq2seq",
+                "godel-large": "microsoft/GODEL-v1_1-large-seq2seq"}
+TINY_CONFIG = "configs/t5-tiny"
+STAGES = ("data", "tokenizer", "prepro", "train", "generate", "evaluate", "report")
+ABLATIONS = ("with_knowledge", "without_knowledge")
+TOKENIZER_VOCAB = 1000
+
+
+def add_grounded_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("--task grounded (GODEL)")
+    group.add_argument("--max_source_len", type=int, default=128,
+                       help="prepro --max_source_len: encoder tokens (instruction, turns, knowledge)")
+    group.add_argument("--max_target_len", type=int, default=16,
+                       help="prepro --max_target_len: response tokens, EOS included")
+    group.add_argument("--num_train", type=int, default=2000, help="grounded training records")
+    group.add_argument("--num_test", type=int, default=200,
+                       help="grounded test records decoded with and without their knowledge")
+    group.add_argument("--distractors", type=int, default=3,
+                       help="knowledge sentences besides the fact asked about (same person or "
+                            "same attribute): more makes the right span harder to find")
+
+
+def model_source(model: str, repo_root: Path) -> str:
+    """``tiny`` -> ``configs/t5-tiny``; ``godel-base|godel-large`` -> the Hub ids; a local dir."""
+    if model == "tiny":
+        return str(repo_root / TINY_CONFIG)
+    if model in GODEL_MODELS:
+        return GODEL_MODELS[model]
+    if Path(model).exists():
+        return model
+    raise UserError(f"--model {model!r}: with --task grounded expected tiny, "
+                    f"{', '.join(GODEL_MODELS)} or a local seq2seq model directory")
+
+
+def grounded_options(demo) -> dict[str, dict]:
+    """Per stage, the flags its output depends on (recorded in the stage markers: changing one
+    redoes that stage and every later one, as in the dialog demo)."""
+    from dialogpt.demo.pipeline import REPO_ROOT
+
+    args = demo.args
+    data = {"data_dir": str(demo.data.resolve()), "num_train": args.num_train,
+            "num_test": args.num_test, "distractors": args.distractors}
+    return {
+        "data": data,
+        "tokenizer": {**data, "model": args.model},
+        "prepro": {"model": args.model, "max_source_len": args.max_source_len,
+                   "max_target_len": args.max_target_len},
+        "train": {"model": model_source(args.model, REPO_ROOT),
+                  "num_optim_steps": args.num_optim_steps,
+                  "train_batch_size": args.train_batch_size, "valid_step": args.valid_step,
+                  "train_flags": list(demo.train_flags)},
+        "generate": {"max_target_len": args.max_target_len},
+        "evaluate": {},
+        "report": {},
+    }
+
+
+def validate(demo) -> None:
+    """Checks that need no work, before any stage starts or a redo deletes anything."""
+    from dialogpt.demo.pipeline import REPO_ROOT
+
+    source = model_source(demo.args.model, REPO_ROOT)
+    if demo.args.model in GODEL_MODELS:
+        from dialogpt.hub import require_hub_id
+
+        require_hub_id(source, "model")
+    if demo.train_flags:
+        from dialogpt.training.args import build_parser
+
+        _, unknown = build_parser().parse_known_args(demo.train_flags)
+        if unknown:
+            raise UserError(f"flags neither demo.py nor LSP_train.py knows: {' '.join(unknown)} "
+                            "(see python demo.py --help and python LSP_train.py --help)")
+
+
+def split_path(demo, split: str) -> Path:
+    return demo.data / f"{split}.jsonl"
+
+
+def stage_data(demo, results) -> dict:
+    from dialogpt.demo.grounded_data import GroundedSpec, write_grounded_splits
+
+    spec = GroundedSpec(n_train=demo.args.num_train, n_test=demo.args.num_test,
+                        distractors=demo.args.distractors)
+    paths = write_grounded_splits(demo.data, spec)
+    no_knowledge = demo.data / "test.no_knowledge.jsonl"
+    _write_without_knowledge(paths["test"], no_knowledge)
+    return {"splits": {split: str(path) for split, path in paths.items()},
+            "test_without_knowledge": str(no_knowledge),
+            "records": {"train": spec.n_train, "valid": spec.n_valid, "test": spec.n_test}}
+
+
+def _write_without_knowledge(source: Path, target: Path) -> None:
+    """The same records with ``Knowledge`` emptied: the ablation's input."""
+    from dialogpt.fileio import atomic_write
+
+    with open(source, encoding="utf-8") as handle, atomic_write(target) as out:
+        for line in handle:
+            record = json.loads(line)
+            record["Knowledge"] = ""
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def stage_tokenizer(demo, results) -> dict:
+    """A SentencePiece vocabulary of the training records, in the T5 layout (offline)."""
+    if demo.args.model != "tiny":
+        return {"tokenizer": None, "note": "the model's own tokenizer"}
+    from dialogpt.grounding import build_source, split_context
+    from dialogpt.tokenization import load_tokenizer, train_t5_tokenizer
+
+    texts = []
+    with open(split_path(demo, "train"), encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            texts.append(build_source(split_context(record["Context"]), record["Knowledge"]))
+            texts.append(record["Response"])
+    # BPE: on this small, repetitive corpus the unigram trainer stops at ~100 word parts, which
+    # spell every name and value in pieces; BPE's whole-word pieces halve the sources' length and
+    # make each answer one token to copy.
+    directory = train_t5_tokenizer(texts, demo.out / "tokenizer", vocab_size=TOKENIZER_VOCAB,
+                                   model_type="bpe")
+    return {"tokenizer": str(directory), "vocab_size": len(load_tokenizer(directory))}
+
+
+def _tokenizer(results) -> str | None:
+    return results["tokenizer"].get("tokenizer")
+
+
+def stage_prepro(demo, results) -> dict:
+    from dialogpt.data.prepro import main as prepro_main
+
+    db = demo.data / f"train.{demo.args.max_source_len}src{demo.args.max_target_len}tgt.db"
+    tokenizer = _tokenizer(results) or GODEL_MODELS.get(demo.args.model, demo.args.model)
+    rc = prepro_main(["--corpus", str(split_path(demo, "train")), "--tokenizer", tokenizer,
+                      "--template", "card", "--max_source_len", str(demo.args.max_source_len),
+                      "--max_target_len", str(demo.args.max_target_len), "--output", str(db),
+                      "--force"])
+    if rc:
+        raise UserError(f"prepro.py failed (exit {rc})")
+    summary = db / "summary.json"
+    return {"db": str(db),
+            "summary": json.loads(summary.read_text()) if summary.exists() else None}
+
+
+def stage_train(demo, results) -> dict:
+    from dialogpt.demo.pipeline import REPO_ROOT, latest_checkpoint
+    from dialogpt.training.train import main as train_main
+
+    tiny = demo.args.model == "tiny"
+    rate = 1e-3 if tiny else 5e-5
+    flags = ["--model_name_or_path", model_source(demo.args.model, REPO_ROOT),
+             "--train_input_file", results["prepro"]["db"],
+             "--eval_input_file", str(split_path(demo, "valid")),
+             "--output_dir", str(demo.train_dir),
+             "--num_optim_steps", str(demo.args.num_optim_steps),
+             "--valid_step", str(demo.args.valid_step),
+             "--train_batch_size", str(demo.args.train_batch_size),
+             "--gradient_accumulation_steps", "1", "--eval_batch_size", "64",
+             "--max_seq_length", str(demo.args.max_source_len),
+             # linear warm-up (10% from scratch; GODEL's none, the schedule needs > 0) and decay
+             "--learning_rate", str(rate), "--lr_schedule", "BERT",
+             "--warmup_proportion", "0.1" if tiny else "0.001", "--weight_decay", "0",
+             "--eval_at_start", "true", "--pbar", "false", "--resume", "auto"]
+    rc = train_main(flags + demo.train_flags)
+    if rc:
+        raise UserError(f"training failed (exit {rc}); see {demo.train_dir}")
+    return {"checkpoint": str(latest_checkpoint(demo.train_dir)),
+            "train_dir": str(demo.train_dir), "learning_rate": rate}
+
+
+def responses_path(demo, ablation: str) -> Path:
+    return demo.out / f"test.{ablation}.resp.txt"
+
+
+def stage_generate(demo, results) -> dict:
+    from dialogpt.decoding.generate_cli import main as generate_main
+
+    inputs = {"with_knowledge": split_path(demo, "test"),
+              "without_knowledge": Path(results["data"]["test_without_knowledge"])}
+    tokenizer = _tokenizer(results)
+    for ablation, source in inputs.items():
+        argv = ["--model", results["train"]["checkpoint"], "--input", str(source),
+                "--output", str(responses_path(demo, ablation)), "--decoding", "greedy",
+                "--max_length", str(demo.args.max_target_len), "--batch_size", "64"]
+        rc = generate_main(argv + (["--tokenizer", tokenizer] if tokenizer else []))
+        if rc:
+            raise UserError(f"generate.py failed on {source} (exit {rc})")
+    return {"responses": {ablation: str(responses_path(demo, ablation)) for ablation in inputs}}
+
+
+def stage_evaluate(demo, results) -> dict:
+    """``batch_eval.py`` against the test records (their knowledge is the knowledge-F1 target in
+    both runs), and the share of responses that state the value the knowledge gives."""
+    from dialogpt.evaluation.batch_eval import main as eval_main
+
+    references = split_path(demo, "test")
+    metrics = {}
+    for ablation in ABLATIONS:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            rc = eval_main(["--refs", str(references), "--hyp",
+                            str(responses_path(demo, ablation)), "--no_dstc", "--json"])
+        if rc:
+            raise UserError(f"batch_eval.py failed (exit {rc})")
+        metrics[ablation] = json.loads(printed.getvalue().strip().splitlines()[-1])
+        metrics[ablation]["answer_accuracy"] = answer_accuracy(
+            references, responses_path(demo, ablation))
+    return {"metrics": metrics}
+
+
+def answer_accuracy(references: Path, responses: Path) -> float:
+    """Share of responses whose words include the value the record's knowledge gives."""
+    from dialogpt.demo.grounded_data import answer_value
+    from dialogpt.evaluation.grounded_metrics import normalize_answer
+
+    with open(references, encoding="utf-8") as refs, open(responses, encoding="utf-8") as hyps:
+        pairs = [(json.loads(ref), hyp) for ref, hyp in zip(refs, hyps)]
+    hits = sum(answer_value(record) in normalize_answer(hyp).split() for record, hyp in pairs)
+    return hits / len(pairs) if pairs else 0.0
+
+
+def stage_report(demo, results) -> dict:
+    from dialogpt.demo.grounded_report import write_grounded_report
+
+    return write_grounded_report(demo, results)
+
+
+def grounded_stages():
+    return [(name, globals()[f"stage_{name}"]) for name in STAGES]
+
+
+def next_steps(demo, results) -> str:
+    checkpoint = results.get("train", {}).get("checkpoint", str(demo.train_dir))
+    tokenizer = _tokenizer(results) if "tokenizer" in results else None
+    tok = f" --tokenizer {tokenizer}" if tokenizer else ""
+    return "\n".join([
+        f"Report: {demo.out / 'REPORT.md'}",
+        "Next:",
+        f"  chat, grounded:   python interact.py --model {checkpoint}{tok} --knowledge "
+        "\"anna 's pet is fox .\"",
+        f"  decode records:   python generate.py --model {checkpoint}{tok} --input "
+        f"{split_path(demo, 'test')} --output out.resp.txt",
+        f"  score them:       python batch_eval.py --refs {split_path(demo, 'test')} "
+        "--hyp out.resp.txt --no_dstc",
+        "  fine-tune GODEL:  python demo.py --task grounded --model godel-base (needs the Hub)",
+    ])

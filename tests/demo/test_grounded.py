@@ -1,0 +1,91 @@
+"""``demo.py --task grounded``: model mapping, the ablation input, answer accuracy by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from dialogpt.cli import UserError
+from dialogpt.demo import grounded, pipeline
+
+
+def _demo(*argv):
+    args, flags = pipeline.build_parser().parse_known_args(["--task", "grounded", *argv])
+    return pipeline.Demo(args, flags)
+
+
+def test_models_map_to_the_godel_hub_checkpoints(tmp_path, repo_root):
+    assert grounded.model_source("godel-base", repo_root) == "microsoft/GODEL-v1_1-base-seq2seq"
+    assert grounded.model_source("godel-large", repo_root) == "microsoft/GODEL-v1_1-large-seq2seq"
+    assert grounded.model_source("tiny", repo_root) == str(repo_root / "configs" / "t5-tiny")
+    assert grounded.model_source(str(tmp_path), repo_root) == str(tmp_path)
+    with pytest.raises(UserError, match="godel-base, godel-large"):
+        grounded.model_source("small", repo_root)
+
+
+def test_grounded_defaults_and_passed_through_training_flags():
+    demo = _demo("--learning_rate", "3e-4")
+    assert (str(demo.out), str(demo.data)) == ("models/demo-grounded", "data/grounded")
+    assert demo.train_flags == ["--learning_rate", "3e-4"]
+    assert str(pipeline.Demo(pipeline.build_parser().parse_known_args([])[0], []).out) == \
+        "models/demo"
+
+
+def test_godel_models_offline_fail_before_any_stage(hub_offline, tmp_path):
+    argv = ["--task", "grounded", "--model", "godel-base", "--output_dir", str(tmp_path / "out"),
+            "--data_dir", str(tmp_path / "data")]
+    with pytest.raises(UserError, match="microsoft/GODEL-v1_1-base-seq2seq"):
+        pipeline.main(argv)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out" / "stages").exists()
+
+
+def test_changed_data_options_redo_the_later_stages():
+    options = grounded.grounded_options(_demo())
+    assert list(options) == list(grounded.STAGES)
+    assert options["data"]["distractors"] == 3
+    assert grounded.grounded_options(_demo("--distractors", "1"))["data"]["distractors"] == 1
+    assert options["train"]["model"].endswith("configs/t5-tiny")
+
+
+def test_ablation_input_and_answer_accuracy(tmp_path):
+    demo = _demo("--data_dir", str(tmp_path / "data"), "--output_dir", str(tmp_path / "out"),
+                 "--num_train", "5", "--num_test", "4")
+    info = grounded.stage_data(demo, {})
+    tests = [json.loads(line) for line in open(info["splits"]["test"], encoding="utf-8")]
+    emptied = [json.loads(line) for line in open(info["test_without_knowledge"],
+                                                 encoding="utf-8")]
+    assert len(tests) == 4 and [r["Knowledge"] for r in emptied] == [""] * 4
+    assert [{**r, "Knowledge": ""} for r in tests] == emptied
+    # Two responses state the value (one in other words and case), two do not: 2 / 4.
+    values = [r["Response"].split()[-2] for r in tests]
+    hyp = tmp_path / "hyp.txt"
+    hyp.write_text(f"it is {values[0]} .\n{values[1].upper()}!\nit is nothing .\n\n",
+                   encoding="utf-8")
+    assert grounded.answer_accuracy(Path(info["splits"]["test"]), hyp) == 0.5
+
+
+
+
+@pytest.mark.slow
+def test_grounded_demo_end_to_end(tmp_path):
+    """The whole offline GODEL demo with its defaults (seed 42): pinned on a run of the same."""
+    out, data = tmp_path / "out", tmp_path / "data"
+    assert pipeline.main(["--task", "grounded", "--output_dir", str(out),
+                          "--data_dir", str(data)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["stage_seconds"]) == set(grounded.STAGES) - {"report"}
+    first, final = report["eval"]["first_loss"], report["eval"]["final_loss"]
+    # A fresh T5 scores the 32,128-token output layer near uniform: ln(32128) = 10.38.
+    assert first == pytest.approx(math.log(32128), abs=1.5)
+    assert final < first / 5
+    with_kn = report["metrics"]["with_knowledge"]
+    without = report["metrics"]["without_knowledge"]
+    assert report["knowledge_f1_margin"] == with_kn["knowledge_f1"] - without["knowledge_f1"]
+    assert report["knowledge_f1_margin"] > 0
+    text = (out / "REPORT.md").read_text()
+    assert text.startswith("# GODEL grounded demo report")
+    assert "| with the knowledge |" in text and "| knowledge removed |" in text
+    assert len((out / "test.with_knowledge.resp.txt").read_text().splitlines()) == 200
