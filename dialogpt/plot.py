@@ -103,6 +103,10 @@ _STYLES = {"train loss": dict(linewidth=0.6, alpha=0.35),
            "eval ppl": dict(marker="o", linestyle="--", linewidth=1.0, markersize=4)}
 
 
+_NOTES = {"train mean_loss": " (running mean over the epoch)",
+          "train mean_ppl": " (running mean over the epoch)"}
+
+
 def _pyplot():
     try:
         import matplotlib
@@ -125,7 +129,8 @@ def draw(runs: list[RunLogs], title: str | None = None):
         prefix = f"{run.name}: " if len(runs) > 1 else ""
         for label, (steps, values) in curves(run).items():
             axis = ppl_axis if "ppl" in label else loss_axis
-            axis.plot(steps, values, color=color, label=prefix + label, **_STYLES[label])
+            axis.plot(steps, values, color=color, label=prefix + label + _NOTES.get(label, ""),
+                      **_STYLES[label])
     loss_axis.set_ylabel("cross-entropy per token (nats)")
     ppl_axis.set_ylabel("perplexity")
     ppl_axis.set_yscale("log")
