@@ -184,7 +184,7 @@ write_synthetic_keys(root / "keys", month, root / "dumps", seed=0)
 
 
 def extract_pair(original: Contestant, ours: list[Contestant], work: Path, submissions: int,
-                 per_submission: float, repeats: int) -> dict:
+                 per_submission: float, repeats: int, both_before: bool = False) -> dict:
     """The conversation step of one month; extract steps run once, untimed."""
     last = ours[-1]
     subprocess.run([last.python, "-c", _EXTRACT_PREPARE, str(work), MONTH, str(submissions),
@@ -209,7 +209,7 @@ def extract_pair(original: Contestant, ours: list[Contestant], work: Path, submi
         timed([side.python, "-m", "dialogpt.extraction.extract", MONTH, "--dumps",
                str(work / "dumps"), "--out", str(extract_dir), "--keep_keys",
                str(keys / f"{MONTH}.gz")], side.env, cwd=side.root)  # -m: cwd comes first
-        for workers in (1, 2):
+        for workers in (1,) if side.name == "before" and not both_before else (1, 2):
             out = work / f"{side.name}.conv.w{workers}"
             jobs[f"{side.name}_w{workers}"] = (_remove(out), lambda side=side, out=out,
                                                extract_dir=extract_dir, w=workers: timed(
@@ -276,6 +276,9 @@ def main(argv=None) -> int:
     parser.add_argument("--submissions", type=int, default=12_000, help="extract: submissions")
     parser.add_argument("--comments_per_submission", type=float, default=18.0,
                         help="extract: mean thread size (12000 x 18 ~ 200k comments)")
+    parser.add_argument("--before_extract_workers_2", action="store_true",
+                        help="also run --before's conv step with --workers 2 (before commit "
+                        "0038212+1 its pool could hang on exit)")
     parser.add_argument("--contexts", type=int, default=64, help="decode: contexts")
     parser.add_argument("--new_tokens", type=int, default=32, help="decode: tokens per reply")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (median taken)")
@@ -303,7 +306,8 @@ def main(argv=None) -> int:
         if "extract" in args.pairs:
             (work / "extract").mkdir(exist_ok=True)
             result["extract"] = extract_pair(original, ours, work / "extract", args.submissions,
-                                             args.comments_per_submission, args.repeats)
+                                             args.comments_per_submission, args.repeats,
+                                             args.before_extract_workers_2)
         if "decode" in args.pairs:
             (work / "decode").mkdir(exist_ok=True)
             result["decode"] = decode_pair(ours, work / "decode", args.contexts,
