@@ -315,12 +315,19 @@ def stage_report(demo: Demo, results) -> dict:
 
 def next_steps(demo: Demo, results) -> str:
     checkpoint = results.get("train", {}).get("checkpoint", str(demo.train_dir))
+    refs = demo.valid_tsv.with_name("valid.refs.txt")
     return "\n".join([
         f"Report: {demo.out / 'REPORT.md'}",
-        "Next:",
+        "Next (README, \"After the demo\", lists these and the MMI recipe as they run):",
         f"  chat with the model:   python interact.py --model {checkpoint}",
-        f"  decode a file:         python generate.py --model {checkpoint} --input "
-        f"{demo.valid_tsv} --output out.resp.txt",
+        f"  references to score:   python make_refs.py --tsv {demo.valid_tsv} --out {refs} "
+        "--max_contexts 100",
+        f"  decode them:           python generate.py --model {checkpoint} --input {refs} "
+        "--output out.resp.txt --max_length 30",
+        f"  score the responses:   python batch_eval.py --refs {refs} --hyp out.resp.txt "
+        "--format plain",
+        f"  loss curves:           python plot.py {demo.train_dir}",
+        "  MMI reranking too:     python demo.py --mmi",
         "  train a real model:    python demo.py --data small --dumps DIR --model small",
         "  or directly:           torchrun --nproc_per_node=N LSP_train.py --model_name_or_path "
         "configs/117M --train_input_file DB --eval_input_file TSV --output_dir DIR",

@@ -1,0 +1,23 @@
+"""The commands demo.py prints at the end are the README walkthrough's, character for character."""
+
+from __future__ import annotations
+
+import sys
+
+from dialogpt.demo import pipeline
+
+
+def test_printed_next_steps_are_the_readme_commands(repo_root):
+    sys.path.insert(0, str(repo_root / "tests"))
+    from test_readme_walkthrough import walkthrough_commands
+
+    readme = walkthrough_commands((repo_root / "README.md").read_text(encoding="utf-8"))
+    demo = pipeline.Demo(pipeline.build_parser().parse_known_args([])[0], [])
+    text = pipeline.next_steps(demo, {"train": {
+        "checkpoint": "models/demo/train/checkpoint-step-300"}})
+    printed = [line.split(":", 1)[1].strip() for line in text.splitlines()[2:]
+               if line.split(":", 1)[1].strip().startswith("python ")]
+    shared = [command for command in printed if command.split()[1] in
+              ("interact.py", "make_refs.py", "generate.py", "batch_eval.py", "plot.py")]
+    assert len(shared) == 5
+    assert all(command in readme for command in shared), set(shared) - set(readme)
