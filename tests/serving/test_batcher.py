@@ -73,7 +73,7 @@ def test_sixteen_concurrent_greedy_requests_equal_one_at_a_time(server):
 
 
 def test_max_batch_size_one_decodes_one_request_at_a_time(tiny_gpt2_dir):
-    from conftest import build_state
+    from serving_helpers import build_state
 
     from dialogpt.serving.schemas import Prompt, Sampling
 
@@ -86,7 +86,7 @@ def test_max_batch_size_one_decodes_one_request_at_a_time(tiny_gpt2_dir):
 
 
 def test_jobs_batch_only_when_their_replies_fit_the_positions(tiny_gpt2_dir):
-    from conftest import build_state
+    from serving_helpers import build_state
 
     from dialogpt.serving.schemas import Prompt, Sampling
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import openai
 import pytest
-from conftest import live_server
+from serving_helpers import live_server
 
 TURNS = ["Hello there", "hi! how are you?", "fine, and you?"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import live_server
+from serving_helpers import live_server
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import live_server
+from serving_helpers import live_server
 
 from dialogpt.cli import UserError
 from dialogpt.serving.safety import DEFAULT_BLOCKLIST, SafetyFilter, spellings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import live_server
+from serving_helpers import live_server
 
 KNOWLEDGE_A = "the boat is red and it sails on the river every morning"
 KNOWLEDGE_B = "my grandmother bakes apple pies with cinnamon in winter"
