@@ -68,14 +68,16 @@ class ConvStats:
         self.skipped.update(other.skipped)
 
 
+URL_FLAG, BRACKET_FLAG, CAPS_FLAG = 1, 2, 4
+
+
 class Turn(NamedTuple):
-    """A normalised turn (weight prefix included where weights are used) and its flags."""
+    """A normalised turn (weight prefix included where weights are used) and its flags:
+    ``URL_FLAG`` (holds ``__url__``), ``BRACKET_FLAG`` (``[]()``), ``CAPS_FLAG`` (5 capitals)."""
 
     text: str
     n_tokens: int
-    has_url: bool
-    has_bracket: bool
-    has_caps: bool
+    flags: int
 
 
 class _TurnCache:
@@ -97,13 +99,17 @@ class _TurnCache:
             blocked = ((self._discard is not None and turn_digest(text) in self._discard)
                        or (self._words is not None and self._words.matches(text)))
             text = ("0.0 " if blocked else "1.0 ") + text
-        return Turn(text, len(text.split()), URL_TOKEN in text,
-                    _BRACKET_RE.search(text) is not None, _CAPS_RE.search(text) is not None)
+        flags = ((URL_FLAG if URL_TOKEN in text else 0)
+                 | (BRACKET_FLAG if _BRACKET_RE.search(text) else 0)
+                 | (CAPS_FLAG if _CAPS_RE.search(text) else 0))
+        return Turn(text, len(text.split()), flags)
 
 
 def sorted_ids(comments: Mapping[str, Comment]) -> list[tuple[str, str, str]]:
     """``(link_id, parent_id, comment_id)`` of every comment, sorted: the output order."""
-    return sorted((c.link_id, c.parent_id, cid) for cid, c in comments.items())
+    ids = [(c.link_id, c.parent_id, cid) for cid, c in comments.items()]
+    ids.sort()
+    return ids
 
 
 class ThreadBuilder:
@@ -116,6 +122,7 @@ class ThreadBuilder:
         self._turns = _TurnCache(options, filters)
         self.parents: set[str] = ({c.parent_id for c in comments.values()}
                                   if options.leaves_only else set())
+        self._too_long: dict[str, bool] = {}  # comment id -> more than max_len words
 
     def chain(self, comment_id: str) -> list[tuple[str, str]] | None:
         """``(cache key, raw text)`` of the turns ending at ``comment_id``, oldest first.
@@ -125,9 +132,13 @@ class ThreadBuilder:
         options, comments = self.options, self.comments
         turns: list[tuple[str, str]] = []
         current, depth = comment_id, options.max_depth
+        too_long = self._too_long
         while depth > 0:
             comment = comments[current]
-            if len(comment.body.split()) > options.max_len:
+            long_body = too_long.get(current)
+            if long_body is None:
+                long_body = too_long[current] = len(comment.body.split()) > options.max_len
+            if long_body:
                 break
             turns.append((current, comment.body))
             parent = comment.parent_id
@@ -182,13 +193,12 @@ class ThreadBuilder:
         n_tokens = sum(turn.n_tokens for turn in context) + max(len(context) - 1, 0)
         if n_tokens + len(target_tokens) > MAX_INSTANCE_TOKENS:
             return "too_long"
-        turns = (*context, target)
-        if any(turn.has_url for turn in turns):
-            return "url"
-        if any(turn.has_bracket for turn in turns):
-            return "brackets"
-        if any(turn.has_caps for turn in turns):
-            return "all_caps"
+        flags = target.flags
+        for turn in context:
+            flags |= turn.flags
+        if flags:  # the first reason in the original's order: url, brackets, all_caps
+            return "url" if flags & URL_FLAG else "brackets" if flags & BRACKET_FLAG else \
+                "all_caps"
         for i in range(2, len(target_tokens)):
             if target_tokens[i - 2] == target_tokens[i] == target_tokens[i - 1]:
                 return "repetitions"

@@ -27,6 +27,7 @@ import re
 URL_TOKEN = "__url__"
 MENTION_TOKEN = "__mention__"
 
+_HTTP_RE = re.compile("http", re.I)  # "http" in text.lower(), without the copy
 _ILLEGAL_CHARS_RE = re.compile(r"[^A-Za-z0-9()\[\]:,.!?'“” ]")
 
 # TweetTokenizer first shortens any run of 4+ identical non-alphanumeric characters to 3.
@@ -123,7 +124,7 @@ def _tokens_joined(text: str) -> str:
 
 def gpt_norm(text: str) -> str:
     """Conversation-step normalisation of one turn (see the module docstring)."""
-    if "#" in text or "http" in text.lower():
+    if "#" in text or _HTTP_RE.search(text):
         text = _drop_tags_and_urls(text)
     text = text.replace("\\", "")
     for short, long in _ABBREVIATIONS:
