@@ -1,9 +1,12 @@
-"""Response decoding: multi-turn chat (``interact.py``), batch decoding (``generate.py``), MMI.
+"""Response decoding: chat (``interact.py``), batch decoding (``generate.py``), MMI, GODEL.
 
 - ``context``: pure history -> token ids, windowed by turns and tokens exactly as training built
   its features (each turn followed by EOS; the response is predicted after the last EOS).
 - ``options``: the decoding flags shared by every entry point (and a future HTTP server).
-- ``generation``: ``Decoder``, batched Hugging Face ``generate`` with left padding.
+- ``grounded_source``: seq2seq (GODEL) sources: the checkpoint's template (``grounding.json``),
+  instruction + knowledge + turns fitted by ``grounding.fit_source``.
+- ``generation``: ``Decoder``, batched Hugging Face ``generate`` for causal (left padding) and
+  seq2seq (right-padded sources) models.
 - ``rerank``: the ``Ranker`` interface and the MMI reverse-model scorer.
 - ``loading``: builds a ``Decoder`` from parsed flags (tokenizer, models, device).
 - ``inputs``: reading TSV / ``test.refs.txt`` contexts, writing one response per line.

@@ -17,8 +17,12 @@ redoes them all):
 7. ``report``     ``REPORT.md`` (the knowledge ablation, the loss curve), ``report.json``
 
 Flags this command does not know are passed to ``LSP_train.py`` unchanged and win over the
-stage's own (e.g. ``--learning_rate``: 1e-3 for the tiny T5 from scratch, GODEL's 5e-5 for a Hub
+stage's own (e.g. ``--learning_rate``: 2e-3 for the tiny T5 from scratch, GODEL's 5e-5 for a Hub
 checkpoint).
+
+The defaults (one distractor sentence per record, 500 steps at 2e-3, batch 32) are the cheapest
+measured setting where the tiny T5 clearly learns to take the answer from the knowledge on 2
+cores in a few minutes: with 3 distractors, 300 steps leave it guessing a plausible value.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ def add_grounded_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--num_train", type=int, default=2000, help="grounded training records")
     group.add_argument("--num_test", type=int, default=200,
                        help="grounded test records decoded with and without their knowledge")
-    group.add_argument("--distractors", type=int, default=3,
+    group.add_argument("--distractors", type=int, default=1,
                        help="knowledge sentences besides the fact asked about (same person or "
                             "same attribute): more makes the right span harder to find")
 
@@ -183,7 +187,7 @@ def stage_train(demo, results) -> dict:
     from dialogpt.training.train import main as train_main
 
     tiny = demo.args.model == "tiny"
-    rate = 1e-3 if tiny else 5e-5
+    rate = 2e-3 if tiny else 5e-5
     flags = ["--model_name_or_path", model_source(demo.args.model, REPO_ROOT),
              "--train_input_file", results["prepro"]["db"],
              "--eval_input_file", str(split_path(demo, "valid")),

@@ -69,7 +69,8 @@ def build_parser():
                         help="where dumps and TSVs go (default: data/dummy for --data dummy, "
                              "else data; --task grounded: data/grounded)")
     parser.add_argument("--max_seq_len", type=int, default=128, help="prepro --max_seq_len")
-    parser.add_argument("--num_optim_steps", type=int, default=300, help="training steps")
+    parser.add_argument("--num_optim_steps", type=int, default=None,
+                        help="training steps (default: 300; --task grounded: 500)")
     parser.add_argument("--train_batch_size", type=int, default=32,
                         help="examples per optimizer step")
     parser.add_argument("--valid_step", type=int, default=100, help="evaluate every N steps")
@@ -97,6 +98,8 @@ class Demo:
 
     def __post_init__(self):
         grounded = getattr(self.args, "task", "dialog") == "grounded"
+        if self.args.num_optim_steps is None:
+            self.args.num_optim_steps = 500 if grounded else 300
         self.out = Path(self.args.output_dir
                         or ("models/demo-grounded" if grounded else "models/demo"))
         default_data = ("data/grounded" if grounded else

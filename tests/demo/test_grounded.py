@@ -45,9 +45,12 @@ def test_godel_models_offline_fail_before_any_stage(hub_offline, tmp_path):
 def test_changed_data_options_redo_the_later_stages():
     options = grounded.grounded_options(_demo())
     assert list(options) == list(grounded.STAGES)
-    assert options["data"]["distractors"] == 3
-    assert grounded.grounded_options(_demo("--distractors", "1"))["data"]["distractors"] == 1
+    assert options["data"]["distractors"] == 1
+    assert grounded.grounded_options(_demo("--distractors", "3"))["data"]["distractors"] == 3
     assert options["train"]["model"].endswith("configs/t5-tiny")
+    assert options["train"]["num_optim_steps"] == 500  # the dialog demo keeps its 300
+    assert pipeline.Demo(pipeline.build_parser().parse_known_args([])[0], []).args \
+        .num_optim_steps == 300
 
 
 def test_ablation_input_and_answer_accuracy(tmp_path):
@@ -79,12 +82,23 @@ def test_grounded_demo_end_to_end(tmp_path):
     assert set(report["stage_seconds"]) == set(grounded.STAGES) - {"report"}
     first, final = report["eval"]["first_loss"], report["eval"]["final_loss"]
     # A fresh T5 scores the 32,128-token output layer near uniform: ln(32128) = 10.38.
-    assert first == pytest.approx(math.log(32128), abs=1.5)
-    assert final < first / 5
+    assert first == pytest.approx(math.log(32128), abs=0.5)
+    # Pinned on a run of these defaults (seed 42, 500 steps, one torch thread as in the tests):
+    # eval loss per target token 10.678 -> 0.413; a different data order, masking, schedule or
+    # source template moves these.
+    assert (first, final) == pytest.approx((10.677607401668618, 0.41285732867306835), rel=1e-3)
     with_kn = report["metrics"]["with_knowledge"]
     without = report["metrics"]["without_knowledge"]
     assert report["knowledge_f1_margin"] == with_kn["knowledge_f1"] - without["knowledge_f1"]
-    assert report["knowledge_f1_margin"] > 0
+    # The knowledge ablation: knowledge F1 25.3 vs 15.9 (+9.4 points); the response states the
+    # value the knowledge gives in 41.5% of the test records with it, 8.5% without (chance:
+    # one of the attribute's 8 values, 12.5%).
+    assert with_kn["knowledge_f1"] == pytest.approx(0.2528351648351644, abs=0.01)
+    assert without["knowledge_f1"] == pytest.approx(0.15911355311355282, abs=0.01)
+    assert report["knowledge_f1_margin"] == pytest.approx(0.0937216117216116, abs=0.01)
+    assert report["knowledge_f1_margin"] > 0.05
+    assert (with_kn["answer_accuracy"], without["answer_accuracy"]) == pytest.approx(
+        (0.415, 0.085), abs=0.02)
     text = (out / "REPORT.md").read_text()
     assert text.startswith("# GODEL grounded demo report")
     assert "| with the knowledge |" in text and "| knowledge removed |" in text
