@@ -40,8 +40,8 @@ _LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 _LINE_BREAK_TABLE = str.maketrans({char: " " for char in _LINE_BREAKS + "\t"})
 
 
-def read_lines(path: str | os.PathLike) -> list[str]:
-    """The lines of a UTF-8 file, split on ``\\n`` only; a final newline does not add a line."""
+def _raw_lines(path: str | os.PathLike) -> list[bytes]:
+    """The file's lines as bytes, split on ``\\n`` only; a final newline does not add a line."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -49,8 +49,13 @@ def read_lines(path: str | os.PathLike) -> list[str]:
     raw_lines = data.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
+    return raw_lines
+
+
+def read_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a UTF-8 file, split on ``\\n`` only; a final newline does not add a line."""
     lines = []
-    for number, raw in enumerate(raw_lines, start=1):
+    for number, raw in enumerate(_raw_lines(path), start=1):
         try:
             lines.append(raw.removesuffix(b"\r").decode("utf-8"))
         except UnicodeDecodeError as exc:
@@ -120,16 +125,9 @@ def read_grounded(path: str | os.PathLike) -> tuple[list[DialogInput], dict[int,
 
     from dialogpt.grounding import BadRecord, parse_record
 
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read input file {path}: {exc.strerror or exc}") from exc
-    raw_lines = data.split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()
     dialogs: list[DialogInput] = []
     problems: dict[int, str] = {}
-    for number, raw in enumerate(raw_lines, start=1):
+    for number, raw in enumerate(_raw_lines(path), start=1):
         try:
             obj = json.loads(raw.removesuffix(b"\r").decode("utf-8"))
             record = parse_record(obj, require_response=False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from serving_helpers import live_server, save_tiny_gpt2, save_tiny_t5
+from serving_helpers import live_server
+from tiny_models import save_tiny_gpt2, save_tiny_t5
 
 
 @pytest.fixture(scope="session")
@@ -35,4 +36,4 @@ def client(server):
 
 @pytest.fixture(scope="session")
 def tiny_t5_serve_dir(tmp_path_factory, t5_tokenizer_dir) -> Path:
-    return save_tiny_t5(tmp_path_factory.mktemp("serve_t5"), t5_tokenizer_dir)
+    return save_tiny_t5(tmp_path_factory.mktemp("serve_t5"), t5_tokenizer_dir, seed=5)

@@ -1,4 +1,4 @@
-"""Helpers of the serving tests: tiny random models saved to disk, a live server on 127.0.0.1."""
+"""Helpers of the serving tests: a live server on 127.0.0.1 (tiny models: ``tests/tiny_models.py``)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,6 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
-
-TINY_POSITIONS = 64
-
-
-def save_tiny_gpt2(directory: Path, seed: int, n_positions: int = TINY_POSITIONS) -> Path:
-    """As ``tests/decoding``: 2 layers, 32 wide, a large init range so greedy replies vary."""
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    from dialogpt.tokenization import load_tokenizer
-
-    torch.manual_seed(seed)
-    config = GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=n_positions,
-                        initializer_range=0.3)
-    GPT2LMHeadModel(config).save_pretrained(directory)
-    load_tokenizer().save_pretrained(directory)
-    return directory
 
 
 def free_port() -> int:
@@ -82,21 +64,3 @@ def live_server(argv: list[str], page: bool = False):
         thread.join(timeout=30)
         state.batcher.stop()
 
-
-def save_tiny_t5(directory: Path, tokenizer_dir: Path, seed: int = 5) -> Path:
-    """``configs/t5-tiny`` with random weights and the shared offline SentencePiece tokenizer
-    (a large initializer, so that greedy replies depend on the source)."""
-    import torch
-    from transformers import T5ForConditionalGeneration
-
-    from dialogpt.modeling import read_model_config
-    from dialogpt.tokenization import load_tokenizer
-
-    config = read_model_config(Path(__file__).resolve().parents[2] / "configs" / "t5-tiny")
-    tokenizer = load_tokenizer(str(tokenizer_dir))
-    config.vocab_size = -(-len(tokenizer) // 64) * 64
-    config.initializer_factor = 20.0
-    torch.manual_seed(seed)
-    T5ForConditionalGeneration(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
