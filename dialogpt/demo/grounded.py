@@ -104,13 +104,9 @@ def validate(demo) -> None:
         from dialogpt.hub import require_hub_id
 
         require_hub_id(source, "model")
-    if demo.train_flags:
-        from dialogpt.training.args import build_parser
+    from dialogpt.demo.stage_options import check_train_flags
 
-        _, unknown = build_parser().parse_known_args(demo.train_flags)
-        if unknown:
-            raise UserError(f"flags neither demo.py nor LSP_train.py knows: {' '.join(unknown)} "
-                            "(see python demo.py --help and python LSP_train.py --help)")
+    check_train_flags(demo.train_flags)
 
 
 def split_path(demo, split: str) -> Path:

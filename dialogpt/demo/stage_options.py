@@ -66,10 +66,16 @@ def validate(demo) -> None:
     source = _model_source(demo)
     if demo.args.model in HUB_MODELS or not Path(source).exists():
         require_hub_id(source, "model")
-    if demo.train_flags:
-        from dialogpt.training.args import build_parser
+    check_train_flags(demo.train_flags)
 
-        _, unknown = build_parser().parse_known_args(demo.train_flags)
-        if unknown:
-            raise UserError(f"flags neither demo.py nor LSP_train.py knows: {' '.join(unknown)} "
-                            "(see python demo.py --help and python LSP_train.py --help)")
+
+def check_train_flags(flags: list[str]) -> None:
+    """The flags demo.py passes on to LSP_train.py must be LSP_train.py's (checked before work)."""
+    if not flags:
+        return
+    from dialogpt.training.args import build_parser
+
+    _, unknown = build_parser().parse_known_args(flags)
+    if unknown:
+        raise UserError(f"flags neither demo.py nor LSP_train.py knows: {' '.join(unknown)} "
+                        "(see python demo.py --help and python LSP_train.py --help)")
