@@ -91,7 +91,18 @@ def _fast_turns(text: str, reverse: bool, two_turn: bool) -> list[tuple[float, s
     context, response = text.split("\t")
     turns = []
     common = _COMMON_WEIGHTS
+    # Single spaces only, none at a turn's edge: a turn is "WEIGHT TEXT" as it stands.
+    # (isprintable() is False for every whitespace character but the space.)
+    clean = (context.isprintable() and response.isprintable() and "  " not in text
+             and text[:1] != " " and text[-1:] != " " and context[-1:] != " "
+             and response[:1] != " ")
     for part in (*context.split(EOS_SEPARATOR), response):
+        if clean:
+            first, space, rest = part.partition(" ")
+            weight = common.get(first)
+            if weight is not None and space:
+                turns.append((weight, rest))
+                continue
         words = part.split()
         if not words:
             return None

@@ -68,7 +68,8 @@ def general_rules(first_line, raw_lines, encoder, config):
 
 
 _pieces = st.sampled_from(["1.0", "0.0", "0.5", "1", "-1", "1e999", "nan", "hi", "a b",
-                           "  ", " EOS ", "\t", "x" * 30, "é", "\r", "\ufeff", ".", "0"])
+                           "  ", " EOS ", "\t", "x" * 30, "é", "\r", "\ufeff", ".", "0", "\x1c",
+                           "\xa0", "\u2028", "1.0 a", "0.0 b", "EOS"])
 _line = st.lists(_pieces, max_size=12).map(lambda parts: " ".join(parts).encode("utf-8"))
 _raw = st.one_of(_line.map(lambda b: b + b"\n"), _line.map(lambda b: b + b"\r\n"), _line,
                  _line.map(lambda b: b"\xef\xbb\xbf" + b + b"\n"),
