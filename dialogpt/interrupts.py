@@ -40,6 +40,17 @@ def terminate_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def reset_in_worker() -> None:
+    """Pool initializer for forked workers: drop the parent's signal handlers.
+
+    A worker that inherited ``terminate_raises`` would raise on ``Pool.terminate``'s SIGTERM
+    (a traceback, or a worker stuck on the task queue's lock that ``terminate`` waits for
+    forever); Ctrl-C is the parent's to handle, and it stops the pool.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class GracefulStop:
     """Context manager: the first Ctrl-C or SIGTERM sets ``requested``; the loop stops after the
     current step. A second Ctrl-C raises ``KeyboardInterrupt`` immediately (a second SIGTERM is

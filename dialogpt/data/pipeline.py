@@ -227,13 +227,10 @@ def init_worker(encoder: TurnEncoder, config: FeatureConfig) -> None:
     encoder's own thread pool in each of them would only contend for the same cores.
     """
     global _worker_state
-    import signal
+    from dialogpt.interrupts import reset_in_worker
 
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    # The parent handles Ctrl-C and stops the pool; a forked worker must not inherit the
-    # parent's SIGTERM handler (it would print a traceback when the pool is stopped).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    reset_in_worker()
     _worker_state = (encoder, config)
 
 

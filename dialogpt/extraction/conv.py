@@ -83,11 +83,14 @@ def _build_parallel(builder: ThreadBuilder, ids: list, workers: int, stats: Conv
                     ) -> Iterator[str]:
     import multiprocessing
     from functools import partial
+
+    from dialogpt.interrupts import reset_in_worker
+
     global _BUILDER
     _BUILDER = builder
     step = -(-len(ids) // workers)
     bounds = [(start, min(start + step, len(ids))) for start in range(0, len(ids), step)]
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals)
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=reset_in_worker)
     try:
         for lines, part in pool.imap(partial(_build_slice, ids=ids), bounds):
             stats.add(part)
@@ -95,19 +98,9 @@ def _build_parallel(builder: ThreadBuilder, ids: list, workers: int, stats: Conv
         pool.close()  # the workers exit on their own and are reaped
         pool.join()
     finally:
-        pool.terminate()  # after an error: stop them (SIGTERM kills them, see _worker_signals)
+        pool.terminate()  # after an error: stop them (SIGTERM kills them: reset_in_worker)
         pool.join()
         _BUILDER = None
-
-
-def _worker_signals() -> None:
-    """Forked workers drop the parent's handlers: its SIGTERM handler (raise ``Terminated``)
-    could leave ``Pool.terminate`` waiting for a worker stuck on the task queue's lock forever
-    (seen with --workers 2), and Ctrl-C is the parent's to handle."""
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def convert_month(month: str, extract_dir: str | Path, out_dir: str | Path, options: ConvOptions,
