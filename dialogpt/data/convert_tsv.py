@@ -26,9 +26,8 @@ from dialogpt.cli import UserError, add_bool_flag, make_parser, run_main
 from dialogpt.data.features import (MALFORMED_REASONS, SKIP_REASONS, BadLine, parse_line,
                                     select_turns)
 from dialogpt.data.lines import decode_line, read_raw_lines
+from dialogpt.data.skips import SkippedLines, format_skips
 from dialogpt.grounding import TURN_SEPARATOR, split_context
-
-FIRST_LINES_KEPT = 10
 
 
 def build_parser():
@@ -71,7 +70,7 @@ def convert_file(input_path: str | Path, output_path: str | Path, strict: bool =
     if not input_path.is_file():
         raise UserError(f"--input {input_path} does not exist")
     read = written = 0
-    skipped: dict[str, dict] = {}
+    skipped = SkippedLines()
     notes: Counter = Counter()
     with open(input_path, "rb") as handle, atomic_write(output_path) as out:
         for number, raw in enumerate(read_raw_lines(handle), start=1):
@@ -82,21 +81,17 @@ def convert_file(input_path: str | Path, output_path: str | Path, strict: bool =
                 if strict and exc.reason in MALFORMED_REASONS:
                     raise UserError(f"{input_path}:{number}: {exc}; fix the line, or run without "
                                     "--strict to skip such lines and count them") from None
-                entry = skipped.setdefault(exc.reason, {"count": 0, "first_lines": []})
-                entry["count"] += 1
-                if len(entry["first_lines"]) < FIRST_LINES_KEPT:
-                    entry["first_lines"].append(number)
+                skipped.add(number, exc.reason)
                 continue
             notes.update(line_notes)
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             written += 1
         if written == 0:
             raise UserError(f"{input_path}: no line gave a record ({read} read, all skipped: "
-                            f"{', '.join(sorted(skipped)) or 'empty file'}); nothing written")
-    return {"lines_read": read, "records_written": written,
-            "lines_skipped": sum(entry["count"] for entry in skipped.values()),
-            "skipped": {reason: {**entry, "meaning": SKIP_REASONS[reason]}
-                        for reason, entry in sorted(skipped.items())},
+                            f"{', '.join(sorted(skipped.reasons)) or 'empty file'}); nothing "
+                            "written")
+    return {"lines_read": read, "records_written": written, "lines_skipped": skipped.total,
+            "skipped": skipped.to_dict(SKIP_REASONS),
             **{name: notes[name] for name in ("zero_weight_turns_dropped", "weights_not_one",
                                               "context_as_list")}}
 
@@ -104,11 +99,8 @@ def convert_file(input_path: str | Path, output_path: str | Path, strict: bool =
 def format_summary(summary: dict) -> str:
     lines = [f"lines read       {summary['lines_read']}",
              f"records written  {summary['records_written']}",
-             f"lines skipped    {summary['lines_skipped']}"]
-    for reason, entry in summary["skipped"].items():
-        more = ", ..." if entry["count"] > len(entry["first_lines"]) else ""
-        lines.append(f"  {reason:<17}{entry['count']:>8}  lines "
-                     f"{', '.join(map(str, entry['first_lines']))}{more}  ({entry['meaning']})")
+             f"lines skipped    {summary['lines_skipped']}",
+             *format_skips(summary["skipped"])]
     lines.append(f"weight-0 turns after the response dropped {summary['zero_weight_turns_dropped']}"
                  f", response weights other than 1 not kept {summary['weights_not_one']}, "
                  f"contexts written as lists {summary['context_as_list']}")

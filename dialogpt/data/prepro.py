@@ -23,8 +23,8 @@ from typing import BinaryIO, Iterator
 
 from dialogpt.cli import UserError, add_bool_flag, make_parser, run_main, setup_logging
 from dialogpt.data.features import MALFORMED_REASONS, SKIP_REASONS, WindowStats
+from dialogpt.data.skips import SkippedLines, format_skips
 
-FIRST_LINES_KEPT = 10
 """How many line numbers the summary keeps per skip reason."""
 
 
@@ -118,7 +118,7 @@ class PreproSummary:
     crlf_line_endings: int = 0
     bom_removed: int = 0
     window: WindowStats = field(default_factory=WindowStats)
-    skipped: dict[str, dict] = field(default_factory=dict)
+    skipped: SkippedLines = field(default_factory=SkippedLines)
 
     def add(self, result) -> None:
         self.lines_read += result.n_lines
@@ -129,23 +129,18 @@ class PreproSummary:
         self.crlf_line_endings += result.crlf
         self.bom_removed += result.bom
         self.window.add(result.window)
-        for line_number, reason, _ in result.skips:
-            entry = self.skipped.setdefault(reason, {"count": 0, "first_lines": []})
-            entry["count"] += 1
-            if len(entry["first_lines"]) < FIRST_LINES_KEPT:
-                entry["first_lines"].append(line_number)
+        self.skipped.add_all(result.skips)
 
     @property
     def lines_skipped(self) -> int:
-        return sum(entry["count"] for entry in self.skipped.values())
+        return self.skipped.total
 
     def to_dict(self) -> dict:
         return {
             "lines_read": self.lines_read,
             "lines_written": self.lines_written,
             "lines_skipped": self.lines_skipped,
-            "skipped": {reason: {**entry, "meaning": SKIP_REASONS[reason]}
-                        for reason, entry in sorted(self.skipped.items())},
+            "skipped": self.skipped.to_dict(SKIP_REASONS),
             "normalised": {"crlf_line_endings": self.crlf_line_endings,
                            "bom_removed": self.bom_removed},
             "examples": self.examples,
@@ -160,12 +155,8 @@ class PreproSummary:
         lines = [f"lines read     {self.lines_read}",
                  f"lines written  {self.lines_written}  ({self.examples} examples, "
                  f"{self.tokens} tokens, {self.labelled_tokens} labelled)",
-                 f"lines skipped  {self.lines_skipped}"]
-        for reason, entry in sorted(self.skipped.items()):
-            more = ", ..." if entry["count"] > len(entry["first_lines"]) else ""
-            numbers = ", ".join(map(str, entry["first_lines"])) + more
-            lines.append(f"  {reason:<17}{entry['count']:>8}  lines {numbers}  "
-                         f"({SKIP_REASONS[reason]})")
+                 f"lines skipped  {self.lines_skipped}",
+                 *format_skips(self.skipped.to_dict(SKIP_REASONS))]
         lines.append(f"windows cut {self.window.windows_cut}, turns over max_seq_len "
                      f"{self.window.long_turns}, all-zero windows dropped "
                      f"{self.window.all_zero_windows}")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dialogpt.cli import UserError
 from dialogpt.data.seq2seq import MALFORMED_REASONS, SKIP_REASONS, CutStats
+from dialogpt.data.skips import SkippedLines, format_skips
 
 RECORD_SUFFIXES = (".jsonl", ".json")
 DEFAULT_MAX_SOURCE_LEN = 512
@@ -53,11 +54,9 @@ class Seq2SeqSummary:
     crlf_line_endings: int = 0
     bom_removed: int = 0
     cuts: CutStats = field(default_factory=CutStats)
-    skipped: dict[str, dict] = field(default_factory=dict)
+    skipped: SkippedLines = field(default_factory=SkippedLines)
 
     def add(self, result) -> None:
-        from dialogpt.data.prepro import FIRST_LINES_KEPT
-
         self.lines_read += result.n_lines
         self.lines_written += result.n_lines_written
         self.source_tokens += result.source_tokens
@@ -65,22 +64,17 @@ class Seq2SeqSummary:
         self.crlf_line_endings += result.crlf
         self.bom_removed += result.bom
         self.cuts.add(result.cuts)
-        for line_number, reason, _ in result.skips:
-            entry = self.skipped.setdefault(reason, {"count": 0, "first_lines": []})
-            entry["count"] += 1
-            if len(entry["first_lines"]) < FIRST_LINES_KEPT:
-                entry["first_lines"].append(line_number)
+        self.skipped.add_all(result.skips)
 
     @property
     def lines_skipped(self) -> int:
-        return sum(entry["count"] for entry in self.skipped.values())
+        return self.skipped.total
 
     def to_dict(self) -> dict:
         return {
             "lines_read": self.lines_read, "lines_written": self.lines_written,
             "lines_skipped": self.lines_skipped,
-            "skipped": {reason: {**entry, "meaning": SKIP_REASONS[reason]}
-                        for reason, entry in sorted(self.skipped.items())},
+            "skipped": self.skipped.to_dict(SKIP_REASONS),
             "normalised": {"crlf_line_endings": self.crlf_line_endings,
                            "bom_removed": self.bom_removed},
             "examples": self.lines_written, "source_tokens": self.source_tokens,
@@ -98,12 +92,8 @@ class Seq2SeqSummary:
         lines = [f"lines read     {self.lines_read}",
                  f"lines written  {self.lines_written}  ({self.source_tokens} source tokens, "
                  f"{self.target_tokens} target tokens)",
-                 f"lines skipped  {self.lines_skipped}"]
-        for reason, entry in sorted(self.skipped.items()):
-            more = ", ..." if entry["count"] > len(entry["first_lines"]) else ""
-            numbers = ", ".join(map(str, entry["first_lines"])) + more
-            lines.append(f"  {reason:<17}{entry['count']:>8}  lines {numbers}  "
-                         f"({SKIP_REASONS[reason]})")
+                 f"lines skipped  {self.lines_skipped}",
+                 *format_skips(self.skipped.to_dict(SKIP_REASONS))]
         lines.append(f"cut to the limits: {c.records_cut} sources ({c.turns_dropped} oldest turns "
                      f"dropped from {c.records_turns_dropped} records, knowledge cut in "
                      f"{c.knowledge_cut}, newest turn cut in {c.newest_turn_cut}); "
