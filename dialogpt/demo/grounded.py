@@ -179,8 +179,7 @@ def stage_prepro(demo, results) -> dict:
 
 
 def stage_train(demo, results) -> dict:
-    from dialogpt.demo.pipeline import REPO_ROOT, latest_checkpoint
-    from dialogpt.training.train import main as train_main
+    from dialogpt.demo.pipeline import REPO_ROOT, latest_checkpoint, run_training
 
     tiny = demo.args.model == "tiny"
     rate = 2e-3 if tiny else 5e-5
@@ -197,9 +196,7 @@ def stage_train(demo, results) -> dict:
              "--learning_rate", str(rate), "--lr_schedule", "BERT",
              "--warmup_proportion", "0.1" if tiny else "0.001", "--weight_decay", "0",
              "--eval_at_start", "true", "--pbar", "false", "--resume", "auto"]
-    rc = train_main(flags + demo.train_flags)
-    if rc:
-        raise UserError(f"training failed (exit {rc}); see {demo.train_dir}")
+    run_training(flags + demo.train_flags, demo.train_dir)
     return {"checkpoint": str(latest_checkpoint(demo.train_dir)),
             "train_dir": str(demo.train_dir), "learning_rate": rate}
 

@@ -222,11 +222,24 @@ def stage_train(demo: Demo, results) -> dict:
     return train_model(demo, results["prepro"]["db"], demo.train_dir)
 
 
+def run_training(flags: list[str], train_dir: Path) -> None:
+    """``LSP_train.py`` in-process. Stopped by Ctrl-C or SIGTERM (exit 130/143), it has saved a
+    checkpoint: the demo stops the same way and says that a re-run continues from there."""
+    from dialogpt.interrupts import Terminated
+    from dialogpt.training.train import main as train_main
+
+    rc = train_main(flags)
+    if rc in (130, 143):
+        print(f"training stopped at a checkpoint in {train_dir}; run the same demo command again "
+              "to continue from it", file=sys.stderr)
+        raise Terminated() if rc == 143 else KeyboardInterrupt()
+    if rc:
+        raise UserError(f"training failed (exit {rc}); see {train_dir}")
+
+
 def train_model(demo: Demo, db: str, train_dir: Path) -> dict:
     """The demo's training run on ``db`` into ``train_dir`` (the backward model of ``--mmi``
     trains the same way on the reversed DB)."""
-    from dialogpt.training.train import main as train_main
-
     flags = ["--model_name_or_path", _model_source(demo),
              "--train_input_file", db,
              "--eval_input_file", str(demo.valid_tsv),
@@ -240,9 +253,7 @@ def train_model(demo: Demo, db: str, train_dir: Path) -> dict:
              "--learning_rate", "1e-5", "--lr_schedule", "noam", "--warmup_steps", "50",
              "--eval_at_start", "true", "--fp16", "false", "--pbar", "false",
              "--resume", "auto"]
-    rc = train_main(flags + demo.train_flags)
-    if rc:
-        raise UserError(f"training failed (exit {rc}); see {train_dir}")
+    run_training(flags + demo.train_flags, train_dir)
     return {"checkpoint": str(latest_checkpoint(train_dir)), "train_dir": str(train_dir)}
 
 
