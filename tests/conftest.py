@@ -14,6 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def pytest_configure(config):
     # Two threads were often slower than one on the 2-core test machines.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Hermetic: a Hub id is probed on a closed local port (refused at once), never on the
+    # Internet; subprocesses (demo, walkthrough, torchrun) inherit it.
+    os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
     try:
         import torch
         torch.set_num_threads(1)
