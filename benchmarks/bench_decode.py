@@ -61,6 +61,24 @@ def batched(decoder, histories, batch_size: int) -> list[list[int]]:
     return responses
 
 
+def race(run_batched, run_loop, n_batched: int, n_loop: int) -> dict:
+    """Time ``run_batched()`` then ``run_loop()`` (each returns token ids per response): rates,
+    speed-up and the share of the loop's responses that the batched path decoded identically."""
+    start = time.perf_counter()
+    batched_ids = run_batched()
+    batched_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    loop_ids = run_loop()
+    loop_seconds = time.perf_counter() - start
+    batched_rate, loop_rate = n_batched / batched_seconds, n_loop / loop_seconds
+    identical = sum(a == b for a, b in zip(batched_ids, loop_ids)) / max(len(loop_ids), 1)
+    return {"batched_seconds": round(batched_seconds, 2), "loop_seconds": round(loop_seconds, 2),
+            "batched_responses_per_s": round(batched_rate, 2),
+            "loop_responses_per_s": round(loop_rate, 2),
+            "speedup": round(batched_rate / loop_rate, 2),
+            "identical_greedy_responses": round(identical, 3)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "117M"))
@@ -91,16 +109,9 @@ def main(argv=None) -> int:
     loop_histories = histories[:args.loop_contexts]
 
     batched(decoder, histories[:2], 2)  # warm-up (allocator, lazy init)
-    start = time.perf_counter()
-    batched_ids = batched(decoder, histories, args.batch_size)
-    batched_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    loop_ids = model_card_loop(model, tokenizer, loop_histories, args.max_new_tokens)
-    loop_seconds = time.perf_counter() - start
-
-    batched_rate = len(histories) / batched_seconds
-    loop_rate = len(loop_histories) / loop_seconds
-    identical = sum(a == b for a, b in zip(batched_ids, loop_ids)) / max(len(loop_ids), 1)
+    figures = race(lambda: batched(decoder, histories, args.batch_size),
+                   lambda: model_card_loop(model, tokenizer, loop_histories, args.max_new_tokens),
+                   len(histories), len(loop_histories))
     print(json.dumps({
         "benchmark": "decode", "model": f"{Path(args.config).name} config, random weights",
         "device": str(device), "threads": torch.get_num_threads(),
@@ -108,11 +119,7 @@ def main(argv=None) -> int:
         "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
         "mean_context_tokens": round(sum(len(decoder.window(h).ids) for h in histories)
                                      / len(histories), 1),
-        "batched_seconds": round(batched_seconds, 2), "loop_seconds": round(loop_seconds, 2),
-        "batched_responses_per_s": round(batched_rate, 2),
-        "loop_responses_per_s": round(loop_rate, 2),
-        "speedup": round(batched_rate / loop_rate, 2),
-        "identical_greedy_responses": round(identical, 3),
+        **figures,
     }))
     return 0
 

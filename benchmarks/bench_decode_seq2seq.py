@@ -21,7 +21,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -64,7 +63,6 @@ def build(tmp: Path, num_records: int):
     from dialogpt.modeling import load_model
     from dialogpt.tokenization import load_tokenizer, train_t5_tokenizer
 
-    sys.path.insert(0, str(HERE))
     from bench_train_seq2seq import T5_SMALL_SHAPE
 
     records = make_records(num_records, seed=0)
@@ -90,6 +88,9 @@ def main(argv=None) -> int:
 
     import torch
 
+    sys.path.insert(0, str(HERE))
+    from bench_decode import race
+
     from dialogpt.decoding.generation import Decoder
     from dialogpt.decoding.options import DecodingOptions
     from dialogpt.grounding import GROUNDED_INSTRUCTION, build_source
@@ -105,16 +106,9 @@ def main(argv=None) -> int:
                                  GROUNDED_INSTRUCTION) for record in records[:args.loop_records]]
 
     batched(decoder, records[:2], 2)  # warm-up (allocator, lazy init)
-    start = time.perf_counter()
-    batched_ids = batched(decoder, records, args.batch_size)
-    batched_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    loop_ids = card_loop(model, tokenizer, loop_sources, args.max_new_tokens)
-    loop_seconds = time.perf_counter() - start
-
-    batched_rate = len(records) / batched_seconds
-    loop_rate = len(loop_sources) / loop_seconds
-    identical = sum(a == b for a, b in zip(batched_ids, loop_ids)) / max(len(loop_ids), 1)
+    figures = race(lambda: batched(decoder, records, args.batch_size),
+                   lambda: card_loop(model, tokenizer, loop_sources, args.max_new_tokens),
+                   len(records), len(loop_sources))
     print(json.dumps({
         "benchmark": "decode_seq2seq", "model": "T5-small shape, random weights",
         "threads": torch.get_num_threads(), "records": len(records),
@@ -122,11 +116,7 @@ def main(argv=None) -> int:
         "batch_size": args.batch_size,
         "mean_source_tokens": round(sum(len(tokenizer(source).input_ids)
                                         for source in loop_sources) / len(loop_sources), 1),
-        "batched_seconds": round(batched_seconds, 2), "loop_seconds": round(loop_seconds, 2),
-        "batched_responses_per_s": round(batched_rate, 2),
-        "loop_responses_per_s": round(loop_rate, 2),
-        "speedup": round(batched_rate / loop_rate, 2),
-        "identical_greedy_responses": round(identical, 3),
+        **figures,
     }))
     return 0
 
