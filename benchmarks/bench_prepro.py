@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import subprocess
 import sys
@@ -35,33 +34,13 @@ def _vocabulary(tokenizer) -> list[str]:
 
 
 def generate_corpus(path: Path, n_lines: int, seed: int, words: list[str]) -> None:
-    """Lines shaped like the extractor's output (spec/extraction.md): 2-5 turns of 2-30
-    whitespace words (mean ~11), punctuation split off as its own word, at most 200 words per
-    line, every turn prefixed by its weight (5% are 0.0)."""
-    rng = random.Random(seed)
-    weights = [1.0 / (rank + 10) for rank in range(len(words))]
-    pool = rng.choices(words, weights, k=200_000)
-    punctuation = [".", ",", "?", "!", "'", ":", "..."]
+    """Lines shaped like the extractor's output (spec/extraction.md) over ``words`` with
+    Zipf-like weights 1/(rank + 10) and glued rare words (``corpora.write_lines``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from corpora import write_lines
 
-    def turn() -> list[str]:
-        out = []
-        for _ in range(min(30, max(2, int(rng.expovariate(1 / 11))))):
-            word = rng.choice(pool)
-            if rng.random() < 0.1:
-                word += rng.choice(pool)               # a rarer word, several BPE pieces
-            out.append(word if rng.random() > 0.12 else rng.choice(punctuation))
-        return out
-
-    def weighted(words_of_turn: list[str]) -> str:
-        return ("0.0 " if rng.random() < 0.05 else "1.0 ") + " ".join(words_of_turn)
-
-    with open(path, "w", encoding="utf-8") as out:
-        for _ in range(n_lines):
-            turns = [turn() for _ in range(rng.randint(2, 5))]
-            while sum(map(len, turns)) > 200:
-                turns.pop(0)
-            context = " EOS ".join(weighted(t) for t in turns[:-1])
-            out.write(f"{context}\t{weighted(turns[-1])}\n")
+    write_lines(path, n_lines, seed, words, [1.0 / (rank + 10) for rank in range(len(words))],
+                glue=True)
 
 
 def _turn_texts(path: Path) -> list[str]:

@@ -43,12 +43,18 @@ def small_vocabulary() -> tuple[list[str], list[float]]:
 
 
 def write_tsv(path: Path, n_lines: int, seed: int = 0, vocabulary: str = "english") -> Path:
-    """Lines like the extractor's output: 2-5 turns of 2-30 words (mean ~11), punctuation as
-    words, at most 200 words a line, each turn prefixed by its weight (5% are 0.0)."""
+    """Lines like the extractor's output over the English or the small vocabulary."""
     words, weights = english_vocabulary() if vocabulary == "english" else small_vocabulary()
+    return write_lines(path, n_lines, seed, words, weights, glue=vocabulary == "small")
+
+
+def write_lines(path: Path, n_lines: int, seed: int, words: list[str], weights: list[float],
+                glue: bool) -> Path:
+    """2-5 turns of 2-30 words (mean ~11) drawn by ``weights``, punctuation as words, at most
+    200 words a line, each turn prefixed by its weight (5% are 0.0). ``glue``: 10% of the words
+    are two words glued (rarer, several BPE pieces); else half the turns start capitalised."""
     rng = random.Random(seed)
     pool = rng.choices(words, weights, k=200_000)
-    glue = vocabulary == "small"
 
     def turn() -> list[str]:
         out = []
