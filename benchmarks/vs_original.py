@@ -24,8 +24,9 @@ Pairs (``--pairs``, default all but train):
   ``--new_tokens``: the model card's one-at-a-time loop against ``generate.py``, each a whole
   process; responses compared.
 
-Every command is a fresh process timed by wall clock; a round runs each contestant once, in a
-rotating order, and the figures are medians over ``--repeats`` rounds. The machine may be shared:
+Every command is a fresh process timed by wall clock and by the CPU seconds it used (user +
+system, children included: steadier than wall time on a shared machine); a round runs each
+contestant once, in a rotating order, and the figures are medians over ``--repeats`` rounds. The machine may be shared:
 the load average before and after is printed, and only ratios within one run mean anything.
 Prints one JSON line.
 """
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -66,9 +68,9 @@ from pathlib import Path
 text = "\\n".join(turn_texts(Path(sys.argv[1])))
 from dialogpt.tokenization import gpt2_tiktoken
 encoding = gpt2_tiktoken()
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 n = len(encoding.encode_ordinary(text))
-print(time.perf_counter() - start, n)
+print(time.perf_counter() - start, time.process_time() - cpu, n)
 """
 
 
@@ -82,33 +84,46 @@ class Contestant:
                     "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 
 
-def timed(command: list[str], env: dict, cwd: Path | None = None) -> float:
-    """Wall seconds of one process (output discarded); raises with its stderr if it fails."""
+class Timing(NamedTuple):
+    """One process: wall seconds, and the CPU seconds (user + system) it and its children used.
+
+    CPU seconds suffer far less than wall time when other work shares the machine, so their
+    ratios are the steadier figure on a loaded box (they do not credit a second worker)."""
+    wall: float
+    cpu: float
+
+
+def timed(command: list[str], env: dict, cwd: Path | None = None) -> Timing:
+    """Time one process (output discarded); raises with its stderr if it fails."""
     with tempfile.TemporaryFile("w+") as log:
         start = time.perf_counter()
-        code = subprocess.call(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=log)
+        _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
+        process.returncode = code = os.waitstatus_to_exitcode(status)
         if code != 0:
             log.seek(0)
             raise RuntimeError(f"{' '.join(map(str, command))} failed ({code}):\n"
                                f"{log.read()[-3000:]}")
-    return seconds
+    return Timing(seconds, usage.ru_utime + usage.ru_stime)
 
 
-def rotate(jobs: dict, repeats: int) -> dict[str, list[float]]:
-    """Run every job once per round, the order rotating each round; ``{name: [seconds]}``.
+def rotate(jobs: dict, repeats: int) -> dict[str, list[Timing]]:
+    """Run every job once per round, the order rotating each round; ``{name: [Timing]}``.
 
     A job is ``(setup, run)``: ``setup()`` (untimed, e.g. removing the last output) then
-    ``run() -> seconds``."""
+    ``run() -> Timing``."""
     names = list(jobs)
-    times: dict[str, list[float]] = {name: [] for name in names}
+    times: dict[str, list[Timing]] = {name: [] for name in names}
     for round_number in range(repeats):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
             setup, run = jobs[name]
             setup()
-            times[name].append(round(run(), 3))
-            print(f"  {name}: {times[name][-1]:.2f} s", file=sys.stderr)
+            wall, cpu = run()
+            times[name].append(Timing(round(wall, 3), round(cpu, 3)))
+            print(f"  {name}: {wall:.2f} s wall, {cpu:.2f} s CPU", file=sys.stderr)
     return times
 
 
@@ -120,10 +135,14 @@ def _remove(*paths: Path):
     return setup
 
 
-def _summary(times: dict[str, list[float]], baseline: str) -> dict:
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    return {name: {"median_s": round(medians[name], 3), "runs_s": times[name],
-                   "speedup_vs_original": round(medians[baseline] / medians[name], 2)}
+def _summary(times: dict[str, list[Timing]], baseline: str) -> dict:
+    """Medians of wall and CPU seconds per contestant, and both speed-ups over ``baseline``."""
+    wall = {name: statistics.median(t.wall for t in runs) for name, runs in times.items()}
+    cpu = {name: statistics.median(t.cpu for t in runs) for name, runs in times.items()}
+    return {name: {"median_s": round(wall[name], 3), "runs_s": [t.wall for t in times[name]],
+                   "speedup_vs_original": round(wall[baseline] / wall[name], 2),
+                   "median_cpu_s": round(cpu[name], 3),
+                   "cpu_speedup_vs_original": round(cpu[baseline] / cpu[name], 2)}
             for name in times}
 
 
@@ -146,17 +165,16 @@ def prepro_pair(original: Contestant, ours: list[Contestant], work: Path, vocabu
                                                timed([side.python, str(side.root / "prepro.py"),
                                                       "--corpus", str(corpus), "--output",
                                                       str(db), "--workers", str(w)], side.env))
-    raw: list[float] = []
 
-    def tokenizer_run() -> float:
+    def tokenizer_run() -> Timing:  # the encode call alone, timed inside its process
         out = subprocess.run([ours[-1].python, "-c", _RAW_TOKENIZER, str(corpus), str(HERE)],
                              env=ours[-1].env, capture_output=True, text=True, check=True)
-        raw.append(float(out.stdout.split()[0]))
-        return raw[-1]
+        wall, cpu = map(float, out.stdout.split()[:2])
+        return Timing(wall, cpu)
     jobs["raw_tokenizer_1_thread"] = (lambda: None, tokenizer_run)
     times = rotate(jobs, repeats)
     result = _summary(times, "original")
-    tokenizer = statistics.median(times.pop("raw_tokenizer_1_thread"))
+    tokenizer = statistics.median(t.wall for t in times.pop("raw_tokenizer_1_thread"))
     for name in times:
         result[name]["over_raw_tokenizer"] = round(result[name]["median_s"] / tokenizer, 2)
     same = [_same_db(work / f"{side.name}.w1.db", work / f"{side.name}.w2.db") for side in ours]
