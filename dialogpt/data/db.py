@@ -148,6 +148,15 @@ def encode_features(features: Sequence["Feature"], token_dtype: str,
     )
 
 
+MAX_SHARD_EXAMPLES = 1 << 31
+
+
+def shard_is_full(n_examples: int, n_tokens: int, n_target_tokens: int, shard_tokens: int) -> bool:
+    """Whether a shard holding these counts is closed (checked after each chunk is added;
+    ``dialogpt.data.prepro_cluster`` computes the same boundaries from per-chunk counts)."""
+    return max(n_tokens, n_target_tokens) >= shard_tokens or n_examples >= MAX_SHARD_EXAMPLES
+
+
 class _HashedFile:
     """An append-only binary file that keeps its sha256 and size as it is written."""
 
@@ -172,12 +181,14 @@ class ShardWriter:
     """Streams :class:`EncodedFeatures` into shard files of about ``shard_tokens`` tokens each.
 
     Write into a temporary directory (``dialogpt.fileio.atomic_dir``); :meth:`finish` writes the
-    manifest last, so a directory without a manifest is never a DB.
+    manifest last, so a directory without a manifest is never a DB. ``first_shard``: the number
+    of the first shard written (a distributed build writes each shard in its own task).
     """
 
     def __init__(self, directory: Path, token_dtype: str, length_dtype: str,
-                 shard_tokens: int = 1 << 27, kind: str = "causal"):
+                 shard_tokens: int = 1 << 27, kind: str = "causal", first_shard: int = 0):
         self.kind = kind
+        self.first_shard = first_shard
         self.file_kinds = shard_files_of(kind)
         self.directory = Path(directory)
         self.token_dtype = token_dtype
@@ -188,7 +199,7 @@ class ShardWriter:
         self._counts: dict[str, int] = {}
 
     def _open_shard(self) -> None:
-        shard = len(self.shards)
+        shard = self.first_shard + len(self.shards)
         self._files = {kind: _HashedFile(self.directory / shard_file(shard, kind))
                        for kind in self.file_kinds}
         self._counts = ({"n_examples": 0, "n_tokens": 0, "n_target_tokens": 0}
@@ -197,7 +208,7 @@ class ShardWriter:
                          "n_exception_spans": 0})
 
     def _close_shard(self) -> None:
-        files = {shard_file(len(self.shards), kind): handle.close()
+        files = {shard_file(self.first_shard + len(self.shards), kind): handle.close()
                  for kind, handle in self._files.items()}
         self.shards.append({**self._counts, "files": files})
         self._files = None
@@ -226,7 +237,7 @@ class ShardWriter:
         counts["n_tokens"] += len(encoded.tokens)
         counts["n_exceptions"] += len(encoded.exc_local)
         counts["n_exception_spans"] += len(encoded.exc_weights)
-        if counts["n_tokens"] >= self.shard_tokens or counts["n_examples"] >= 1 << 31:
+        if shard_is_full(counts["n_examples"], counts["n_tokens"], 0, self.shard_tokens):
             self._close_shard()
 
     def _add_pairs(self, pairs) -> None:
@@ -238,16 +249,21 @@ class ShardWriter:
         counts["n_examples"] += pairs.n_examples
         counts["n_tokens"] += len(pairs.tokens)
         counts["n_target_tokens"] += len(pairs.target_tokens)
-        if (max(counts["n_tokens"], counts["n_target_tokens"]) >= self.shard_tokens
-                or counts["n_examples"] >= 1 << 31):
+        if shard_is_full(counts["n_examples"], counts["n_tokens"], counts["n_target_tokens"],
+                         self.shard_tokens):
             self._close_shard()
+
+    def close_shards(self) -> list[dict]:
+        """Close the open shard, if any; the table of the shards written (manifest entries)."""
+        if self._files is not None:
+            self._close_shard()
+        return self.shards
 
     def finish(self, manifest: dict) -> dict:
         """Close the last shard and write ``manifest.json`` (``manifest`` plus the shard table)."""
         from dialogpt.fileio import atomic_write
 
-        if self._files is not None:
-            self._close_shard()
+        self.close_shards()
         full = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,

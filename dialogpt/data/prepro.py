@@ -67,6 +67,9 @@ def build_parser():
     parser.add_argument("--shard_tokens", type=int, default=1 << 27,
                         help="start a new shard after about this many tokens")
     _add_record_flags(parser)
+    from dialogpt.data.prepro_cluster import add_ray_flags
+
+    add_ray_flags(parser)
     return parser
 
 
@@ -309,7 +312,8 @@ def _encoder_for(tokenizer_name: str | None):
     return TurnEncoder(tokenizer), tokenizer_fingerprint(tokenizer)
 
 
-def build_db(args) -> int:
+def build_db(args, write_shards=None) -> int:
+    """``write_shards``: instead of the local writer (``prepro_cluster.ray_shard_writer``)."""
     from dialogpt.data.db import SUMMARY, length_dtype_for, token_dtype_for
     from dialogpt.data.pipeline import FeatureConfig
     from dialogpt.fileio import atomic_dir, atomic_write
@@ -331,7 +335,9 @@ def build_db(args) -> int:
                            token_dtype_for(encoder.vocab_size), length_dtype_for(args.max_seq_len))
     started = time.perf_counter()
     with atomic_dir(db_path, overwrite=True) as tmp:
-        writer, summary = _write_shards(tmp, corpus, encoder, config, args)
+        writer, summary = (write_shards(tmp, corpus, encoder, config, args.workers, args.strict,
+                                        args.chunk_lines, args.shard_tokens) if write_shards
+                           else _write_shards(tmp, corpus, encoder, config, args))
         seconds = time.perf_counter() - started
         if summary.examples == 0:
             print(summary.format(), file=sys.stderr)
@@ -390,6 +396,12 @@ def main(argv: list[str] | None = None) -> int:
     from dialogpt.cli import check_paths
     from dialogpt.locking import hold_run_lock
 
+    write_shards = None
+    if args.executor == "ray":  # fails at once without Ray
+        from dialogpt.data.prepro_cluster import RayOptions, ray_shard_writer
+
+        write_shards = ray_shard_writer(RayOptions(args.ray_address, args.max_retries,
+                                                   args.range_bytes))
     is_records = records.is_records_file(args.corpus, args.format)
     if is_records:
         db_path = Path(args.output) if args.output else records.db_path_for_records(
@@ -405,8 +417,8 @@ def main(argv: list[str] | None = None) -> int:
             return records.build_seq2seq_db(
                 args.corpus, db_path, workers=args.workers, strict=args.strict, force=args.force,
                 chunk_lines=args.chunk_lines, shard_tokens=args.shard_tokens,
-                **_record_options(args))
-        return build_db(args)
+                write_shards=write_shards, **_record_options(args))
+        return build_db(args, write_shards)
 
 
 def _record_options(args) -> dict:

@@ -171,8 +171,9 @@ def build_seq2seq_db(corpus: str | os.PathLike, db_path: str | os.PathLike, *,
                      max_target_len: int = DEFAULT_MAX_TARGET_LEN,
                      knowledge_budget: int | None = None, workers: int = 1, strict: bool = False,
                      force: bool = False, chunk_lines: int = 2000,
-                     shard_tokens: int = 1 << 27) -> int:
-    """Build the seq2seq DB of GODEL records ``corpus`` at ``db_path`` (see module docstring)."""
+                     shard_tokens: int = 1 << 27, write_shards=None) -> int:
+    """Build the seq2seq DB of GODEL records ``corpus`` at ``db_path`` (see module docstring).
+    ``write_shards``: instead of the local writer (``prepro_cluster.ray_shard_writer``)."""
     from dialogpt.data.db import FORMAT_VERSION, SUMMARY, TokenDB
     from dialogpt.data.seq2seq import SourceEncoder
     from dialogpt.fileio import atomic_dir, atomic_write, sha256_file
@@ -205,8 +206,8 @@ def build_seq2seq_db(corpus: str | os.PathLike, db_path: str | os.PathLike, *,
         raise UserError(f"corpus {corpus} is empty (0 bytes): nothing to preprocess")
     started = time.perf_counter()
     with atomic_dir(db_path, overwrite=True) as tmp:
-        writer, summary = _write_shards(tmp, corpus, encoder, config, workers, strict,
-                                        chunk_lines, shard_tokens)
+        writer, summary = (write_shards or _write_shards)(
+            tmp, corpus, encoder, config, workers, strict, chunk_lines, shard_tokens)
         seconds = time.perf_counter() - started
         if summary.lines_written == 0:
             print(summary.format(), file=sys.stderr)
