@@ -105,15 +105,17 @@ class _TurnCache:
         return Turn(text, len(text.split()), flags)
 
 
-def sorted_ids(comments: Mapping[str, Comment]) -> list[tuple[str, str, str]]:
-    """``(link_id, parent_id, comment_id)`` of every comment, sorted: the output order."""
-    ids = [(c.link_id, c.parent_id, cid) for cid, c in comments.items()]
-    ids.sort()
-    return ids
+Target = tuple[str, str, str, list[tuple[str, str]]]
+"""``(link_id, parent_id, comment_id, chain)``: a target that passed its checks, its chain
+as :meth:`ThreadBuilder.chain` gives it."""
 
 
 class ThreadBuilder:
-    """Builds the instances of one split (its submissions and comments, loaded in memory)."""
+    """Builds the instances of one split (its submissions and comments, loaded in memory).
+
+    :meth:`targets` runs every check that looks at one target and its chain, over the comments
+    in any order, and sorts only the survivors; :meth:`build` normalises and filters them.
+    """
 
     def __init__(self, submissions: Mapping[str, Submission], comments: Mapping[str, Comment],
                  options: ConvOptions, filters: ConvFilters):
@@ -122,7 +124,6 @@ class ThreadBuilder:
         self._turns = _TurnCache(options, filters)
         self.parents: set[str] = ({c.parent_id for c in comments.values()}
                                   if options.leaves_only else set())
-        self._too_long: dict[str, bool] = {}  # comment id -> more than max_len words
 
     def chain(self, comment_id: str) -> list[tuple[str, str]] | None:
         """``(cache key, raw text)`` of the turns ending at ``comment_id``, oldest first.
@@ -130,23 +131,22 @@ class ThreadBuilder:
         None when the chain needs the title of a submission that is not loaded.
         """
         options, comments = self.options, self.comments
+        max_len = options.max_len
+        # More than max_len words take at least 2 * max_len + 1 characters: shorter bodies
+        # need no split (most of them).
+        short = 2 * max_len
         turns: list[tuple[str, str]] = []
         current, depth = comment_id, options.max_depth
-        too_long = self._too_long
         while depth > 0:
-            comment = comments[current]
-            long_body = too_long.get(current)
-            if long_body is None:
-                long_body = too_long[current] = len(comment.body.split()) > options.max_len
-            if long_body:
+            parent, link_id, _, body = comments[current]
+            if len(body) > short and len(body.split()) > max_len:
                 break
-            turns.append((current, comment.body))
-            parent = comment.parent_id
+            turns.append((current, body))
             if options.use_title and parent.startswith(SUBMISSION_TAG):
-                submission = self.submissions.get(comment.link_id)
+                submission = self.submissions.get(link_id)
                 if submission is None:
                     return None
-                turns.append((comment.link_id, "title: " + submission.title))
+                turns.append((link_id, "title: " + submission.title))
                 break
             if parent not in comments:
                 break
@@ -154,16 +154,8 @@ class ThreadBuilder:
         turns.reverse()
         return turns
 
-    def _target_skip(self, link_id: str, comment_id: str) -> str | None:
-        filters = self.filters
-        if filters.keep_keys is not None and f"{link_id}\t{comment_id}" not in filters.keep_keys:
-            return "not_in_keys"
-        if comment_id in self.parents:
-            return "not_leaf"
-        return self._target_skip_rest(link_id, comment_id)
-
     def _target_skip_rest(self, link_id: str, comment_id: str) -> str | None:
-        """The checks of :meth:`_target_skip` after the key and leaf checks."""
+        """The target checks after the key and leaf checks: subreddit, then score."""
         filters, options = self.filters, self.options
         if filters.subreddits is not None:
             subreddit = subreddit_of(self.submissions.get(link_id))
@@ -179,6 +171,56 @@ class ThreadBuilder:
         if score < options.min_score:
             return "low_score"
         return None
+
+    def targets(self, stats: ConvStats) -> list[Target]:
+        """Every comment that passes the target checks and has a long enough chain, as
+        ``(link_id, parent_id, comment_id, chain)`` sorted by ids: the output order.
+
+        In order: the ``keep`` key, leaf, subreddit and score checks (inlined: this loop sees
+        every comment), then :meth:`chain`; skips are counted in ``stats``.
+        """
+        keep_keys, parents, comments = self.filters.keep_keys, self.parents, self.comments
+        min_depth, min_score = self.options.min_depth, self.options.min_score
+        check_subreddit = self.filters.subreddits is not None
+        skipped, candidates = stats.skipped, 0
+        not_in_keys = not_leaf = low_score = min_depth_skips = 0  # the commonest, in locals
+        found: list[Target] = []
+        for comment_id, (parent_id, link_id, raw_score, _) in comments.items():
+            if keep_keys is not None and f"{link_id}\t{comment_id}" not in keep_keys:
+                not_in_keys += 1
+                continue
+            if comment_id in parents:
+                not_leaf += 1
+                continue
+            if check_subreddit:
+                reason = self._target_skip_rest(link_id, comment_id)
+                if reason is not None:
+                    skipped[reason] += 1
+                    continue
+            else:  # _target_skip_rest without the subreddit check, inlined
+                try:
+                    score = 0 if raw_score == "None" else int(raw_score)
+                except ValueError:
+                    skipped["bad_score"] += 1
+                    continue
+                if score < min_score:
+                    low_score += 1
+                    continue
+            candidates += 1
+            chain = self.chain(comment_id)
+            if chain is None:
+                skipped["missing_submission"] += 1
+            elif len(chain) < min_depth:
+                min_depth_skips += 1
+            else:
+                found.append((link_id, parent_id, comment_id, chain))
+        stats.candidates += candidates
+        for reason, count in (("not_in_keys", not_in_keys), ("not_leaf", not_leaf),
+                              ("low_score", low_score), ("min_depth", min_depth_skips)):
+            if count:
+                skipped[reason] += count
+        found.sort()  # comment ids are unique: the chains are never compared
+        return found
 
     def _instance_skip(self, context: list[Turn], target: Turn) -> str | None:
         """The original's instance filters, in its order."""
@@ -204,47 +246,23 @@ class ThreadBuilder:
                 return "repetitions"
         return None
 
-    def build(self, ids: list[tuple[str, str, str]], stats: ConvStats) -> Iterator[str]:
-        """Yield the output lines ``link_id,parent_id,comment_id<TAB>src<TAB>tgt`` for ``ids``."""
-        options = self.options
-        min_depth, clean = options.min_depth, options.clean
-        keep_keys, parents = self.filters.keep_keys, self.parents
+    def build(self, targets: list[Target], stats: ConvStats) -> Iterator[str]:
+        """Yield the output lines ``link_id,parent_id,comment_id<TAB>src<TAB>tgt`` of
+        ``targets`` (from :meth:`targets`, or a slice of it)."""
+        clean = self.options.clean
         cached, make_turn = self._turns._turns, self._turns.get
         skipped = stats.skipped
-        not_in_keys = not_leaf = 0  # the two commonest skips, counted in locals (hot loop)
-        for link_id, parent_id, comment_id in ids:
-            # _target_skip, its first two checks inlined
-            if keep_keys is not None and f"{link_id}\t{comment_id}" not in keep_keys:
-                not_in_keys += 1
-                continue
-            if comment_id in parents:
-                not_leaf += 1
-                continue
-            reason = self._target_skip_rest(link_id, comment_id)
-            if reason is None:
-                stats.candidates += 1
-                raw_turns = self.chain(comment_id)
-                if raw_turns is None:
-                    reason = "missing_submission"
-                elif len(raw_turns) < min_depth:
-                    reason = "min_depth"
-            if reason is not None:
-                skipped[reason] += 1
-                continue
-            turns = [cached.get(key) or make_turn(key, raw) for key, raw in raw_turns]
-            context, target = turns[:-1], turns[-1]
+        for link_id, parent_id, comment_id, chain in targets:
+            turns = [cached.get(key) or make_turn(key, raw) for key, raw in chain]
+            target = turns.pop()
             if clean:
-                reason = self._instance_skip(context, target)
+                reason = self._instance_skip(turns, target)
                 if reason is not None:
                     skipped[reason] += 1
                     continue
             stats.instances += 1
             stats.target_tokens += target.n_tokens
-            stats.context_turns += len(context)
-            stats.context_tokens += sum(turn.n_tokens for turn in context)
-            src = " EOS ".join(turn.text for turn in context)
+            stats.context_turns += len(turns)
+            stats.context_tokens += sum(turn.n_tokens for turn in turns)
+            src = " EOS ".join([turn.text for turn in turns])
             yield f"{link_id},{parent_id},{comment_id}\t{src}\t{target.text}"
-        if not_in_keys:
-            skipped["not_in_keys"] += not_in_keys
-        if not_leaf:
-            skipped["not_leaf"] += not_leaf
