@@ -6,15 +6,18 @@ so the parent only writes arrays and adds up counters, in corpus order.
 
 from __future__ import annotations
 
-import array
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from dialogpt.data.db import EncodedFeatures
 from dialogpt.data.encoding import TurnEncoder
 from dialogpt.data.features import (EOS_SEPARATOR, BadLine, WindowStats, build_features,
                                     parse_line, parse_weight, select_turns)
 from dialogpt.data.lines import _BOM, decode_line
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -44,64 +47,333 @@ def process_chunk(first_line: int, raw_lines: list[bytes | None], encoder: TurnE
                   config: FeatureConfig) -> ChunkResult:
     """Decode, parse, tokenise (duplicate texts encoded once) and featurise a chunk of lines.
 
-    Lines are parsed by :func:`_fast_turns` and packed directly when they are one window with
-    every later turn weighted 1.0 (nearly all extractor lines); everything else takes the general
-    rules (``decode_line``/``parse_line``/``build_features``), so results are identical."""
-    conversations, skips, crlf, bom = _parse_chunk(first_line, raw_lines, config)
-    eos = encoder.eos_id
-    unique_texts = list(dict.fromkeys(text for _, turns in conversations for _, text in turns))
-    ids_of = dict(zip(unique_texts, encoder.encode_batch(unique_texts)))
+    Three stages (:func:`parse_chunk`, :func:`encode_flat` of its distinct texts in one
+    tokenizer call, :func:`pack_chunk`); :func:`process_chunks` runs them over many chunks with
+    the tokenizer in a helper thread. Results are the general rules' (``decode_line``,
+    ``parse_line``, ``build_features``) exactly."""
+    from dialogpt.data.encoding import encode_flat
 
-    packer = _Packer(config.token_dtype, eos)
-    window = WindowStats()
-    written = 0
-    max_len = config.max_seq_len
-    for line_number, turns in conversations:
-        turn_ids = [ids_of[text] for _, text in turns]
-        total = sum(map(len, turn_ids)) + len(turn_ids) - 1
-        if total <= max_len and all(weight == 1.0 for weight, _ in turns[1:]):
-            packer.add_one_window(turn_ids, total)
-            written += 1
-            continue
-        built = build_features(turn_ids, [weight for weight, _ in turns], eos, max_len)
-        window.add(built.stats)
+    parsed = parse_chunk(first_line, raw_lines, config)
+    return pack_chunk(parsed, encode_flat(encoder, parsed.unique), encoder.eos_id, config)
+
+
+def process_chunks(chunks: Iterable[tuple[int, list]], encoder: TurnEncoder,
+                   config: FeatureConfig) -> Iterator[ChunkResult]:
+    """:func:`process_chunk` of each ``(first line, raw lines)`` chunk, in order, in this process:
+    while a helper thread tokenises chunk k (``tiktoken`` and ``tokenizers`` release the GIL),
+    this thread packs chunk k - 1 and parses chunk k + 1, so two cores are busy."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dialogpt.data.encoding import encode_flat
+
+    with ThreadPoolExecutor(1, thread_name_prefix="prepro-encode") as pool:
+        pending = None
+        for first, lines in chunks:
+            parsed = parse_chunk(first, lines, config)
+            encoding = pool.submit(encode_flat, encoder, parsed.unique)
+            if pending is not None:
+                yield pack_chunk(pending[0], pending[1].result(), encoder.eos_id, config)
+            pending = (parsed, encoding)
+        if pending is not None:
+            yield pack_chunk(pending[0], pending[1].result(), encoder.eos_id, config)
+
+
+@dataclass
+class ParsedChunk:
+    """A parsed chunk: its kept conversations' turns, flat (``weights``, a float64 array;
+    ``which``: the index of each turn's text in ``unique``, the chunk's distinct texts), per
+    conversation its line number and turn count (int64 arrays); the lines skipped so far and the
+    normalisation counts."""
+
+    n_lines: int
+    unique: list[str]
+    which: list[int]
+    weights: "np.ndarray"
+    counts: "np.ndarray"
+    line_numbers: "np.ndarray"
+    skips: list[tuple[int, str, str]]
+    crlf: int
+    bom: int
+
+
+def parse_chunk(first_line: int, raw_lines: list[bytes | None],
+                config: FeatureConfig) -> ParsedChunk:
+    """Parse a chunk: its clean lines together (:func:`bulk_turns`), any other line alone
+    (:func:`_line_turns`, which names the reason of a skip)."""
+    import numpy as np
+
+    from dialogpt.data.bulk_parse import BulkTurns, bulk_turns
+
+    bulk = bulk_turns(raw_lines, config.reverse, config.two_turn) or BulkTurns(
+        np.zeros(len(raw_lines), dtype=bool), np.zeros(0), [], np.zeros(0, dtype=np.int64))
+    others = np.flatnonzero(~bulk.accepted).tolist()
+    if not others:
+        return _parsed(len(raw_lines), bulk.texts, bulk.weights, bulk.counts,
+                       np.arange(first_line, first_line + len(raw_lines)), [], 0, 0)
+    alone = _line_turns(first_line, raw_lines, config, others)
+    # merge: the accepted lines before each other line, then that line (if it has turns)
+    turn_end = np.cumsum(bulk.counts)
+    accepted_before = np.cumsum(bulk.accepted) - bulk.accepted
+    texts: list[str] = []
+    weights, counts, numbers = [], [], []
+    done = 0  # accepted lines merged so far
+    line_numbers = np.flatnonzero(bulk.accepted) + first_line
+    for k, line in enumerate(others + [len(raw_lines)]):
+        upto = int(accepted_before[line]) if line < len(raw_lines) else len(bulk.counts)
+        if upto > done:
+            begin, end = (int(turn_end[done - 1]) if done else 0), int(turn_end[upto - 1])
+            texts += bulk.texts[begin:end]
+            weights.append(bulk.weights[begin:end])
+            counts.append(bulk.counts[done:upto])
+            numbers.append(line_numbers[done:upto])
+            done = upto
+        if k < len(others) and alone.get(line) is not None:
+            line_weights, line_texts = alone[line]
+            texts += line_texts
+            weights.append(np.asarray(line_weights, dtype=np.float64))
+            counts.append(np.asarray([len(line_texts)], dtype=np.int64))
+            numbers.append(np.asarray([first_line + line], dtype=np.int64))
+    if not counts:
+        return _parsed(len(raw_lines), [], np.zeros(0), np.zeros(0, dtype=np.int64),
+                       np.zeros(0, dtype=np.int64), alone.skips, alone.crlf, alone.bom)
+    return _parsed(len(raw_lines), texts, np.concatenate(weights), np.concatenate(counts),
+                   np.concatenate(numbers), alone.skips, alone.crlf, alone.bom)
+
+
+def _parsed(n_lines, texts, weights, counts, line_numbers, skips, crlf, bom) -> ParsedChunk:
+    """A :class:`ParsedChunk`, each distinct text listed once."""
+    index = dict.fromkeys(texts)
+    unique = list(index)
+    index = dict(zip(unique, range(len(unique))))
+    return ParsedChunk(n_lines, unique, list(map(index.__getitem__, texts)), weights, counts,
+                       line_numbers, skips, crlf, bom)
+
+
+class _LineTurns(dict):
+    """Line index in the chunk -> ``(weights, texts)``, or None for a skipped line; with the
+    ``skips`` and the ``crlf``/``bom`` counts."""
+
+    skips: list[tuple[int, str, str]]
+    crlf: int = 0
+    bom: int = 0
+
+
+def _line_turns(first_line: int, raw_lines: list[bytes | None], config: FeatureConfig,
+                indices) -> _LineTurns:
+    """The turns of the lines ``indices`` of a chunk, each parsed alone: :func:`_fast_turns`,
+    else the general rules (``decode_line``, ``parse_line``, ``select_turns``)."""
+    result = _LineTurns()
+    result.skips = []
+    reverse, two_turn = config.reverse, config.two_turn
+    for index in indices:
+        raw, line_number = raw_lines[index], first_line + index
+        turns = None
+        if raw is not None and raw.endswith(b"\n") and not raw.endswith(b"\r\n") \
+                and not raw.startswith(_BOM):
+            try:
+                turns = _fast_turns(raw[:-1].decode("utf-8"), reverse, two_turn)
+            except UnicodeDecodeError:
+                pass
+        if turns is None:
+            try:
+                decoded = decode_line(raw)
+                result.crlf += decoded.crlf
+                result.bom += decoded.bom
+                parsed = parse_line(decoded.text)
+                selected = select_turns(parsed.context, parsed.responses[0], reverse, two_turn)
+                if len(selected) < 2:
+                    raise BadLine("single_turn")
+            except BadLine as exc:
+                result.skips.append((line_number, exc.reason, exc.detail))
+                result[index] = None
+                continue
+            turns = ([weight for weight, _ in selected], [text for _, text in selected])
+        result[index] = turns
+    return result
+
+
+def pack_chunk(parsed: ParsedChunk, encoded, eos: int, config: FeatureConfig) -> ChunkResult:
+    """The :class:`ChunkResult` of a parsed chunk, given ``encoded = encode_flat(encoder,
+    parsed.unique)``. A conversation that is one window with every later turn weighted 1.0
+    (nearly all extractor lines) is packed with array operations over the whole chunk
+    (:func:`_pack_regular`); the others take :func:`build_features` one by one."""
+    turns = _ChunkTurns(parsed, *encoded)
+    skips = list(parsed.skips)
+    packed = _pack(turns, parsed, eos, config, skips)
+    skips.sort()
+    return ChunkResult(encoded=packed.encoded(config), n_lines=parsed.n_lines,
+                       n_lines_written=packed.written, n_labelled_tokens=packed.labelled,
+                       crlf=parsed.crlf, bom=parsed.bom, window=packed.window, skips=skips)
+
+
+class _ChunkTurns:
+    """Every turn of a parsed chunk as arrays: ``start``/``length`` of its ids in ``tokens``,
+    ``weight``; ``count`` and ``first`` (index of its first turn) per conversation."""
+
+    def __init__(self, parsed: ParsedChunk, tokens, unique_lengths):
+        import numpy as np
+
+        which = np.asarray(parsed.which, dtype=np.int64)
+        unique_starts = np.cumsum(unique_lengths) - unique_lengths
+        self.tokens = tokens
+        self.start, self.length = unique_starts[which], unique_lengths[which]
+        self.weight = np.asarray(parsed.weights, dtype=np.float64)
+        self.count = np.asarray(parsed.counts, dtype=np.int64)
+        self.first = np.cumsum(self.count) - self.count
+
+    def ids(self, turn: int) -> list[int]:
+        start = self.start[turn]
+        return self.tokens[start:start + self.length[turn]].tolist()
+
+
+@dataclass
+class _Packed:
+    """A chunk's examples in corpus order, as lists of array pieces plus the exception table."""
+
+    tokens: list = field(default_factory=list)
+    lengths: list = field(default_factory=list)
+    label_start: list = field(default_factory=list)
+    exc_local: list[int] = field(default_factory=list)
+    exc_count: list[int] = field(default_factory=list)
+    exc_spans: list[tuple[int, int]] = field(default_factory=list)
+    exc_weights: list[float] = field(default_factory=list)
+    window: WindowStats = field(default_factory=WindowStats)
+    n_examples: int = 0
+    written: int = 0
+    labelled: int = 0
+
+    def add_feature(self, feature) -> None:
+        spans = feature.spans
+        self.tokens.append(feature.input_ids)
+        self.lengths.append([len(feature.input_ids)])
+        self.label_start.append([spans[0][0]])
+        self.labelled += sum(end - start for start, end, _ in spans)
+        if len(spans) > 1 or spans[0][2] != 1.0:
+            self.exc_local.append(self.n_examples)
+            self.exc_count.append(len(spans))
+            for start, end, weight in spans:
+                self.exc_spans.append((start, end))
+                self.exc_weights.append(weight)
+        self.n_examples += 1
+
+    def encoded(self, config: FeatureConfig) -> EncodedFeatures:
+        import numpy as np
+
+        def joined(pieces, dtype):
+            return np.concatenate([np.asarray(piece, dtype=dtype) for piece in pieces]) \
+                if pieces else np.zeros(0, dtype=dtype)
+
+        return EncodedFeatures(
+            tokens=joined(self.tokens, config.token_dtype),
+            lengths=joined(self.lengths, config.length_dtype),
+            label_start=joined(self.label_start, config.length_dtype),
+            exc_local=np.asarray(self.exc_local, dtype=np.int64),
+            exc_span_count=np.asarray(self.exc_count, dtype=np.uint16),
+            exc_spans=np.asarray(self.exc_spans, dtype=np.uint16).reshape(-1, 2),
+            exc_weights=np.asarray(self.exc_weights, dtype=np.float64),
+        )
+
+
+def _pack(turns: _ChunkTurns, parsed: ParsedChunk, eos: int, config: FeatureConfig,
+          skips: list) -> _Packed:
+    """Regular conversations (one window, every later turn weight 1.0) in one array pass,
+    the others through :func:`build_features`, merged back into corpus order."""
+    import numpy as np
+
+    packed = _Packed()
+    if not len(parsed.counts):
+        return packed
+    total = np.add.reduceat(turns.length, turns.first) + turns.count - 1
+    irregular = turns.weight != 1.0
+    irregular[turns.first] = False
+    regular = (total <= config.max_seq_len) & ~np.logical_or.reduceat(irregular, turns.first)
+    tokens, lengths, label_start = _pack_regular(turns, regular, total, eos)
+    token_end = np.cumsum(lengths)
+    regular_before = np.cumsum(regular) - regular
+    done = 0  # regular conversations already moved into ``packed``
+    for line in np.flatnonzero(~regular).tolist():
+        upto = int(regular_before[line])
+        _add_regular(packed, tokens, token_end, lengths, label_start, done, upto)
+        done = upto
+        first, count = int(turns.first[line]), int(parsed.counts[line])
+        built = build_features([turns.ids(turn) for turn in range(first, first + count)],
+                               parsed.weights[first:first + count].tolist(), eos,
+                               config.max_seq_len)
+        packed.window.add(built.stats)
         if built.features:
             for feature in built.features:
-                packer.add_feature(feature)
-            written += 1
+                packed.add_feature(feature)
+            packed.written += 1
         else:
             reason = "all_zero_weights" if built.stats.all_zero_windows else "too_long"
-            skips.append((line_number, reason, ""))
-    skips.sort()
-    return ChunkResult(
-        encoded=packer.encoded(config.length_dtype), n_lines=len(raw_lines),
-        n_lines_written=written, n_labelled_tokens=packer.labelled, crlf=crlf, bom=bom,
-        window=window, skips=skips)
+            skips.append((int(parsed.line_numbers[line]), reason, ""))
+    _add_regular(packed, tokens, token_end, lengths, label_start, done, len(lengths))
+    return packed
+
+
+def _pack_regular(turns: _ChunkTurns, regular, total, eos: int):
+    """``(tokens, lengths, label_start)`` of the regular conversations: ``turn_0 EOS turn_1 ...
+    turn_n``, gathered from the chunk's token array in one indexing operation."""
+    import numpy as np
+
+    per_turn = np.repeat(regular, turns.count)
+    last = np.zeros(len(turns.length), dtype=bool)
+    last[turns.first + turns.count - 1] = True
+    # segments: each turn's ids, then one EOS (an id appended after the tokens) unless last
+    seg_start = np.empty(2 * int(per_turn.sum()), dtype=np.int64)
+    seg_len = np.empty_like(seg_start)
+    seg_start[0::2] = turns.start[per_turn]
+    seg_len[0::2] = turns.length[per_turn]
+    seg_start[1::2] = len(turns.tokens)
+    seg_len[1::2] = ~last[per_turn]
+    out_start = np.cumsum(seg_len) - seg_len
+    index = np.repeat(seg_start - out_start, seg_len) + np.arange(int(seg_len.sum()))
+    tokens = np.append(turns.tokens, np.uint32(eos))[index]
+    return tokens, total[regular], turns.length[turns.first[regular]]
+
+
+def _add_regular(packed: _Packed, tokens, token_end, lengths, label_start, begin: int,
+                 end: int) -> None:
+    """Move regular conversations ``begin:end`` (in their own order) into ``packed``."""
+    if end <= begin:
+        return
+    first_token = int(token_end[begin - 1]) if begin else 0
+    packed.tokens.append(tokens[first_token:int(token_end[end - 1])])
+    packed.lengths.append(lengths[begin:end])
+    packed.label_start.append(label_start[begin:end])
+    packed.labelled += int((lengths[begin:end] - label_start[begin:end]).sum())
+    packed.n_examples += end - begin
+    packed.written += end - begin
 
 
 _COMMON_WEIGHTS = {"1.0": 1.0, "0.0": 0.0}
 """The extractor's weight tokens, looked up before the general numeral rule."""
 
 
-def _fast_turns(text: str, reverse: bool, two_turn: bool) -> list[tuple[float, str]] | None:
-    """``select_turns(parse_line(text))`` for a well-formed line with >= 2 turns, else None (the
-    caller then runs the general rules, which name the exact reason)."""
+def _fast_turns(text: str, reverse: bool, two_turn: bool
+                ) -> tuple[list[float], list[str]] | None:
+    """``select_turns(parse_line(text))`` as ``(weights, texts)`` for a well-formed line with
+    >= 2 turns, else None (the caller then runs the general rules, which name the reason)."""
     if text.count("\t") != 1:
         return None
     context, response = text.split("\t")
-    turns = []
+    parts = context.split(EOS_SEPARATOR)
+    parts.append(response)
+    weights: list[float] = []
+    texts: list[str] = []
     common = _COMMON_WEIGHTS
     # Single spaces only, none at a turn's edge: a turn is "WEIGHT TEXT" as it stands.
     # (isprintable() is False for every whitespace character but the space.)
     clean = (context.isprintable() and response.isprintable() and "  " not in text
              and text[:1] != " " and text[-1:] != " " and context[-1:] != " "
              and response[:1] != " ")
-    for part in (*context.split(EOS_SEPARATOR), response):
+    for part in parts:
         if clean:
             first, space, rest = part.partition(" ")
             weight = common.get(first)
             if weight is not None and space:
-                turns.append((weight, rest))
+                weights.append(weight)
+                texts.append(rest)
                 continue
         words = part.split()
         if not words:
@@ -113,108 +385,22 @@ def _fast_turns(text: str, reverse: bool, two_turn: bool) -> list[tuple[float, s
             except BadLine:
                 return None
             if weight is None:
-                turns.append((1.0, " ".join(words)))
+                weights.append(1.0)
+                texts.append(" ".join(words))
                 continue
         if len(words) == 1:
             return None
-        turns.append((weight, " ".join(words[1:])))
-    if turns[-1][0] == 0:
-        turns.pop()
+        weights.append(weight)
+        texts.append(" ".join(words[1:]))
+    if weights[-1] == 0:
+        weights.pop()
+        texts.pop()
     if reverse:
-        turns.reverse()
+        weights.reverse()
+        texts.reverse()
     if two_turn:
-        turns = turns[:2]
-    return turns if len(turns) >= 2 else None
-
-
-def _parse_chunk(first_line: int, raw_lines: list[bytes | None], config: FeatureConfig):
-    """``(conversations, skips, crlf, bom)``: conversations are ``(line number, turns)``."""
-    skips: list[tuple[int, str, str]] = []
-    conversations: list[tuple[int, list[tuple[float, str]]]] = []
-    crlf = bom = 0
-    reverse, two_turn = config.reverse, config.two_turn
-    for line_number, raw in enumerate(raw_lines, start=first_line):
-        turns = None
-        if raw is not None and raw.endswith(b"\n") and not raw.endswith(b"\r\n") \
-                and not raw.startswith(_BOM):
-            try:
-                turns = _fast_turns(raw[:-1].decode("utf-8"), reverse, two_turn)
-            except UnicodeDecodeError:
-                pass
-        if turns is None:
-            try:
-                decoded = decode_line(raw)
-                crlf += decoded.crlf
-                bom += decoded.bom
-                parsed = parse_line(decoded.text)
-                turns = select_turns(parsed.context, parsed.responses[0], reverse, two_turn)
-                if len(turns) < 2:
-                    raise BadLine("single_turn")
-            except BadLine as exc:
-                skips.append((line_number, exc.reason, exc.detail))
-                continue
-        conversations.append((line_number, turns))
-    return conversations, skips, crlf, bom
-
-
-class _Packer:
-    """Builds the :class:`EncodedFeatures` of a chunk example by example (the storage form of
-    ``encode_features``, without a :class:`Feature` object for the common one-window case)."""
-
-    def __init__(self, token_dtype: str, eos_id: int):
-        import numpy as np
-
-        self.tokens = array.array("H" if np.dtype(token_dtype).itemsize == 2 else "I")
-        self.token_dtype = token_dtype
-        self.eos_id = eos_id
-        self.lengths: list[int] = []
-        self.label_start: list[int] = []
-        self.exc_local: list[int] = []
-        self.exc_count: list[int] = []
-        self.exc_spans: list[tuple[int, int]] = []
-        self.exc_weights: list[float] = []
-        self.labelled = 0
-
-    def add_one_window(self, turn_ids: list[list[int]], total: int) -> None:
-        """``turn_0 EOS turn_1 ... turn_n``, all predicted after turn 0 with weight 1.0."""
-        extend, eos = self.tokens.extend, self.eos_id
-        extend(turn_ids[0])
-        for ids in turn_ids[1:]:
-            self.tokens.append(eos)
-            extend(ids)
-        start = len(turn_ids[0])
-        self.lengths.append(total)
-        self.label_start.append(start)
-        self.labelled += total - start
-
-    def add_feature(self, feature) -> None:
-        spans = feature.spans
-        self.tokens.extend(feature.input_ids)
-        self.lengths.append(len(feature.input_ids))
-        self.label_start.append(spans[0][0])
-        self.labelled += sum(end - start for start, end, _ in spans)
-        if len(spans) == 1 and spans[0][2] == 1.0:
-            return
-        self.exc_local.append(len(self.lengths) - 1)
-        self.exc_count.append(len(spans))
-        for start, end, weight in spans:
-            self.exc_spans.append((start, end))
-            self.exc_weights.append(weight)
-
-    def encoded(self, length_dtype: str) -> EncodedFeatures:
-        import numpy as np
-
-        tokens = self.tokens
-        return EncodedFeatures(
-            tokens=np.frombuffer(tokens, dtype=tokens.typecode).astype(self.token_dtype,
-                                                                      copy=False),
-            lengths=np.asarray(self.lengths, dtype=length_dtype),
-            label_start=np.asarray(self.label_start, dtype=length_dtype),
-            exc_local=np.asarray(self.exc_local, dtype=np.int64),
-            exc_span_count=np.asarray(self.exc_count, dtype=np.uint16),
-            exc_spans=np.asarray(self.exc_spans, dtype=np.uint16).reshape(-1, 2),
-            exc_weights=np.asarray(self.exc_weights, dtype=np.float64),
-        )
+        del weights[2:], texts[2:]
+    return (weights, texts) if len(texts) >= 2 else None
 
 
 _worker_state: tuple[TurnEncoder, FeatureConfig] | None = None

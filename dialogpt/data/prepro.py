@@ -197,6 +197,9 @@ def process_in_order(chunks: Iterator[tuple[int, list]], encoder, config, worker
 
     pipeline = stage or pipeline
     if workers <= 1:
+        if hasattr(pipeline, "process_chunks"):  # tokenises in a helper thread
+            yield from pipeline.process_chunks(chunks, encoder, config)
+            return
         for first, lines in chunks:
             yield pipeline.process_chunk(first, lines, encoder, config)
         return
