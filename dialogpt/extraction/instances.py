@@ -16,8 +16,10 @@ with ``" EOS "`` can neither create nor break a bracket, a ``__url__`` or a run 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import accumulate, repeat
 from typing import Iterator, Mapping, NamedTuple
 
 from dialogpt.extraction.keys import WordBlocklist, turn_digest
@@ -26,8 +28,11 @@ from dialogpt.extraction.records import Comment, Submission, SUBMISSION_TAG, sub
 
 MAX_TARGET_WORD_CHARS = 30
 MAX_INSTANCE_TOKENS = 200
+_URL_RE = re.compile(re.escape(URL_TOKEN))
 _BRACKET_RE = re.compile(r"[\[\]()]")
 _CAPS_RE = re.compile(r"[A-Z]{5,}")
+_LONG_WORD_RE = re.compile(r"\S{%d,}" % (MAX_TARGET_WORD_CHARS + 1))
+_REPEATED_RE = re.compile(r"(?<!\S)(\S+) \1 \1(?!\S)")  # the same token three times in a row
 
 
 @dataclass(frozen=True)
@@ -80,34 +85,61 @@ class Turn(NamedTuple):
     flags: int
 
 
+Target = tuple[str, str, str, list[tuple[str, str]]]
+"""``(link_id, parent_id, comment_id, chain)``: a target that passed its checks, its chain
+as :meth:`ThreadBuilder.chain` gives it."""
+
+
 class _TurnCache:
+    """Normalised, weighted and flagged turns by cache key (comment id, or link id for titles)."""
+
     def __init__(self, options: ConvOptions, filters: ConvFilters):
         self._weighted = options.leaves_only and options.clean
         self._discard = filters.discard_hashes
         self._words = filters.words
-        self._turns: dict[str, Turn] = {}
+        self.turns: dict[str, Turn] = {}
 
-    def get(self, key: str, raw: str) -> Turn:
-        turn = self._turns.get(key)
-        if turn is None:
-            turn = self._turns[key] = self._make(raw)
-        return turn
-
-    def _make(self, raw: str) -> Turn:
-        text = gpt_norm(raw)
+    def fill(self, targets: list[Target]) -> dict[str, Turn]:
+        """Make every turn of ``targets``' chains that is not cached yet; returns the cache."""
+        turns, new = self.turns, {}
+        for target in targets:
+            for key, raw in target[3]:
+                if key not in turns:
+                    new[key] = raw
+        if not new:
+            return turns
+        texts = list(map(gpt_norm, new.values()))
+        # gpt_norm joins its tokens with single spaces
+        counts = [text.count(" ") + 1 if text else 0 for text in texts]
         if self._weighted:
-            blocked = ((self._discard is not None and turn_digest(text) in self._discard)
-                       or (self._words is not None and self._words.matches(text)))
-            text = ("0.0 " if blocked else "1.0 ") + text
-        flags = ((URL_FLAG if URL_TOKEN in text else 0)
-                 | (BRACKET_FLAG if _BRACKET_RE.search(text) else 0)
-                 | (CAPS_FLAG if _CAPS_RE.search(text) else 0))
-        return Turn(text, len(text.split()), flags)
+            texts = [("0.0 " if self._blocked(text) else "1.0 ") + text for text in texts]
+            counts = [count + 1 for count in counts]
+        turns.update(zip(new, map(_tuple_new, repeat(Turn),
+                                  zip(texts, counts, _flags(texts)))))
+        return turns
+
+    def _blocked(self, text: str) -> bool:
+        return ((self._discard is not None and turn_digest(text) in self._discard)
+                or (self._words is not None and self._words.matches(text)))
 
 
-Target = tuple[str, str, str, list[tuple[str, str]]]
-"""``(link_id, parent_id, comment_id, chain)``: a target that passed its checks, its chain
-as :meth:`ThreadBuilder.chain` gives it."""
+_tuple_new = tuple.__new__  # Turn(...) without its Python-level __new__
+
+
+def _flags(texts: list[str]) -> list[int]:
+    """The flags of each text (texts hold no newline), found in one pass over all of them:
+    flagged texts are few, so the regex scans of the joined text cost less than a search per
+    text."""
+    flags = [0] * len(texts)
+    joined = "\n".join(texts)
+    starts = [total + i for i, total in enumerate(accumulate(map(len, texts), initial=0))]
+    for flag, pattern in ((URL_FLAG, _URL_RE), (BRACKET_FLAG, _BRACKET_RE), (CAPS_FLAG, _CAPS_RE)):
+        search, at = pattern.search, 0
+        while (match := search(joined, at)) is not None:
+            i = bisect_right(starts, match.start()) - 1
+            flags[i] |= flag
+            at = starts[i + 1] if i + 1 < len(starts) else len(joined)
+    return flags
 
 
 class ThreadBuilder:
@@ -223,17 +255,17 @@ class ThreadBuilder:
         return found
 
     def _instance_skip(self, context: list[Turn], target: Turn) -> str | None:
-        """The original's instance filters, in its order."""
+        """The original's instance filters, in its order (tokens: the words of ``.text``)."""
         options, words = self.options, self.filters.words
-        if words is not None and not options.leaves_only and words.matches(target.text):
+        text = target.text
+        if words is not None and not options.leaves_only and words.matches(text):
             return "offensive"
-        target_tokens = target.text.split()
-        if len(target_tokens) <= 1:
+        if target.n_tokens <= 1:
             return "empty_target"
-        if any(len(token) > MAX_TARGET_WORD_CHARS for token in target_tokens):
+        if _LONG_WORD_RE.search(text):
             return "long_word"
-        n_tokens = sum(turn.n_tokens for turn in context) + max(len(context) - 1, 0)
-        if n_tokens + len(target_tokens) > MAX_INSTANCE_TOKENS:
+        n_tokens = sum([turn.n_tokens for turn in context]) + max(len(context) - 1, 0)
+        if n_tokens + target.n_tokens > MAX_INSTANCE_TOKENS:
             return "too_long"
         flags = target.flags
         for turn in context:
@@ -241,19 +273,18 @@ class ThreadBuilder:
         if flags:  # the first reason in the original's order: url, brackets, all_caps
             return "url" if flags & URL_FLAG else "brackets" if flags & BRACKET_FLAG else \
                 "all_caps"
-        for i in range(2, len(target_tokens)):
-            if target_tokens[i - 2] == target_tokens[i] == target_tokens[i - 1]:
-                return "repetitions"
+        if _REPEATED_RE.search(text):
+            return "repetitions"
         return None
 
     def build(self, targets: list[Target], stats: ConvStats) -> Iterator[str]:
         """Yield the output lines ``link_id,parent_id,comment_id<TAB>src<TAB>tgt`` of
         ``targets`` (from :meth:`targets`, or a slice of it)."""
         clean = self.options.clean
-        cached, make_turn = self._turns._turns, self._turns.get
+        cache = self._turns.fill(targets)
         skipped = stats.skipped
         for link_id, parent_id, comment_id, chain in targets:
-            turns = [cached.get(key) or make_turn(key, raw) for key, raw in chain]
+            turns = [cache[key] for key, _ in chain]
             target = turns.pop()
             if clean:
                 reason = self._instance_skip(turns, target)
@@ -263,6 +294,6 @@ class ThreadBuilder:
             stats.instances += 1
             stats.target_tokens += target.n_tokens
             stats.context_turns += len(turns)
-            stats.context_tokens += sum(turn.n_tokens for turn in turns)
+            stats.context_tokens += sum([turn.n_tokens for turn in turns])
             src = " EOS ".join([turn.text for turn in turns])
             yield f"{link_id},{parent_id},{comment_id}\t{src}\t{target.text}"
