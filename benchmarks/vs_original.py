@@ -23,6 +23,13 @@ Pairs (``--pairs``, default all but train):
 - ``decode``: greedy decoding, 117M shape with random weights, ``--contexts`` x
   ``--new_tokens``: the model card's one-at-a-time loop against ``generate.py``, each a whole
   process; responses compared.
+- ``train`` (not in the default: minutes): CPU training of ``configs/tiny`` (2 layers, 128 wide,
+  GPT-2's vocabulary; written as a pytorch-pretrained-bert config for the original, with its
+  ``configs/117M`` vocabulary files), fp32, one thread, ``--train_steps`` steps of
+  ``--train_batch`` examples, lr 1e-4 constant (``--lr_schedule None``), dropout 0 on both sides
+  (the original's GPT-2 has no dropout layers; ours is told 0 in its config), no evaluation.
+  Each side trains on its own prepro DB of the same generated TSV; ours uses its default
+  optimizer (AdamW), the original its BERT-Adam. First and last step losses of both are printed.
 
 Every command is a fresh process timed by wall clock and by the CPU seconds it used (user +
 system, children included: steadier than wall time on a shared machine); a round runs each
@@ -174,9 +181,13 @@ def prepro_pair(original: Contestant, ours: list[Contestant], work: Path, vocabu
     jobs["raw_tokenizer_1_thread"] = (lambda: None, tokenizer_run)
     times = rotate(jobs, repeats)
     result = _summary(times, "original")
-    tokenizer = statistics.median(t.wall for t in times.pop("raw_tokenizer_1_thread"))
+    raw = times.pop("raw_tokenizer_1_thread")
+    tokenizer = statistics.median(t.wall for t in raw)
+    tokenizer_cpu = statistics.median(t.cpu for t in raw)
     for name in times:
         result[name]["over_raw_tokenizer"] = round(result[name]["median_s"] / tokenizer, 2)
+        result[name]["cpu_over_raw_tokenizer"] = round(result[name]["median_cpu_s"] /
+                                                       tokenizer_cpu, 2)
     same = [_same_db(work / f"{side.name}.w1.db", work / f"{side.name}.w2.db") for side in ours]
     return {"vocabulary": vocabulary, "lines": lines, "corpus_mb": round(
         corpus.stat().st_size / 1e6, 1), "turn_text_mb": round(sum(
@@ -274,6 +285,85 @@ def decode_pair(ours: list[Contestant], work: Path, contexts: int, new_tokens: i
             "times": _summary(times, "model_card_loop")}
 
 
+_TRAIN_FLAGS = ["--gradient_accumulation_steps", "1", "--learning_rate", "1e-4",
+                "--lr_schedule", "None", "--max_seq_length", "128", "--seed", "42",
+                "--valid_step", str(10 ** 9), "--pbar", "false"]
+
+
+def _tiny_configs(ours: Contestant, original: Contestant, work: Path) -> tuple[Path, Path]:
+    """``configs/tiny`` as our config (dropout 0) and as the original's model directory."""
+    tiny = {key: value for key, value in json.loads(
+        (ours.root / "configs" / "tiny" / "config.json").read_text()).items()
+        if not key.startswith("_")}
+    ours_dir, original_dir = work / "tiny-ours", work / "tiny-original"
+    ours_dir.mkdir(exist_ok=True)
+    original_dir.mkdir(exist_ok=True)
+    (ours_dir / "config.json").write_text(json.dumps(
+        {**tiny, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}))
+    (original_dir / "config.json").write_text(json.dumps({
+        "vocab_size": tiny.get("vocab_size", 50257), "n_positions": tiny["n_positions"],
+        "n_ctx": tiny["n_positions"], "n_embd": tiny["n_embd"], "n_layer": tiny["n_layer"],
+        "n_head": tiny["n_head"], "layer_norm_epsilon": 1e-5, "initializer_range": 0.02}))
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copyfile(original.root / "configs" / "117M" / name, original_dir / name)
+    return ours_dir, original_dir
+
+
+def _original_losses(output_dir: Path) -> tuple[list[float], int]:
+    """Per-step losses from the original's train_log.txt (it logs the running mean) and its
+    real-token count (ids != 0)."""
+    log = next(output_dir.glob("*/train_log.txt")).read_text().splitlines()[1:]
+    means = [float(line.split(",")[3]) for line in log]    # means[k]: of steps 0..k
+    losses = [means[0]] + [(k + 1) * means[k] - k * means[k - 1] for k in range(1, len(means))]
+    return losses, int(log[-1].split(",")[5])
+
+
+def _our_losses(output_dir: Path) -> tuple[list[float], int]:
+    rows = [json.loads(line) for line in (output_dir / "train_log.jsonl").read_text(
+        ).splitlines()]
+    return [row["loss"] for row in rows], rows[-1]["n_token_real"]
+
+
+def train_pair(original: Contestant, ours: list[Contestant], work: Path, lines: int, steps: int,
+               batch: int, repeats: int) -> dict:
+    """LSP_train.py of both on the same tiny config, data, batches, rate and dropout."""
+    from corpora import write_tsv
+
+    corpus = write_tsv(work / "train.tsv", lines, 0, "english")
+    (work / "original").mkdir(exist_ok=True)
+    original_corpus = work / "original" / corpus.name
+    shutil.copyfile(corpus, original_corpus)
+    valid = work / "valid.tsv"   # the original reads an eval file at start-up, even unused
+    valid.write_text("".join(corpus.read_text(encoding="utf-8").splitlines(True)[:20]))
+    timed([original.python, "-c", _ORIGINAL_PREPRO, "--corpus", str(original_corpus)],
+          original.env, cwd=original.root)
+    ours_model, original_model = _tiny_configs(ours[-1], original, work)
+    original_out = work / "original" / "out"
+    common = ["--train_batch_size", str(batch), "--num_optim_steps", str(steps), *_TRAIN_FLAGS]
+    jobs = {"original": (_remove(original_out), lambda: timed(
+        [original.python, "LSP_train.py", "--model_name_or_path", str(original_model),
+         "--train_input_file", str(work / "original" / "train.128len.db"), "--eval_input_file",
+         str(valid), "--output_dir", str(original_out), "--fp16", "false", *common],
+        original.env, cwd=original.root))}
+    for side in ours:
+        db, out = work / f"{side.name}.db", work / f"{side.name}.out"
+        timed([side.python, str(side.root / "prepro.py"), "--corpus", str(corpus), "--output",
+               str(db), "--workers", "1"], side.env)
+        jobs[side.name] = (_remove(out), lambda side=side, db=db, out=out: timed(
+            [side.python, str(side.root / "LSP_train.py"), "--model_name_or_path",
+             str(ours_model), "--train_input_file", str(db), "--skip_eval", "--output_dir",
+             str(out), "--precision", "fp32", *common], side.env))
+    times = rotate(jobs, repeats)
+    losses = {"original": _original_losses(original_out)}
+    losses.update({side.name: _our_losses(work / f"{side.name}.out") for side in ours})
+    return {"steps": steps, "batch": batch, "lines": lines, "dropout": 0.0, "config": "tiny",
+            "losses": {name: {"first": round(values[0], 4), "last": round(values[-1], 4),
+                              "mean_last_10": round(statistics.mean(values[-10:]), 4),
+                              "real_tokens": tokens}
+                       for name, (values, tokens) in losses.items()},
+            "times": _summary(times, "original")}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
@@ -287,7 +377,8 @@ def main(argv=None) -> int:
     parser.add_argument("--ours", type=Path, default=REPO, help="our checkout (default: this)")
     parser.add_argument("--before", type=Path, help="an older checkout of ours, run alongside")
     parser.add_argument("--pairs", nargs="+", default=["prepro", "extract", "decode"],
-                        choices=["prepro", "extract", "decode"], help="workloads to run")
+                        choices=["prepro", "extract", "decode", "train"],
+                        help="workloads to run (train only when named)")
     parser.add_argument("--vocabulary", nargs="+", default=["english", "small"],
                         choices=["english", "small"], help="prepro corpora")
     parser.add_argument("--lines", type=int, default=200_000, help="prepro corpus lines")
@@ -299,6 +390,10 @@ def main(argv=None) -> int:
                         "0038212+1 its pool could hang on exit)")
     parser.add_argument("--contexts", type=int, default=64, help="decode: contexts")
     parser.add_argument("--new_tokens", type=int, default=32, help="decode: tokens per reply")
+    parser.add_argument("--train_steps", type=int, default=60, help="train: optimizer steps")
+    parser.add_argument("--train_batch", type=int, default=32, help="train: examples per step")
+    parser.add_argument("--train_lines", type=int, default=4000,
+                        help="train: TSV lines (4000: about 120 steps of 32 in one epoch)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (median taken)")
     parser.add_argument("--work", type=Path, help="work folder to keep (default: temporary)")
     args = parser.parse_args(argv)
@@ -330,6 +425,10 @@ def main(argv=None) -> int:
             (work / "decode").mkdir(exist_ok=True)
             result["decode"] = decode_pair(ours, work / "decode", args.contexts,
                                            args.new_tokens, args.repeats)
+        if "train" in args.pairs:
+            (work / "train").mkdir(exist_ok=True)
+            result["train"] = train_pair(original, ours, work / "train", args.train_lines,
+                                         args.train_steps, args.train_batch, args.repeats)
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result))
     return 0

@@ -305,7 +305,7 @@ class Trainer:
         rng = ckpt.capture_rng_state()
         self.model.eval()
         stats = torch.zeros(4, dtype=torch.float64, device=self.device)
-        with torch.no_grad():
+        with torch.inference_mode():
             for index, batch in enumerate(self.eval_loader):
                 if index % self.ctx.world_size == self.ctx.rank:
                     stats += self._forward(self.loss_module, batch)[1]

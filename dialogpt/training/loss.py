@@ -114,6 +114,73 @@ def loss_sums_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> LossSum
         return LossSums.from_tensor(token_loss_stats(token_losses, rows, labels.shape[0]))
 
 
+def output_cross_entropy(head: nn.Module, hidden: torch.Tensor,
+                         targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each row of ``hidden`` [N, H] through the output projection ``head``
+    against ``targets`` [N]: the flat token losses.
+
+    Training in fp32 with a bias-free head (GPT-2's), ``ProjectedCrossEntropy`` computes the same
+    values and gradients (to float rounding) without the separate [N, vocab] passes of
+    log-softmax, its backward and the one-hot fill; otherwise (no gradient, autocast, a head with
+    a bias) the plain ``head`` + ``F.cross_entropy``.
+    """
+    weight = getattr(head, "weight", None)
+    if (torch.is_grad_enabled() and hidden.dtype == torch.float32 and weight is not None
+            and getattr(head, "bias", None) is None and isinstance(head, nn.Linear)
+            and not torch.is_autocast_enabled(hidden.device.type)):
+        return ProjectedCrossEntropy.apply(hidden, weight, targets)
+    return F.cross_entropy(head(hidden).float(), targets, reduction="none")
+
+
+class ProjectedCrossEntropy(torch.autograd.Function):
+    """Token losses of ``hidden @ weight.T`` against ``targets``, the gradient worked out while
+    the logits are at hand.
+
+    Forward, one block of rows (tokens) at a time, so that a block stays in cache: the block's
+    logits, transposed ([vocab, rows]: ``weight @ hidden.T`` runs about 1.5x faster on CPU than
+    the [rows, vocab] product with a 128-wide hidden), their log-softmax over the vocabulary, the
+    losses ``-log p[target]``, then the block is overwritten with ``softmax - one_hot(target)``,
+    the gradient of each loss with respect to its logits. Backward scales by the incoming
+    gradient of each row and does the two matrix products per block. One [vocab, N] set of
+    blocks in all (the plain path holds logits and log-probabilities, then a gradient as big).
+    """
+
+    ROWS = 128
+    """Tokens per block: 50,257 x 128 fp32 is 26 MB; 128-256 were fastest of 16-740."""
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor,
+                targets: torch.Tensor) -> torch.Tensor:
+        losses, blocks = hidden.new_empty(hidden.shape[0]), []
+        for start in range(0, hidden.shape[0], ProjectedCrossEntropy.ROWS):
+            rows = slice(start, start + ProjectedCrossEntropy.ROWS)
+            target = targets[rows].unsqueeze(0)
+            logits = torch.mm(weight, hidden[rows].t())                  # [vocab, rows]
+            log_probs = torch.log_softmax(logits, dim=0)
+            losses[rows] = log_probs.gather(0, target).squeeze(0).neg()
+            torch.exp(log_probs, out=logits)
+            logits.scatter_add_(0, target, torch.full(target.shape, -1.0, dtype=logits.dtype))
+            blocks.append(logits)                                        # now d loss / d logits
+        ctx.save_for_backward(hidden, weight, *blocks)
+        return losses
+
+    @staticmethod
+    def backward(ctx, grad_losses: torch.Tensor):
+        hidden, weight, *blocks = ctx.saved_tensors
+        scale = grad_losses.unsqueeze(1)     # d(whatever was computed)/d(loss of each row)
+        grad_hidden = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            grad_hidden = torch.cat([block.t() @ weight for block in blocks]) * scale
+        if ctx.needs_input_grad[1]:
+            scaled, start = hidden * scale, 0
+            for block in blocks:
+                part = scaled[start:start + block.shape[1]]
+                grad_weight = (block @ part if grad_weight is None
+                               else grad_weight.addmm_(block, part))
+                start += block.shape[1]
+        return grad_hidden, grad_weight, None
+
+
 class CausalLMLoss(nn.Module):
     """Wraps a causal LM (DialoGPT); ``forward`` returns the summed token loss and its statistics.
 
@@ -150,8 +217,8 @@ class CausalLMLoss(nn.Module):
         hidden = self.model.base_model(input_ids=input_ids, position_ids=position_ids,
                                        use_cache=False).last_hidden_state
         rows, cols = labelled_positions(labels)
-        logits = self.model.get_output_embeddings()(hidden[rows, cols])
-        token_losses = F.cross_entropy(logits.float(), labels[rows, cols], reduction="none")
+        token_losses = output_cross_entropy(self.model.get_output_embeddings(), hidden[rows, cols],
+                                            labels[rows, cols])
         return token_losses.sum(), token_loss_stats(token_losses, rows, labels.shape[0])
 
 

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from dialogpt.training.loss import CausalLMLoss, LossSums, loss_sums_from_logits
+from dialogpt.training.loss import (CausalLMLoss, LossSums, ProjectedCrossEntropy,
+                                    loss_sums_from_logits, output_cross_entropy)
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +106,45 @@ def test_no_attention_mask_is_needed_for_end_padded_batches(tiny_model):
         unmasked = tiny_model(input_ids=input_ids, position_ids=position_ids).logits
     real = attention_mask.bool()
     torch.testing.assert_close(unmasked[real], masked[real], rtol=1e-5, atol=1e-5)
+
+
+def _explicit_losses(hidden, weight, targets):
+    """Token losses written out: logits, log-sum-exp, minus the target's logit (float64)."""
+    logits = hidden.double() @ weight.double().t()
+    return torch.logsumexp(logits, dim=1) - logits.gather(1, targets.unsqueeze(1)).squeeze(1)
+
+
+@pytest.mark.parametrize("rows_per_block", [2, 128])
+def test_fused_output_cross_entropy_matches_autograd(monkeypatch, rows_per_block):
+    """Losses and both gradients equal those of the explicit float64 formula differentiated by
+    autograd, with a different weight per row (not only the uniform one of a sum), over one block
+    or several."""
+    monkeypatch.setattr(ProjectedCrossEntropy, "ROWS", rows_per_block)
+    generator = torch.Generator().manual_seed(7)
+    hidden = torch.randn(5, 8, generator=generator, requires_grad=True)
+    head = torch.nn.Linear(8, 300, bias=False)
+    torch.nn.init.normal_(head.weight, std=0.5, generator=generator)
+    targets = torch.tensor([0, 299, 17, 17, 150])
+    row_weights = torch.tensor([1.0, 0.5, -2.0, 3.0, 0.25])
+
+    losses = output_cross_entropy(head, hidden, targets)
+    assert losses.grad_fn is not None and "ProjectedCrossEntropy" in type(losses.grad_fn).__name__
+    (losses * row_weights).sum().backward()
+
+    want_hidden = hidden.detach().double().requires_grad_()
+    want_weight = head.weight.detach().double().requires_grad_()
+    want = _explicit_losses(want_hidden, want_weight, targets)
+    (want * row_weights.double()).sum().backward()
+    torch.testing.assert_close(losses.double(), want.detach(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(hidden.grad.double(), want_hidden.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(head.weight.grad.double(), want_weight.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_output_cross_entropy_without_gradient_is_the_plain_path():
+    head = torch.nn.Linear(4, 10, bias=False)
+    hidden, targets = torch.randn(3, 4), torch.tensor([1, 2, 3])
+    with torch.no_grad():
+        losses = output_cross_entropy(head, hidden, targets)
+    assert losses.grad_fn is None
+    torch.testing.assert_close(losses.double(), _explicit_losses(hidden, head.weight, targets),
+                               rtol=1e-6, atol=1e-6)
