@@ -21,6 +21,7 @@ import gzip
 import json
 import logging
 import time
+from itertools import repeat
 from pathlib import Path
 from typing import Iterator
 
@@ -38,12 +39,15 @@ PARALLEL_MIN_IDS = 5_000  # fewer targets than this: forking costs more than it 
 
 
 def _read_rows(path: Path) -> list[str]:
-    """The lines of a gzip TSV (split at ``\\n`` only), decompressed and split in one go."""
-    text = gzip.decompress(path.read_bytes()).decode("utf-8", "surrogatepass")
-    rows = text.split("\n")
-    if rows[-1] == "":
+    """The lines of a gzip TSV (split at ``\\n`` only), decompressed and split in one go.
+
+    Split as bytes, then decoded line by line: one emoji would make a decoded month 4 bytes a
+    character, and split lines are stored compactly anyway.
+    """
+    rows = gzip.decompress(path.read_bytes()).split(b"\n")
+    if rows[-1] == b"":
         rows.pop()  # the final newline (or an empty file)
-    return rows
+    return list(map(str, rows, repeat("utf-8"), repeat("surrogatepass")))
 
 
 def load_split(directory: Path, split: int, stats: ConvStats

@@ -142,6 +142,34 @@ def _flags(texts: list[str]) -> list[int]:
     return flags
 
 
+def _chain(comments: Mapping[str, Comment], submissions: Mapping[str, Submission],
+           comment_id: str, max_depth: int, max_len: int, use_title: bool
+           ) -> list[tuple[str, str]] | None:
+    """:meth:`ThreadBuilder.chain`, its settings passed in (called once per candidate)."""
+    # More than max_len words take at least 2 * max_len + 1 characters: shorter bodies need no
+    # split (most of them).
+    short = 2 * max_len
+    turns: list[tuple[str, str]] = []
+    current, comment, depth = comment_id, comments[comment_id], max_depth
+    while depth > 0:
+        parent, link_id, _, body = comment
+        if len(body) > short and len(body.split()) > max_len:
+            break
+        turns.append((current, body))
+        if use_title and parent.startswith(SUBMISSION_TAG):
+            submission = submissions.get(link_id)
+            if submission is None:
+                return None
+            turns.append((link_id, "title: " + submission.title))
+            break
+        comment = comments.get(parent)
+        if comment is None:
+            break
+        current, depth = parent, depth - 1
+    turns.reverse()
+    return turns
+
+
 class ThreadBuilder:
     """Builds the instances of one split (its submissions and comments, loaded in memory).
 
@@ -162,29 +190,9 @@ class ThreadBuilder:
 
         None when the chain needs the title of a submission that is not loaded.
         """
-        options, comments = self.options, self.comments
-        max_len = options.max_len
-        # More than max_len words take at least 2 * max_len + 1 characters: shorter bodies
-        # need no split (most of them).
-        short = 2 * max_len
-        turns: list[tuple[str, str]] = []
-        current, depth = comment_id, options.max_depth
-        while depth > 0:
-            parent, link_id, _, body = comments[current]
-            if len(body) > short and len(body.split()) > max_len:
-                break
-            turns.append((current, body))
-            if options.use_title and parent.startswith(SUBMISSION_TAG):
-                submission = self.submissions.get(link_id)
-                if submission is None:
-                    return None
-                turns.append((link_id, "title: " + submission.title))
-                break
-            if parent not in comments:
-                break
-            current, depth = parent, depth - 1
-        turns.reverse()
-        return turns
+        options = self.options
+        return _chain(self.comments, self.submissions, comment_id, options.max_depth,
+                      options.max_len, options.use_title)
 
     def _target_skip_rest(self, link_id: str, comment_id: str) -> str | None:
         """The target checks after the key and leaf checks: subreddit, then score."""
@@ -212,7 +220,9 @@ class ThreadBuilder:
         every comment), then :meth:`chain`; skips are counted in ``stats``.
         """
         keep_keys, parents, comments = self.filters.keep_keys, self.parents, self.comments
-        min_depth, min_score = self.options.min_depth, self.options.min_score
+        submissions, options = self.submissions, self.options
+        min_depth, min_score = options.min_depth, options.min_score
+        max_depth, max_len, use_title = options.max_depth, options.max_len, options.use_title
         check_subreddit = self.filters.subreddits is not None
         skipped, candidates = stats.skipped, 0
         not_in_keys = not_leaf = low_score = min_depth_skips = 0  # the commonest, in locals
@@ -239,7 +249,7 @@ class ThreadBuilder:
                     low_score += 1
                     continue
             candidates += 1
-            chain = self.chain(comment_id)
+            chain = _chain(comments, submissions, comment_id, max_depth, max_len, use_title)
             if chain is None:
                 skipped["missing_submission"] += 1
             elif len(chain) < min_depth:

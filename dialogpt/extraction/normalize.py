@@ -120,7 +120,7 @@ def _tokens_joined(text: str) -> str:
     the text are the tokens of its words in order, and each distinct word is split only once
     (Reddit's vocabulary repeats; most words are plain letters).
     """
-    if _DIGIT_RE.search(text) or _SPACED_DOTS_RE.search(text):
+    if _DIGIT_RE.search(text) or ("." in text and _SPACED_DOTS_RE.search(text)):
         return " ".join(" ".join(tokenize(text)).split())
     return " ".join(map(_WORD_TOKENS.__getitem__, text.split()))
 
@@ -130,13 +130,19 @@ def gpt_norm(text: str) -> str:
     # On ASCII text, lower() cannot create or break an "http" and is cheaper than the search.
     if "#" in text or ("http" in text.lower() if text.isascii() else _HTTP_RE.search(text)):
         text = _drop_tags_and_urls(text)
-    text = text.replace("\\", "")
+    if "\\" in text:
+        text = text.replace("\\", "")
     if "/" in text:
         for short, long in _ABBREVIATIONS:
             if short in text:
                 text = text.replace(short, long)
-    # Protect the placeholder tokens from the blanking of "_" characters.
-    text = text.replace(MENTION_TOKEN, "MENTION").replace(URL_TOKEN, "URL")
+    # Protect the placeholder tokens from the blanking of "_" characters (both hold "__"); the
+    # restoring also turns a "MENTION" or "URL" of the text itself into a placeholder.
+    if "__" in text:
+        text = text.replace(MENTION_TOKEN, "MENTION").replace(URL_TOKEN, "URL")
     text = _ILLEGAL_CHARS_RE.sub(" ", text)
-    text = text.replace("MENTION", MENTION_TOKEN).replace("URL", URL_TOKEN)
+    if "MENTION" in text:
+        text = text.replace("MENTION", MENTION_TOKEN)
+    if "URL" in text:
+        text = text.replace("URL", URL_TOKEN)
     return _tokens_joined(text)
