@@ -92,6 +92,9 @@ def _without_missing(raw_lines: list, reverse: bool, two_turn: bool) -> BulkTurn
     import numpy as np
 
     present = [raw is not None for raw in raw_lines]
+    if not any(present):
+        return BulkTurns(np.zeros(len(raw_lines), dtype=bool), np.zeros(0), [],
+                         np.zeros(0, dtype=np.int64))
     bulk = bulk_turns([raw for raw in raw_lines if raw is not None], reverse, two_turn)
     if bulk is None:
         return None

@@ -276,24 +276,18 @@ class _Packed:
 
 def _pack(turns: _ChunkTurns, parsed: ParsedChunk, eos: int, config: FeatureConfig,
           skips: list) -> _Packed:
-    """Regular conversations (one window, every later turn weight 1.0) in one array pass,
-    the others through :func:`build_features`, merged back into corpus order."""
+    """Conversations that are one window (:class:`_OneWindow`) in array passes, the others
+    through :func:`build_features`, merged back into corpus order."""
     import numpy as np
 
     packed = _Packed()
     if not len(parsed.counts):
         return packed
-    total = np.add.reduceat(turns.length, turns.first) + turns.count - 1
-    irregular = turns.weight != 1.0
-    irregular[turns.first] = False
-    regular = (total <= config.max_seq_len) & ~np.logical_or.reduceat(irregular, turns.first)
-    tokens, lengths, label_start = _pack_regular(turns, regular, total, eos)
-    token_end = np.cumsum(lengths)
-    regular_before = np.cumsum(regular) - regular
-    done = 0  # regular conversations already moved into ``packed``
-    for line in np.flatnonzero(~regular).tolist():
-        upto = int(regular_before[line])
-        _add_regular(packed, tokens, token_end, lengths, label_start, done, upto)
+    windows = _OneWindow(turns, config.max_seq_len, eos)
+    done = 0  # one-window conversations already moved into ``packed``
+    for line in np.flatnonzero(~windows.selected).tolist():
+        upto = int(windows.before[line])
+        windows.move(packed, done, upto)
         done = upto
         first, count = int(turns.first[line]), int(parsed.counts[line])
         built = build_features([turns.ids(turn) for turn in range(first, first + count)],
@@ -307,43 +301,109 @@ def _pack(turns: _ChunkTurns, parsed: ParsedChunk, eos: int, config: FeatureConf
         else:
             reason = "all_zero_weights" if built.stats.all_zero_windows else "too_long"
             skips.append((int(parsed.line_numbers[line]), reason, ""))
-    _add_regular(packed, tokens, token_end, lengths, label_start, done, len(lengths))
+    windows.move(packed, done, len(windows.lengths))
     return packed
 
 
-def _pack_regular(turns: _ChunkTurns, regular, total, eos: int):
-    """``(tokens, lengths, label_start)`` of the regular conversations: ``turn_0 EOS turn_1 ...
-    turn_n``, gathered from the chunk's token array in one indexing operation."""
+class _OneWindow:
+    """The conversations of a chunk that fit ``max_seq_len`` whole and predict some turn after
+    the first (nearly all), packed together: ``turn_0 EOS turn_1 ... turn_last`` up to the last
+    turn with a non-zero weight (``make_feature`` trims weight-0 turns at the end), gathered
+    from the chunk's token array in one indexing operation; predicted spans from the turn
+    offsets, computed one by one only for the few with a weight other than 1.0 after the first
+    predicted turn (the exception table)."""
+
+    def __init__(self, turns: _ChunkTurns, max_seq_len: int, eos: int):
+        import numpy as np
+
+        n_turns = len(turns.length)
+        later = np.ones(n_turns, dtype=bool)
+        later[turns.first] = False
+        predicted = later & (turns.weight != 0)
+        index = np.arange(n_turns)
+        last_of_line = np.maximum.reduceat(np.where(predicted, index, -1), turns.first)
+        total = np.add.reduceat(turns.length, turns.first) + turns.count - 1
+        self.selected = (total <= max_seq_len) & (last_of_line >= 0)
+        self.before = np.cumsum(self.selected) - self.selected
+        first, last = turns.first[self.selected], last_of_line[self.selected]
+        use = last - first + 1
+        # position of each turn in its example: its ids start after the earlier turns + EOSs
+        ends = np.cumsum(turns.length)
+        starts = ends - turns.length
+        line_first = np.repeat(turns.first, turns.count)
+        position = starts - starts[line_first] + (index - line_first)
+        self.lengths = position[last] + turns.length[last]
+        first_predicted = np.minimum.reduceat(np.where(predicted, index, n_turns), turns.first)
+        self.label_start = position[first_predicted[self.selected]] - 1
+        used = np.repeat(self.selected, turns.count) & (index <= np.repeat(last_of_line,
+                                                                          turns.count))
+        self.labelled = np.add.reduceat(np.where(predicted & used, turns.length + 1, 0),
+                                        turns.first)[self.selected]
+        self.tokens = _gather(turns, used, eos)
+        self.token_end = np.cumsum(self.lengths)
+        irregular = used & (turns.weight != 1.0) & (index >= np.repeat(first_predicted,
+                                                                      turns.count))
+        self.exceptions = np.flatnonzero(np.logical_or.reduceat(irregular, turns.first)[
+            self.selected])
+        self._spans = (first[self.exceptions].tolist(), use[self.exceptions].tolist(),
+                       position, turns)
+
+    def spans(self, k: int) -> list[tuple[int, int, float]]:
+        """``make_feature``'s spans of the k-th exception."""
+        firsts, uses, position, turns = self._spans
+        begin = firsts[k]
+        spans: list[tuple[int, int, float]] = []
+        for start, length, weight in zip(position[begin + 1:begin + uses[k]].tolist(),
+                                         turns.length[begin + 1:begin + uses[k]].tolist(),
+                                         turns.weight[begin + 1:begin + uses[k]].tolist()):
+            if weight == 0:
+                continue
+            if spans and spans[-1][1] == start - 1 and spans[-1][2] == weight:
+                spans[-1] = (spans[-1][0], start + length, weight)
+            else:
+                spans.append((start - 1, start + length, weight))
+        return spans
+
+    def move(self, packed: _Packed, begin: int, end: int) -> None:
+        """Move one-window conversations ``begin:end`` (in their own order) into ``packed``."""
+        import numpy as np
+
+        if end <= begin:
+            return
+        first_token = int(self.token_end[begin - 1]) if begin else 0
+        packed.tokens.append(self.tokens[first_token:int(self.token_end[end - 1])])
+        packed.lengths.append(self.lengths[begin:end])
+        packed.label_start.append(self.label_start[begin:end])
+        packed.labelled += int(self.labelled[begin:end].sum())
+        low, high = np.searchsorted(self.exceptions, [begin, end])
+        for k in range(int(low), int(high)):
+            spans = self.spans(k)
+            packed.exc_local.append(packed.n_examples + int(self.exceptions[k]) - begin)
+            packed.exc_count.append(len(spans))
+            for start, stop, weight in spans:
+                packed.exc_spans.append((start, stop))
+                packed.exc_weights.append(weight)
+        packed.n_examples += end - begin
+        packed.written += end - begin
+
+
+def _gather(turns: _ChunkTurns, used, eos: int):
+    """The ids of the ``used`` turns, each conversation's joined by EOS, in one indexing."""
     import numpy as np
 
-    per_turn = np.repeat(regular, turns.count)
-    last = np.zeros(len(turns.length), dtype=bool)
-    last[turns.first + turns.count - 1] = True
-    # segments: each turn's ids, then one EOS (an id appended after the tokens) unless last
-    seg_start = np.empty(2 * int(per_turn.sum()), dtype=np.int64)
+    # a used turn is the last of its example when the next turn is unused or starts a line
+    following = np.append(used[1:], False)
+    following[turns.first[1:] - 1] = False
+    last = used & ~following
+    seg_start = np.empty(2 * int(used.sum()), dtype=np.int64)
     seg_len = np.empty_like(seg_start)
-    seg_start[0::2] = turns.start[per_turn]
-    seg_len[0::2] = turns.length[per_turn]
-    seg_start[1::2] = len(turns.tokens)
-    seg_len[1::2] = ~last[per_turn]
+    seg_start[0::2] = turns.start[used]
+    seg_len[0::2] = turns.length[used]
+    seg_start[1::2] = len(turns.tokens)  # an EOS appended after the tokens
+    seg_len[1::2] = ~last[used]
     out_start = np.cumsum(seg_len) - seg_len
     index = np.repeat(seg_start - out_start, seg_len) + np.arange(int(seg_len.sum()))
-    tokens = np.append(turns.tokens, np.uint32(eos))[index]
-    return tokens, total[regular], turns.length[turns.first[regular]]
-
-
-def _add_regular(packed: _Packed, tokens, token_end, lengths, label_start, begin: int,
-                 end: int) -> None:
-    """Move regular conversations ``begin:end`` (in their own order) into ``packed``."""
-    if end <= begin:
-        return
-    first_token = int(token_end[begin - 1]) if begin else 0
-    packed.tokens.append(tokens[first_token:int(token_end[end - 1])])
-    packed.lengths.append(lengths[begin:end])
-    packed.label_start.append(label_start[begin:end])
-    packed.labelled += int((lengths[begin:end] - label_start[begin:end]).sum())
-    packed.n_examples += end - begin
-    packed.written += end - begin
+    return np.append(turns.tokens, np.uint32(eos))[index]
 
 
 _COMMON_WEIGHTS = {"1.0": 1.0, "0.0": 0.0}
