@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import gzip
 import json
 import logging
 import time
@@ -30,6 +29,7 @@ from dialogpt.extraction.instances import ConvFilters, ConvOptions, ConvStats, T
     ThreadBuilder
 from dialogpt.extraction.records import COMMENT_FIELDS, COMMENT_TAG, Comment, Submission, \
     read_submission_row
+from dialogpt.extraction.readers import gunzip, gzip_text_writer
 from dialogpt.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def _read_rows(path: Path) -> list[str]:
     Split as bytes, then decoded line by line: one emoji would make a decoded month 4 bytes a
     character, and split lines are stored compactly anyway.
     """
-    rows = gzip.decompress(path.read_bytes()).split(b"\n")
+    rows = gunzip(path.read_bytes()).split(b"\n")
     if rows[-1] == b"":
         rows.pop()  # the final newline (or an empty file)
     return list(map(str, rows, repeat("utf-8"), repeat("surrogatepass")))
@@ -145,8 +145,7 @@ def convert_month(month: str, extract_dir: str | Path, out_dir: str | Path, opti
     tmp_lines = out_dir / f".{month}.lines.tmp"
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with gzip.open(tmp_lines, "wt", compresslevel=1, encoding="utf-8", newline="\n") as out, \
-                _gc_paused():
+        with gzip_text_writer(tmp_lines, compresslevel=1) as out, _gc_paused():
             for split in range(extract_report["splits"]):
                 submissions, comments = load_split(month_dir, split, stats)
                 comments_total += len(comments)

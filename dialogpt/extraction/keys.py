@@ -16,13 +16,13 @@ an entry occurs in it as a whole word, case-insensitively: not preceded or follo
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import re
 from pathlib import Path
 from typing import Iterable
 
 from dialogpt.cli import UserError
+from dialogpt.extraction.readers import GZIP_ERRORS, gunzip
 
 
 def _read_key_lines(path: str | Path) -> list[str]:
@@ -31,8 +31,8 @@ def _read_key_lines(path: str | Path) -> list[str]:
         raise UserError(f"key file {path} not found; pass --ignore_keys (HASH_FLAG=--ignore_keys) "
                         "to extract new data without key files")
     try:
-        text = gzip.decompress(path.read_bytes()).decode("utf-8")  # one month: tens of MB
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        text = gunzip(path.read_bytes()).decode("utf-8")  # one month: tens of MB
+    except (*GZIP_ERRORS, UnicodeDecodeError) as exc:
         raise UserError(f"key file {path} is not readable gzip text ({exc})") from exc
     return [line.rstrip() for line in text.split("\n") if line]
 

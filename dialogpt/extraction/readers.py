@@ -17,7 +17,17 @@ import lzma
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, TextIO
+
+try:  # ISA-L's gzip, with the [fast] extra: the same format, decompressed about 1.6x and
+    # compressed (level 1) about 3x faster than through zlib
+    from isal import igzip as _gzip
+    from isal.isal_zlib import error as _IsalError
+    GZIP_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error, _IsalError)
+except ImportError:
+    import gzip as _gzip
+    GZIP_ERRORS = (OSError, EOFError, zlib.error)
+"""What reading a corrupt or truncated gzip file may raise."""
 
 ZSTD_MAX_WINDOW = 2 ** 31
 SUFFIXES = (".zst", ".bz2", ".xz", ".gz", ".json", ".ndjson", "")
@@ -50,6 +60,17 @@ _DECOMPRESSORS = {
     ".xz": lzma.LZMADecompressor,
     ".gz": lambda: zlib.decompressobj(wbits=31),
 }
+
+
+def gunzip(data: bytes) -> bytes:
+    """``gzip.decompress`` (every member), through ISA-L when it is installed."""
+    return _gzip.decompress(data)
+
+
+def gzip_text_writer(path: str | Path, compresslevel: int = 1) -> TextIO:
+    """``gzip.open(path, "wt")``, UTF-8 with ``\\n`` newlines, through ISA-L when installed
+    (ISA-L's levels are 0-3: its output differs from zlib's, its text never does)."""
+    return _gzip.open(path, "wt", compresslevel=compresslevel, encoding="utf-8", newline="\n")
 
 
 def find_dump(dumps_dir: str | Path, kind: str, month: str) -> Path:

@@ -52,3 +52,10 @@ def test_word_blocklist_whole_words_any_case(text, blocked):
 
 def test_empty_blocklist_is_falsy():
     assert not WordBlocklist([])
+
+
+def test_unreadable_key_file_is_a_user_error(tmp_path):
+    path = tmp_path / "2011-01.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(200)))
+    with pytest.raises(UserError, match="not readable gzip text"):
+        load_pair_keys(path, "keep")

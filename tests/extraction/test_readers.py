@@ -64,3 +64,32 @@ def test_corrupt_data_is_an_error_not_silence(tmp_path):
     path.write_bytes(bytes(compressed))
     with pytest.raises(DumpReadError, match=path.name):
         list(iter_lines(path))
+
+
+@pytest.fixture(params=["installed", "stdlib"])
+def gzip_backend(request, monkeypatch):
+    """The gzip helpers through whatever is installed (ISA-L with the [fast] extra), and through
+    the standard library's gzip."""
+    from dialogpt.extraction import readers
+    if request.param == "stdlib":
+        monkeypatch.setattr(readers, "_gzip", gzip)
+    return readers
+
+
+def test_gzip_helpers_round_trip_through_either_backend(tmp_path, gzip_backend):
+    text = "".join(f"t3_{i}\tt1_{i}\tcafé “{i}” 😀\n" for i in range(3000))
+    with gzip_backend.gzip_text_writer(tmp_path / "out.gz") as out:
+        out.write(text)
+    raw = (tmp_path / "out.gz").read_bytes()
+    assert gzip.decompress(raw).decode("utf-8") == text  # readable by anything that reads gzip
+    two_members = gzip.compress(b"a\n") + gzip.compress(b"b\n")
+    assert gzip_backend.gunzip(two_members) == b"a\nb\n"
+    assert gzip_backend.gunzip(raw) == text.encode("utf-8")
+
+
+def test_corrupt_gzip_raises_one_of_gzip_errors(gzip_backend):
+    data = bytearray(gzip.compress(DATA))
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    for broken in (bytes(data), gzip.compress(DATA)[:-9]):
+        with pytest.raises(gzip_backend.GZIP_ERRORS):
+            gzip_backend.gunzip(broken)
