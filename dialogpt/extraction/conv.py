@@ -60,18 +60,17 @@ def load_split(directory: Path, split: int, stats: ConvStats
             submissions[parsed[0]] = parsed[1]
     comments: dict[str, Comment] = {}
     links: dict[str, str] = {}  # one string object per link_id saves memory on big months
-    bad = duplicates = 0
-    n_fields, make = len(COMMENT_FIELDS), Comment._make
-    for line in _read_rows(directory / f"rc_sub{split}.tsv.gz"):
+    rows = _read_rows(directory / f"rc_sub{split}.tsv.gz")
+    bad = 0
+    n_fields, new = len(COMMENT_FIELDS), tuple.__new__  # new(Comment, ...): no Python call
+    for line in rows:
         cells = line.strip().split("\t")  # records.read_comment_row, inlined (hot loop)
         if len(cells) < n_fields:
             bad += 1
             continue
         link = links.setdefault(cells[3], cells[3])
-        comment_id = COMMENT_TAG + cells[0]
-        if comment_id in comments:
-            duplicates += 1
-        comments[comment_id] = make((cells[2], link, cells[4], cells[6]))
+        comments[COMMENT_TAG + cells[0]] = new(Comment, (cells[2], link, cells[4], cells[6]))
+    duplicates = len(rows) - bad - len(comments)  # each replaced an earlier row
     if bad:
         stats.skipped["bad_row"] += bad
     if duplicates:

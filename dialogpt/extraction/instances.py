@@ -264,22 +264,21 @@ class ThreadBuilder:
         found.sort()  # comment ids are unique: the chains are never compared
         return found
 
-    def _instance_skip(self, context: list[Turn], target: Turn) -> str | None:
-        """The original's instance filters, in its order (tokens: the words of ``.text``)."""
-        options, words = self.options, self.filters.words
-        text = target.text
-        if words is not None and not options.leaves_only and words.matches(text):
+    def _instance_skip(self, target: Turn, n_context: int, context_tokens: int, flags: int
+                       ) -> str | None:
+        """The original's instance filters, in its order (tokens: the words of ``.text``);
+        ``n_context`` context turns hold ``context_tokens`` tokens and ``flags`` (target's
+        included)."""
+        text, words = target.text, self.filters.words
+        if words is not None and not self.options.leaves_only and words.matches(text):
             return "offensive"
         if target.n_tokens <= 1:
             return "empty_target"
         if _LONG_WORD_RE.search(text):
             return "long_word"
-        n_tokens = sum([turn.n_tokens for turn in context]) + max(len(context) - 1, 0)
-        if n_tokens + target.n_tokens > MAX_INSTANCE_TOKENS:
+        # the " EOS " joints count as tokens
+        if context_tokens + max(n_context - 1, 0) + target.n_tokens > MAX_INSTANCE_TOKENS:
             return "too_long"
-        flags = target.flags
-        for turn in context:
-            flags |= turn.flags
         if flags:  # the first reason in the original's order: url, brackets, all_caps
             return "url" if flags & URL_FLAG else "brackets" if flags & BRACKET_FLAG else \
                 "all_caps"
@@ -290,20 +289,32 @@ class ThreadBuilder:
     def build(self, targets: list[Target], stats: ConvStats) -> Iterator[str]:
         """Yield the output lines ``link_id,parent_id,comment_id<TAB>src<TAB>tgt`` of
         ``targets`` (from :meth:`targets`, or a slice of it)."""
-        clean = self.options.clean
+        clean, skip = self.options.clean, self._instance_skip
         cache = self._turns.fill(targets)
         skipped = stats.skipped
-        for link_id, parent_id, comment_id, chain in targets:
-            turns = [cache[key] for key, _ in chain]
-            target = turns.pop()
-            if clean:
-                reason = self._instance_skip(turns, target)
-                if reason is not None:
-                    skipped[reason] += 1
-                    continue
-            stats.instances += 1
-            stats.target_tokens += target.n_tokens
-            stats.context_turns += len(turns)
-            stats.context_tokens += sum([turn.n_tokens for turn in turns])
-            src = " EOS ".join([turn.text for turn in turns])
-            yield f"{link_id},{parent_id},{comment_id}\t{src}\t{target.text}"
+        instances = target_tokens = context_turns = all_context_tokens = 0  # locals: hot loop
+        try:
+            for link_id, parent_id, comment_id, chain in targets:
+                target = cache[chain[-1][0]]
+                texts, context_tokens, flags = [], 0, target.flags
+                for key, _ in chain[:-1]:
+                    text, n_tokens, turn_flags = cache[key]
+                    texts.append(text)
+                    context_tokens += n_tokens
+                    flags |= turn_flags
+                if clean:
+                    reason = skip(target, len(texts), context_tokens, flags)
+                    if reason is not None:
+                        skipped[reason] += 1
+                        continue
+                instances += 1
+                target_tokens += target.n_tokens
+                context_turns += len(texts)
+                all_context_tokens += context_tokens
+                src = " EOS ".join(texts)
+                yield f"{link_id},{parent_id},{comment_id}\t{src}\t{target.text}"
+        finally:
+            stats.instances += instances
+            stats.target_tokens += target_tokens
+            stats.context_turns += context_turns
+            stats.context_tokens += all_context_tokens
