@@ -219,12 +219,12 @@ def build_filters(keep_keys: str | None = None, discard_keys: str | None = None,
                   ignore_keys: bool = False, bl_words: str | None = None,
                   bl_subreddits: str | None = None) -> ConvFilters:
     """Read the key files and blocklists named (``ignore_keys``: no key file is read)."""
-    from dialogpt.extraction.keys import WordBlocklist, load_discard_hashes, load_pair_keys, \
+    from dialogpt.extraction.keys import WordBlocklist, load_discard_hashes, load_tagged_keys, \
         read_list
     filters = ConvFilters()
     if not ignore_keys:
         if keep_keys:
-            filters.keep_keys = load_pair_keys(keep_keys, "keep")
+            filters.keep_keys = load_tagged_keys(keep_keys, "keep")
         if discard_keys:
             filters.discard_hashes = load_discard_hashes(discard_keys)
     if bl_words:

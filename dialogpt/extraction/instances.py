@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from typing import Iterator, Mapping, NamedTuple
 
-from dialogpt.extraction.keys import WordBlocklist, turn_digest
+from dialogpt.extraction.keys import TaggedKeys, WordBlocklist, turn_digest
 from dialogpt.extraction.normalize import URL_TOKEN, gpt_norm
 from dialogpt.extraction.records import Comment, Submission, SUBMISSION_TAG, subreddit_of
 
@@ -52,7 +52,8 @@ class ConvOptions:
 class ConvFilters:
     """Key and list based filters; ``None`` means not in use."""
 
-    keep_keys: set[str] | None = None
+    keep_keys: set[str] | TaggedKeys | None = None
+    """``link_id<TAB>comment_id`` pairs whose comment may be a target."""
     discard_hashes: set[str] | None = None
     words: WordBlocklist | None = None
     subreddits: set[str] | None = None
@@ -220,6 +221,9 @@ class ThreadBuilder:
         every comment), then :meth:`chain`; skips are counted in ``stats``.
         """
         keep_keys, parents, comments = self.filters.keep_keys, self.parents, self.comments
+        suffix = ""  # keep_keys as lines ending with the tag: each pair is tested as its line
+        if isinstance(keep_keys, TaggedKeys):
+            keep_keys, suffix = keep_keys.lines, keep_keys.suffix
         submissions, options = self.submissions, self.options
         min_depth, min_score = options.min_depth, options.min_score
         max_depth, max_len, use_title = options.max_depth, options.max_len, options.use_title
@@ -228,7 +232,7 @@ class ThreadBuilder:
         not_in_keys = not_leaf = low_score = min_depth_skips = 0  # the commonest, in locals
         found: list[Target] = []
         for comment_id, (parent_id, link_id, raw_score, _) in comments.items():
-            if keep_keys is not None and f"{link_id}\t{comment_id}" not in keep_keys:
+            if keep_keys is not None and f"{link_id}\t{comment_id}{suffix}" not in keep_keys:
                 not_in_keys += 1
                 continue
             if comment_id in parents:

@@ -6,7 +6,7 @@ import pytest
 
 from dialogpt.cli import UserError
 from dialogpt.extraction.keys import (WordBlocklist, load_discard_hashes, load_pair_keys,
-                                      read_list)
+                                      load_tagged_keys, read_list)
 
 from .conftest import write_gzip_lines
 
@@ -16,6 +16,18 @@ def test_pair_keys_by_tag(tmp_path):
         "t3_a\tt1_b\tdep", "t3_a\tt1_b\tkeep  ", "t3_a\tt1_c\tdep", "t3_a\tt1_d\tkeep\textra"])
     assert load_pair_keys(path, "dep") == {"t3_a\tt1_b", "t3_a\tt1_c"}
     assert load_pair_keys(path, "keep") == {"t3_a\tt1_b"}
+
+
+def test_tagged_keys_hold_the_same_pairs(tmp_path):
+    lines = ["t3_a\tt1_b\tdep", "t3_a\tt1_b\tkeep  \r", "t3_a\tt1_c\tdep", "t3_a\tt1_d\tkeep\textra",
+             "t3_e\tt1_f", "", "  ", "t3_g\tt1_h\tkeep\tkeep", "t3_x\tt1_y\tkeeper"]
+    path = write_gzip_lines(tmp_path / "2011-01.gz", lines)
+    probes = ["t3_a\tt1_b", "t3_a\tt1_c", "t3_a\tt1_d", "t3_e\tt1_f", "t3_g\tt1_h", "t3_g\tt1_h\tkeep",
+              "t3_x\tt1_y", "", "t3_a"]
+    for tag in ("dep", "keep"):
+        pairs, tagged = load_pair_keys(path, tag), load_tagged_keys(path, tag)
+        assert [probe in tagged for probe in probes] == [probe in pairs for probe in probes]
+        assert {probe for probe in probes if probe in tagged} == pairs  # probes hold every pair
 
 
 def test_discard_hashes_skip_dep_lines(tmp_path):
