@@ -31,8 +31,9 @@ MAX_INSTANCE_TOKENS = 200
 _URL_RE = re.compile(re.escape(URL_TOKEN))
 _BRACKET_RE = re.compile(r"[\[\]()]")
 _CAPS_RE = re.compile(r"[A-Z][A-Z]{4,}")  # = [A-Z]{5,}; a leading class scans faster
-_LONG_WORD_RE = re.compile(r"\S{%d,}" % (MAX_TARGET_WORD_CHARS + 1))
-_REPEATED_RE = re.compile(r"(?<!\S)(\S+) \1 \1(?!\S)")  # the same token three times in a row
+# Normalised turns separate their tokens by single spaces, so " " stands for any whitespace.
+_LONG_WORD_RE = re.compile("[^ ]{%d}" % (MAX_TARGET_WORD_CHARS + 1))
+_REPEATED_RE = re.compile(r"(?<![^ ])([^ ]+) \1 \1(?![^ ])")  # a token three times in a row
 
 
 @dataclass(frozen=True)
