@@ -12,7 +12,8 @@ lines (instruction, knowledge and context per record) or TSV contexts, with ``--
 
 The output is a plain file of responses aligned with the input lines, which ``batch_eval.py``
 scores directly. A blank context gets an empty response line (counted in the summary) so the
-alignment never shifts. Contexts are grouped by length into batches of ``--batch_size`` to reduce
+alignment never shifts. Contexts are grouped by length into batches of ``--batch_size`` (default:
+64 for plain greedy decoding, whose ``greedy_generate`` pads little, else 16) to reduce
 padding; the output order is the input order regardless.
 """
 
@@ -49,7 +50,10 @@ def build_parser():
                     help="input format; auto: jsonl for .jsonl/.json files, else tsv")
     io.add_argument("--output", required=True,
                     help="responses, one per input line (written atomically)")
-    io.add_argument("--batch_size", type=int, default=16, help="contexts decoded together")
+    io.add_argument("--batch_size", type=int, default=0,
+                    help="contexts decoded together; 0 = 64 for plain greedy decoding (prefilled "
+                         "in length-sorted chunks, at most 16k cached tokens at once), else 16 "
+                         "(sampling and beam search pad a batch to its longest context)")
     add_model_args(parser)
     add_decoding_args(parser)
     add_grounding_args(parser)
@@ -62,8 +66,8 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     if preset_note:
         logger.info("%s", preset_note)
-    if args.batch_size < 1:
-        raise UserError("--batch_size must be >= 1")
+    if args.batch_size < 0:
+        raise UserError("--batch_size must be >= 1 (0 = automatic)")
     check_paths(input_files={"--input": args.input}, output_files={"--output": args.output})
     from tqdm import tqdm
 
@@ -87,7 +91,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     lengths = [sum(map(len, dialog.turns)) + len(dialog.knowledge or "") for dialog in dialogs]
     with tqdm(total=len(dialogs), unit="ctx", desc="decoding", dynamic_ncols=True) as bar:
-        for batch in batches_by_length(lengths, args.batch_size):
+        batch_size = args.batch_size or (64 if decoder.plain_greedy else 16)
+        for batch in batches_by_length(lengths, batch_size):
             decoded = decoder.respond([dialogs[i].turns for i in batch],
                                       knowledge=[dialogs[i].knowledge for i in batch],
                                       instructions=[dialogs[i].instruction for i in batch])
