@@ -34,7 +34,7 @@ from dialogpt.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
-_BUILDER: ThreadBuilder | None = None  # shared with forked workers
+_SHARED: tuple[ThreadBuilder, list[Target]] | None = None  # inherited by forked workers
 PARALLEL_MIN_IDS = 5_000  # fewer targets than this: forking costs more than it saves
 
 
@@ -99,26 +99,26 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _build_slice(bounds: tuple[int, int], targets: list[Target]) -> tuple[list[str], ConvStats]:
+def _build_slice(bounds: tuple[int, int]) -> tuple[list[str], ConvStats]:
+    builder, targets = _SHARED
     stats = ConvStats()
-    lines = list(_BUILDER.build(targets[bounds[0]:bounds[1]], stats))
+    lines = list(builder.build(targets[bounds[0]:bounds[1]], stats))
     return lines, stats
 
 
 def _build_parallel(builder: ThreadBuilder, targets: list[Target], workers: int,
                     stats: ConvStats) -> Iterator[str]:
     import multiprocessing
-    from functools import partial
 
     from dialogpt.interrupts import reset_in_worker
 
-    global _BUILDER
-    _BUILDER = builder
+    global _SHARED
+    _SHARED = builder, targets  # forked, not pickled: a task is its bounds only
     step = -(-len(targets) // workers)
     bounds = [(start, min(start + step, len(targets))) for start in range(0, len(targets), step)]
     pool = multiprocessing.get_context("fork").Pool(workers, initializer=reset_in_worker)
     try:
-        for lines, part in pool.imap(partial(_build_slice, targets=targets), bounds):
+        for lines, part in pool.imap(_build_slice, bounds):
             stats.add(part)
             yield from lines
         pool.close()  # the workers exit on their own and are reaped
@@ -126,7 +126,7 @@ def _build_parallel(builder: ThreadBuilder, targets: list[Target], workers: int,
     finally:
         pool.terminate()  # after an error: stop them (SIGTERM kills them: reset_in_worker)
         pool.join()
-        _BUILDER = None
+        _SHARED = None
 
 
 def convert_month(month: str, extract_dir: str | Path, out_dir: str | Path, options: ConvOptions,
