@@ -14,9 +14,8 @@ disappears, which matters when a subreddit blocklist is in use).
 from __future__ import annotations
 
 import json
+from types import ModuleType
 from typing import NamedTuple
-
-import orjson
 
 from dialogpt.extraction.normalize import minimal_norm
 
@@ -34,12 +33,23 @@ class Skip(Exception):
         self.reason = reason
 
 
+_orjson: ModuleType | None = None  # imported on the first parse: the conv step never parses
+
+
+def _import_orjson() -> ModuleType:
+    global _orjson
+    import orjson
+    _orjson = orjson
+    return orjson
+
+
 def parse_json(line: bytes) -> dict:
     """Parse one dump line; ``orjson`` first, the standard library for what it refuses.
 
     ``json`` accepts a few things ``orjson`` does not (NaN, integers beyond 64 bits, lone
     surrogate escapes), which real dumps contain now and then.
     """
+    orjson = _orjson or _import_orjson()
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
