@@ -29,7 +29,8 @@ Pairs (``--pairs``, default all but train):
   ``--train_batch`` examples, lr 1e-4 constant (``--lr_schedule None``), dropout 0 on both sides
   (the original's GPT-2 has no dropout layers; ours is told 0 in its config), no evaluation.
   Each side trains on its own prepro DB of the same generated TSV; ours uses its default
-  optimizer (AdamW), the original its BERT-Adam. First and last step losses of both are printed.
+  optimizer (AdamW; ``--train_optimizers adamw original`` adds a run with our BERT-Adam, the
+  original's update rule), the original its BERT-Adam. First and last losses are printed.
 
 Every command is a fresh process timed by wall clock and by the CPU seconds it used (user +
 system, children included: steadier than wall time on a shared machine); a round runs each
@@ -325,7 +326,7 @@ def _our_losses(output_dir: Path) -> tuple[list[float], int]:
 
 
 def train_pair(original: Contestant, ours: list[Contestant], work: Path, lines: int, steps: int,
-               batch: int, repeats: int) -> dict:
+               batch: int, repeats: int, optimizers: list[str]) -> dict:
     """LSP_train.py of both on the same tiny config, data, batches, rate and dropout."""
     from corpora import write_tsv
 
@@ -346,16 +347,20 @@ def train_pair(original: Contestant, ours: list[Contestant], work: Path, lines: 
          str(valid), "--output_dir", str(original_out), "--fp16", "false", *common],
         original.env, cwd=original.root))}
     for side in ours:
-        db, out = work / f"{side.name}.db", work / f"{side.name}.out"
+        db = work / f"{side.name}.db"
         timed([side.python, str(side.root / "prepro.py"), "--corpus", str(corpus), "--output",
                str(db), "--workers", "1"], side.env)
-        jobs[side.name] = (_remove(out), lambda side=side, db=db, out=out: timed(
-            [side.python, str(side.root / "LSP_train.py"), "--model_name_or_path",
-             str(ours_model), "--train_input_file", str(db), "--skip_eval", "--output_dir",
-             str(out), "--precision", "fp32", *common], side.env))
+        for optimizer in optimizers:
+            name = side.name + ("" if optimizer == "adamw" else "_bert_adam")
+            out = work / f"{name}.out"
+            jobs[name] = (_remove(out), lambda side=side, db=db, out=out, optimizer=optimizer: timed(
+                [side.python, str(side.root / "LSP_train.py"), "--model_name_or_path",
+                 str(ours_model), "--train_input_file", str(db), "--skip_eval", "--output_dir",
+                 str(out), "--precision", "fp32", "--optimizer", optimizer, *common], side.env))
     times = rotate(jobs, repeats)
     losses = {"original": _original_losses(original_out)}
-    losses.update({side.name: _our_losses(work / f"{side.name}.out") for side in ours})
+    losses.update({name: _our_losses(work / f"{name}.out") for name in times
+                   if name != "original"})
     return {"steps": steps, "batch": batch, "lines": lines, "dropout": 0.0, "config": "tiny",
             "losses": {name: {"first": round(values[0], 4), "last": round(values[-1], 4),
                               "mean_last_10": round(statistics.mean(values[-10:]), 4),
@@ -392,6 +397,10 @@ def main(argv=None) -> int:
     parser.add_argument("--new_tokens", type=int, default=32, help="decode: tokens per reply")
     parser.add_argument("--train_steps", type=int, default=60, help="train: optimizer steps")
     parser.add_argument("--train_batch", type=int, default=32, help="train: examples per step")
+    parser.add_argument("--train_optimizers", nargs="+", default=["adamw"],
+                        choices=["adamw", "original"],
+                        help="train: our --optimizer(s); 'original' (our BERT-Adam, the "
+                        "original's update rule) runs as OURS_bert_adam")
     parser.add_argument("--train_lines", type=int, default=4000,
                         help="train: TSV lines (4000: about 120 steps of 32 in one epoch)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (median taken)")
@@ -428,7 +437,8 @@ def main(argv=None) -> int:
         if "train" in args.pairs:
             (work / "train").mkdir(exist_ok=True)
             result["train"] = train_pair(original, ours, work / "train", args.train_lines,
-                                         args.train_steps, args.train_batch, args.repeats)
+                                         args.train_steps, args.train_batch, args.repeats,
+                                         args.train_optimizers)
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result))
     return 0
