@@ -86,7 +86,8 @@ def main(argv=None) -> int:
     parser.add_argument("--loop_contexts", type=int, default=100,
                         help="contexts decoded by the one-at-a-time loop")
     parser.add_argument("--max_new_tokens", type=int, default=32)
-    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--batch_size", type=int, default=64,
+                        help="contexts per Decoder.respond call (generate.py's greedy default)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
