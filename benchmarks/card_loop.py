@@ -6,6 +6,7 @@ and the DialoGPT model card's one-at-a-time greedy loop as a whole process.
 
 ``run`` is the card's recipe (``tokenizer.encode(turns + eos)``, ``model.generate(...)``, decode
 the new tokens), one context at a time, with ``transformers`` directly; one response a line.
+Torch's threads follow ``OMP_NUM_THREADS``, as ``generate.py``'s do.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ def run(model_dir: Path, contexts: Path, out_path: Path, new_tokens: int) -> Non
 
     from dialogpt.tokenization import gpt2_bpe_dir
 
-    torch.set_num_threads(1)
     tokenizer = GPT2TokenizerFast.from_pretrained(str(gpt2_bpe_dir()))
     model = GPT2LMHeadModel.from_pretrained(str(model_dir)).eval()
     responses = []

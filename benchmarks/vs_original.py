@@ -85,11 +85,12 @@ print(time.perf_counter() - start, time.process_time() - cpu, n)
 class Contestant:
     """One side: an interpreter, a source tree and an environment."""
 
-    def __init__(self, name: str, python: str, root: Path, pythonpath: str = ""):
+    def __init__(self, name: str, python: str, root: Path, pythonpath: str = "",
+                 threads: int = 1):
         self.name, self.python, self.root = name, python, root
         paths = [str(root)] + ([pythonpath] if pythonpath else [])
         self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths),
-                    "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+                    "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(threads)}
 
 
 class Timing(NamedTuple):
@@ -262,8 +263,10 @@ def extract_pair(original: Contestant, ours: list[Contestant], work: Path, submi
 
 
 def decode_pair(ours: list[Contestant], work: Path, contexts: int, new_tokens: int,
-                repeats: int) -> dict:
-    """generate.py against the model card's loop (``benchmarks/card_loop.py``)."""
+                repeats: int, threads: int = 1) -> dict:
+    """generate.py against the model card's loop (``benchmarks/card_loop.py``), both sides with
+    ``threads`` torch threads."""
+    ours = [Contestant(side.name, side.python, side.root, threads=threads) for side in ours]
     last = ours[-1]
     subprocess.run([last.python, str(HERE / "card_loop.py"), "prepare", str(work), str(contexts)],
                    env=last.env, check=True)
@@ -282,8 +285,8 @@ def decode_pair(ours: list[Contestant], work: Path, contexts: int, new_tokens: i
     card = card_out.read_text(encoding="utf-8").splitlines()
     equal = {side.name: (work / f"{side.name}.gen.txt").read_text(
         encoding="utf-8").splitlines() == card for side in ours}
-    return {"contexts": contexts, "new_tokens": new_tokens, "responses_equal_card": equal,
-            "times": _summary(times, "model_card_loop")}
+    return {"contexts": contexts, "new_tokens": new_tokens, "threads": threads,
+            "responses_equal_card": equal, "times": _summary(times, "model_card_loop")}
 
 
 _TRAIN_FLAGS = ["--gradient_accumulation_steps", "1", "--learning_rate", "1e-4",
@@ -395,6 +398,9 @@ def main(argv=None) -> int:
                         "0038212+1 its pool could hang on exit)")
     parser.add_argument("--contexts", type=int, default=64, help="decode: contexts")
     parser.add_argument("--new_tokens", type=int, default=32, help="decode: tokens per reply")
+    parser.add_argument("--decode_threads", type=int, default=1,
+                        help="decode: torch threads of both sides (their default on this box "
+                        "is one per core)")
     parser.add_argument("--train_steps", type=int, default=60, help="train: optimizer steps")
     parser.add_argument("--train_batch", type=int, default=32, help="train: examples per step")
     parser.add_argument("--train_optimizers", nargs="+", default=["adamw"],
@@ -433,7 +439,7 @@ def main(argv=None) -> int:
         if "decode" in args.pairs:
             (work / "decode").mkdir(exist_ok=True)
             result["decode"] = decode_pair(ours, work / "decode", args.contexts,
-                                           args.new_tokens, args.repeats)
+                                           args.new_tokens, args.repeats, args.decode_threads)
         if "train" in args.pairs:
             (work / "train").mkdir(exist_ok=True)
             result["train"] = train_pair(original, ours, work / "train", args.train_lines,
