@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from contextlib import contextmanager
 from pathlib import Path
 
 from dialogpt.cli import UserError, add_bool_flag
+from dialogpt.gc_pause import gc_paused
 
 logger = logging.getLogger(__name__)
 
@@ -132,31 +132,14 @@ def check_vocabulary(model, vocab_size: int, name: str, flag: str) -> None:
                         f"than the tokenizer's ({vocab_size}); pass the matching --tokenizer")
 
 
-@contextmanager
-def startup_gc():
-    """Pause Python's cyclic garbage collector while the heavy modules and the models load, then
-    freeze what loaded: the collections that start-up triggers free next to nothing but cost
-    about a CPU-second (torch and transformers create a great many objects), and frozen objects
-    are not scanned again, at exit either."""
-    import gc
-
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
-
-
 def load_decoder(args: argparse.Namespace):
     """A ``Decoder`` for parsed ``add_model_args`` + ``add_decoding_args`` flags (and
     ``add_grounding_args`` flags, where the entry point has them).
 
-    Seeds torch (sampling) when ``--seed`` is non-negative. Loads under ``startup_gc``.
+    Seeds torch (sampling) when ``--seed`` is non-negative. Loads with the cyclic collector
+    paused (``gc_paused``).
     """
-    with startup_gc():
+    with gc_paused(keep_frozen=True):
         return _load_decoder(args)
 
 

@@ -14,9 +14,7 @@ comments when cores are free. ``make -j`` already runs months in parallel.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import json
 import logging
 import time
@@ -31,6 +29,7 @@ from dialogpt.extraction.records import COMMENT_FIELDS, COMMENT_TAG, Comment, Su
     read_submission_row
 from dialogpt.extraction.readers import gunzip, gzip_text_writer
 from dialogpt.fileio import atomic_write
+from dialogpt.gc_pause import gc_paused
 
 logger = logging.getLogger(__name__)
 
@@ -78,27 +77,6 @@ def load_split(directory: Path, split: int, stats: ConvStats
     return submissions, comments
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside: a split is hundreds of thousands of small acyclic
-    objects, which the collector would walk again and again as they are built, freeing nothing
-    (about a tenth of the run time).
-
-    On the way out, ``gc.freeze()`` then ``gc.unfreeze()`` moves every tracked object to the
-    oldest generation and zeroes the young count; otherwise the first allocation after
-    re-enabling would start a young collection that walks everything made inside once more.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.unfreeze()
-        if enabled:
-            gc.enable()
-
-
 def _build_slice(bounds: tuple[int, int]) -> tuple[list[str], ConvStats]:
     builder, targets = _SHARED
     stats = ConvStats()
@@ -144,7 +122,7 @@ def convert_month(month: str, extract_dir: str | Path, out_dir: str | Path, opti
     tmp_lines = out_dir / f".{month}.lines.tmp"
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with gzip_text_writer(tmp_lines, compresslevel=1) as out, _gc_paused():
+        with gzip_text_writer(tmp_lines, compresslevel=1) as out, gc_paused():
             for split in range(extract_report["splits"]):
                 submissions, comments = load_split(month_dir, split, stats)
                 comments_total += len(comments)
