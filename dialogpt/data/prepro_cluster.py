@@ -33,6 +33,10 @@ import time
 from pathlib import Path
 
 from dialogpt.cli import UserError
+from dialogpt.ray_support import connect, import_ray, rows_by_node, task_error
+
+NEEDS_RAY = ("--executor ray", " (or run without --executor ray)")
+"""What ``import_ray`` says when Ray is missing."""
 
 DEFAULT_RANGE_BYTES = 1 << 25
 KILL_ONCE_ENV = "DIALOGPT_PREPRO_TEST_KILL_ONCE"
@@ -66,20 +70,10 @@ def add_ray_flags(parser) -> None:
                        help="ray: corpus bytes per encode task (cut at line ends)")
 
 
-def require_ray():
-    """The ``ray`` module, or a ``UserError`` with the install command (checked at start-up)."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise UserError("--executor ray needs Ray: pip install -e \".[cluster]\" (or run "
-                        "without --executor ray)") from exc
-    return ray
-
-
 def ray_shard_writer(options: RayOptions):
     """``write_shards`` bound to ``options``: the hook ``prepro`` calls instead of its local
     shard writer (same arguments as ``prepro_seq2seq._write_shards``)."""
-    require_ray()
+    import_ray(*NEEDS_RAY)  # fail at start-up, before any work
     if options.range_bytes < 1 or options.max_retries < 0:
         raise UserError("--range_bytes must be >= 1 and --max_retries >= 0")
     return functools.partial(write_shards, options=options)
@@ -378,21 +372,8 @@ def merge_summary(total, part) -> None:
             mine.add(theirs)
 
 
-def _connect(ray, address: str | None) -> bool:
-    """Join ``address`` or start a local Ray; False when this process is already connected."""
-    if ray.is_initialized():
-        return False
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(include_dashboard=False, log_to_driver=False)
-    return True
-
-
 def _failure(error: Exception, what: str) -> UserError:
-    cause = getattr(error, "cause", None) or error
-    text = str(cause).strip().splitlines()
-    return UserError(f"{what} failed: {type(cause).__name__}: {text[0] if text else ''}")
+    return UserError(f"{what} failed: {task_error(error)}")
 
 
 def _encode_all(ray, jobs: list[RangeJob], encoder, config, max_retries: int) -> list[dict]:
@@ -431,14 +412,12 @@ def _check_strict(corpus: Path, results: list[dict], meanings: dict) -> None:
 
 def placement_lines(results: list[dict]) -> list[str]:
     """One line per node: which ranges it encoded, lines, bytes and task seconds."""
-    nodes: dict[str, list[dict]] = {}
-    for row in results:
-        nodes.setdefault(row["node_id"], []).append(row)
     return [f"node {node[:12]} ({rows[0]['host']}): {len(rows)} ranges "
             f"({', '.join(str(row['range']) for row in rows)}), "
             f"{sum(row['lines'] for row in rows)} lines, "
             f"{sum(row['bytes'] for row in rows) / 1e6:.1f} MB, "
-            f"{sum(row['seconds'] for row in rows):.1f} task-s" for node, rows in nodes.items()]
+            f"{sum(row['seconds'] for row in rows):.1f} task-s"
+            for node, rows in rows_by_node(results).items()]
 
 
 def write_shards(directory: Path, corpus: Path, encoder, config, workers: int, strict: bool,
@@ -447,13 +426,13 @@ def write_shards(directory: Path, corpus: Path, encoder, config, workers: int, s
     writer holds the shard table, :meth:`ShardWriter.finish` writes the manifest."""
     from dialogpt.data.db import ShardWriter
 
-    ray = require_ray()
+    ray = import_ray(*NEEDS_RAY)
     kind, corpus, directory = kind_of(config), Path(corpus).resolve(), Path(directory).resolve()
     summary_class, meanings = _stage(kind)[1:3]
     parts = directory / PARTS
     parts.mkdir()
     clock = [time.perf_counter()]
-    owned = _connect(ray, options.address)
+    owned = connect(ray, options.address)
     try:
         clock.append(time.perf_counter())
         results = _run_ranges(ray, corpus, parts, encoder, config, chunk_lines, options)

@@ -33,6 +33,7 @@ from typing import Any
 from dialogpt.cli import HelpFormatter, UserError, add_bool_flag, run_main, setup_logging
 from dialogpt.extraction.instances import ConvOptions
 from dialogpt.fileio import atomic_write
+from dialogpt.ray_support import connect, import_ray, rows_by_node, task_error
 
 logger = logging.getLogger(__name__)
 
@@ -131,13 +132,6 @@ def run_month(job: MonthJob) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - start, 3)}
 
 
-def _failure_reason(error: Exception) -> str:
-    """The month's own error message out of Ray's wrapper (its first line is enough)."""
-    cause = getattr(error, "cause", None) or error
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[0] if text else ''}"
-
-
 def _dump_bytes(job: MonthJob) -> int:
     from dialogpt.extraction.readers import find_dump
 
@@ -184,7 +178,7 @@ def run_months(jobs: list[MonthJob], max_retries: int = 3) -> tuple[list[dict], 
             try:
                 placement = ray.get(ready[0])
             except Exception as error:  # a data fault inside the month, or retries exhausted
-                failures[month] = _failure_reason(error)
+                failures[month] = task_error(error)
                 logger.error("month %s failed: %s", month, failures[month])
             else:
                 placements.append(placement)
@@ -236,12 +230,10 @@ def finish_side(side: str, jobs: list[MonthJob], work: Path, data: Path, valid_f
 
 def placement_lines(placements: list[dict]) -> list[str]:
     """One line per node: which months it ran and how many comments it read."""
-    nodes: dict[str, list[dict]] = {}
-    for row in placements:
-        nodes.setdefault(row["node_id"], []).append(row)
     return [f"node {node[:12]} ({rows[0]['host']}): {len(rows)} months "
             f"({', '.join(row['month'] for row in rows)}), "
-            f"{sum(row['comments'] for row in rows)} comments" for node, rows in nodes.items()]
+            f"{sum(row['comments'] for row in rows)} comments"
+            for node, rows in rows_by_node(placements).items()]
 
 
 def jobs_for(side: str, months: list[str], args) -> list[MonthJob]:
@@ -305,18 +297,6 @@ def build_parser():
     return parser
 
 
-def _start_ray(address: str | None):
-    try:
-        import ray
-    except ImportError as exc:
-        raise UserError("EXECUTOR=ray needs Ray: pip install -e \".[cluster]\"") from exc
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(include_dashboard=False, log_to_driver=False)
-    return ray
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -329,12 +309,14 @@ def main(argv=None) -> int:
         raise UserError("the test side needs --keys_test FILE or --test_ignore_keys")
     jobs = jobs_for(args.side, months, args)
     start = time.perf_counter()
-    ray = _start_ray(args.ray_address)
+    ray = import_ray("EXECUTOR=ray")
+    owned = connect(ray, args.ray_address)
     try:
         placements, failures = run_months(jobs, args.max_retries)
         nodes = len(ray.nodes())
     finally:
-        ray.shutdown()
+        if owned:
+            ray.shutdown()
     work, side_dir = Path(args.work), "train" if args.side == "train" else "test"
     run = {"executor": "ray", "nodes_in_cluster": nodes, "months": months,
            "placements": placements, "failures": failures,
