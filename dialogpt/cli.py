@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +42,34 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
+SEED_LIMIT = 2 ** 64
+"""Seeds are 0 <= seed < 2**64: what ``torch.manual_seed`` and numpy's generators take."""
+
+
+def check_seed(value: object, name: str = "--seed", unseeded_ok: bool = False) -> int:
+    """``value`` as a seed, or ``UserError`` naming ``name`` and the range (``-1``: unseeded,
+    where ``unseeded_ok``)."""
+    try:
+        seed = value if isinstance(value, int) else int(str(value))
+    except ValueError:
+        raise UserError(f"{name} must be an integer, got {value!r}") from None
+    if isinstance(value, bool) or not (-1 if unseeded_ok else 0) <= seed < SEED_LIMIT:
+        lowest = "-1 (unseeded)" if unseeded_ok else "0"
+        raise UserError(f"{name} {value} is out of range: a seed is {lowest} to 2**64 - 1")
+    return seed
+
+
+def seed_type(unseeded_ok: bool = False):
+    """The argparse ``type`` of every ``--seed`` flag: an out-of-range seed is a usage error at
+    parse time (before anything loads), never a traceback from torch later."""
+    def seed(value: str) -> int:
+        try:
+            return check_seed(value, unseeded_ok=unseeded_ok)
+        except UserError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("--seed ")) from None
+    return seed
+
+
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
 
@@ -69,6 +98,7 @@ def run_main(main, argv=None) -> int:
 
     - ``UserError``: ``error: ...``, exit 2;
     - out of disk space anywhere: ``error: no space left writing PATH``, exit 2;
+    - a path that became read-only or forbidden during the run: ``error: PATH: REASON``, exit 2;
     - Ctrl-C: exit 130; SIGTERM: exit 143 (raised as ``Terminated`` so atomic writes clean up).
     """
     from dialogpt.interrupts import Terminated, terminate_raises
@@ -85,6 +115,10 @@ def run_main(main, argv=None) -> int:
               file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except OSError as exc:
+        if _cannot_write(exc):  # a place checked up front that changed during the run
+            print(f"error: {exc.filename}: {exc.strerror}; check its permissions (or choose "
+                  "another place) and run the command again", file=sys.stderr)
+            return 2
         if not _is_no_space(exc):
             raise
         print(f"error: no space left writing {exc.filename or 'an output'}; nothing half-written "
@@ -93,10 +127,36 @@ def run_main(main, argv=None) -> int:
         return 2
 
 
+def _cannot_write(exc: OSError) -> bool:
+    import errno
+
+    return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and bool(exc.filename)
+
+
 def _is_no_space(exc: OSError) -> bool:
     import errno
 
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def check_writable(flag: str, path: Path, folder: Path) -> None:
+    """Refuse, before any work, an output whose folder cannot be written: ``folder`` (where the
+    output, its temporaries and its run lock go) or, when it does not exist yet, its nearest
+    existing parent (where it would be created). A probe file is created and removed: the only
+    test that sees read-only mounts, permissions, ACLs and root-squashing alike."""
+    import tempfile
+
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".dialogpt-probe.", suffix=".tmp", dir=existing)
+    except OSError as exc:
+        where = "" if existing == folder else f" (it would be created in {existing})"
+        raise UserError(f"{flag} {path}: cannot write in {existing}{where}: "
+                        f"{exc.strerror or exc}; choose a writable place") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -115,8 +175,9 @@ def check_paths(*, input_files: dict[str, object] | None = None,
     """Check paths up front, before any work: each dict maps a flag name to its path (or None).
 
     Inputs must exist and be of the right kind; outputs must not be of the wrong kind (a file
-    where a directory goes and vice versa), and no output file may be the same file as an input
-    file (resolved paths and inodes compared): writing it would destroy the input.
+    where a directory goes and vice versa) and must be writable (``check_writable``), and no
+    output file may be the same file as an input file (resolved paths and inodes compared):
+    writing it would destroy the input.
     """
     def given(paths):
         return [(flag, Path(str(path))) for flag, path in (paths or {}).items() if path]
@@ -141,6 +202,10 @@ def check_paths(*, input_files: dict[str, object] | None = None,
     for flag, path in given(output_dirs):
         if path.exists() and not path.is_dir():
             raise UserError(f"{flag} {path} is a file; pass a directory (created if missing)")
+    for flag, path in given(output_files):
+        check_writable(flag, path, path.parent)
+    for flag, path in given(output_dirs):
+        check_writable(flag, path, path)
     for out_flag, out in given(output_files):
         for in_flag, source in given(input_files):
             if _same_file(out, source):

@@ -1,7 +1,9 @@
 """One run per output: an exclusive lock held for the life of a run.
 
 ``LSP_train.py`` locks ``--output_dir``, ``demo.py`` its directory, ``prepro.py`` its DB path. A
-second run on the same output fails at once naming the process that holds the lock. The lock is a
+second run on the same output fails at once naming the process that holds the lock. A training
+holds a shared lock on its DB (``hold_read_lock``), so ``prepro.py --force`` refuses to replace a
+DB that a running training reads. The lock is a
 ``flock`` on a small file holding the owner's pid, host, start time and command: the kernel drops
 it when the owner dies, however it dies, and the next run takes the stale file over with a note.
 
@@ -67,7 +69,13 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                readers = _only_readers(fd)
                 os.close(fd)
+                if readers:
+                    raise UserError(f"{self.flag} {self.target} is being read by a running "
+                                    "training (LSP_train.py --train_input_file): replacing it "
+                                    "now would change its data mid-run. Wait for it to finish "
+                                    f"(or stop it), or choose another {self.flag}") from None
                 raise UserError(f"{self.flag} {self.target} is in use by another run: "
                                 f"{_describe(_read_owner(self.path))}. Wait for it to finish "
                                 f"(or stop it), or choose another {self.flag}") from None
@@ -105,6 +113,50 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _only_readers(fd: int) -> bool:
+    """Whether the lock on ``fd``'s file is held only by readers (``hold_read_lock``)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
+
+
+@contextlib.contextmanager
+def hold_read_lock(target: str | os.PathLike, flag: str = "input") -> Iterator[None]:
+    """Read an output of another command (a DB) for the block: a shared lock on the file that
+    writer's run lock uses (``inside=False``), so that the writer (``prepro.py --force``) refuses
+    to replace it meanwhile, and this reader refuses to start while it is being written. Where
+    the lock file cannot be created (a read-only place), nothing can write the target either:
+    the block runs unlocked."""
+    path = lock_file_for(target, inside=False)
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UserError(f"{flag} {target} is being written by another run: "
+                            f"{_describe(_read_owner(path))}. Wait for it to finish") from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        os.close(fd)  # a writer removed the file as we opened it: lock the new one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(BlockingIOError):  # the last reader removes the file
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with contextlib.suppress(OSError):
+                path.unlink()
+        os.close(fd)
 
 
 @contextlib.contextmanager

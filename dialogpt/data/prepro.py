@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "(.jsonl, or --format jsonl); otherwise pass a DB directory")
             return records.inspect_records(args.inspect, args.limit, **_record_options(args))
         return inspect_db(args.inspect, args.limit, args.tokenizer)
-    from dialogpt.cli import check_paths
+    from dialogpt.cli import check_paths, check_writable
     from dialogpt.locking import hold_run_lock
 
     write_shards = None
@@ -414,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         db_path = Path(args.output) if args.output else db_path_for(
             Path(args.corpus), args.max_seq_len, args.reverse, args.two_turn)
     check_paths(input_files={"--corpus": args.corpus}, output_dirs={"--output": db_path})
+    check_writable("--output", db_path, db_path.parent)  # its lock and temporaries go there
     with hold_run_lock(db_path, flag="--output", inside=False):  # one run per DB
         if is_records:
             _check_args(args, Path(args.corpus))

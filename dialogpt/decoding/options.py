@@ -18,7 +18,7 @@ import argparse
 from dataclasses import dataclass, fields
 from typing import Any
 
-from dialogpt.cli import UserError
+from dialogpt.cli import UserError, seed_type
 
 DECODING_METHODS = ("greedy", "sample", "beam")
 
@@ -201,7 +201,7 @@ def add_decoding_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--mmi_source_turns", type=int, default=d.mmi_source_turns,
                        help="with --mmi_model: most recent context turns scored as the source "
                             "(0 = every turn of the decoding window; 1 = the last message)")
-    group.add_argument("--seed", type=int, default=d.seed,
+    group.add_argument("--seed", type=seed_type(unseeded_ok=True), default=d.seed,
                        help="random seed for sampling and MMI choice (-1 = unseeded)")
 
 

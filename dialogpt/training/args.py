@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from dialogpt.cli import UserError, add_bool_flag, make_parser
+from dialogpt.cli import UserError, add_bool_flag, check_seed, make_parser, seed_type
 from dialogpt.training.schedules import SCHEDULES
 
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -108,7 +108,7 @@ class TrainConfig:
         "always saved at the end", _BATCH, kind=int)
     eval_at_start: bool = _flag(False, "evaluate before the first step", _BATCH, kind=bool)
     skip_eval: bool = _flag(False, "never evaluate", _BATCH, kind=bool)
-    seed: int = _flag(42, "random seed", _BATCH, kind=int)
+    seed: int = _flag(42, "random seed (0 to 2**64 - 1)", _BATCH, kind=seed_type())
 
     # optimizer and schedule
     optimizer: str = _flag(
@@ -236,6 +236,7 @@ class TrainConfig:
             raise UserError("pass either --continue_from N or --resume, not both")
         if self.continue_from < 0:
             raise UserError("--continue_from must be >= 0")
+        check_seed(self.seed)  # a --config value is not parsed by the flag's type
 
     def _require_positive(self, *names: str) -> None:
         for name in names:

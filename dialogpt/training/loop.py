@@ -29,7 +29,7 @@ from typing import Iterator, NamedTuple
 
 import torch
 
-from dialogpt.cli import UserError
+from dialogpt.cli import SEED_LIMIT, UserError
 from dialogpt.interrupts import GracefulStop
 from dialogpt.training import checkpoint as ckpt
 from dialogpt.training import components, resume
@@ -399,7 +399,7 @@ class Trainer:
                 rank=ctx.rank, world_size=ctx.world_size, seed=config.seed)
             self._checkpointed_step = self.progress.global_step
         else:
-            torch.manual_seed(config.seed + ctx.rank)
+            torch.manual_seed((config.seed + ctx.rank) % SEED_LIMIT)  # 2**64 - 1 + rank wraps
         self._loader_position = self.train_loader.state_dict()
         if ctx.is_main:
             self._log_plan()

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from dialogpt.cli import UserError
+from dialogpt.cli import SEED_LIMIT, UserError
 from dialogpt.training import checkpoint as ckpt
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def restore(state: dict[str, Any], source: Path, *, optimizer, scaler, loader, r
                        "so the run is not an exact continuation",
                        state["world_size"], world_size, progress.epoch + 1)
         loader.set_epoch(progress.epoch)
-        torch.manual_seed(seed + rank + progress.global_step)
+        torch.manual_seed((seed + rank + progress.global_step) % SEED_LIMIT)
     return progress
 
 

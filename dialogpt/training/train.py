@@ -12,7 +12,7 @@ import logging
 from typing import Sequence
 
 from dialogpt.cli import UserError, check_paths, setup_logging
-from dialogpt.locking import hold_run_lock
+from dialogpt.locking import hold_read_lock, hold_run_lock
 from dialogpt.training.args import parse_args
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ctx.is_main:  # one run per --output_dir: a second one fails at once
             try:
                 stack.enter_context(hold_run_lock(config.output_dir, flag="--output_dir"))
+                stack.enter_context(hold_read_lock(config.train_input_file,
+                                                   flag="--train_input_file"))
             except UserError as exc:
                 failure = exc
         try:
