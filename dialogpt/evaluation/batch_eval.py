@@ -8,6 +8,7 @@ length are computed on the scored text.
     python batch_eval.py --refs test.refs.txt --hyp test.resp.txt --clean --json
     python batch_eval.py --refs refs.txt --keys keys.2k.txt --input_dir outputs/ --clean
     python batch_eval.py --refs test.jsonl --hyp test.resp.txt          (GODEL records)
+    python batch_eval.py --refs coqa/valid.jsonl --hyp valid.resp.txt --task coqa
 
 The official DSTC-7 and DialoGPT numbers use --clean (with the defaults --n_refs 6 --vshuman 1).
 With --input_dir every *.resp.txt is scored (one JVM for METEOR across all of them) and
@@ -28,6 +29,7 @@ from dialogpt.evaluation.meteor import (MeteorError, MeteorUnavailable, locate_m
 from dialogpt.evaluation.report import (headline_table, per_segment_tsv, summary_tsv,
                                         system_report)
 from dialogpt.evaluation.scoring import DstcScorer, PreparedSystem
+from dialogpt.evaluation.task_metrics import TASKS
 from dialogpt.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,11 @@ def build_parser():
     add_bool_flag(scoring, "--no_meteor", False, "skip METEOR (no Java needed)")
     add_bool_flag(scoring, "--no_dstc", False, "with JSONL references: GODEL's metrics only, "
                                                "no DSTC-7 metrics")
+    scoring.add_argument("--task", choices=TASKS, default=None,
+                         help="with JSONL references: add the metrics GODEL reports for this "
+                              "task (coqa: the official CoQA EM/F1; multiwoz: dialog-act F1 and "
+                              "the text's BLEU) and title the table with it (default: the 'task' "
+                              "of convert.json beside --refs, if any)")
     scoring.add_argument("--meteor_jar", default=None,
                          help="meteor-1.5.jar (default: $DIALOGPT_METEOR_JAR, else the one "
                               "pycocoevalcap ships)")
@@ -256,7 +263,8 @@ def _score_grounded(args, diagnostics) -> int:
     return grounded_eval.run(args.refs, files, names, diagnostics=diagnostics,
                              dstc=not args.no_dstc, clean=args.clean, compat=args.compat,
                              meteor_setup=meteor, json_output=args.json,
-                             output_dir=output_dir)
+                             output_dir=output_dir,
+                             task=grounded_eval.task_of(args.refs, args.task))
 
 
 def main(argv=None) -> int:
@@ -272,6 +280,9 @@ def main(argv=None) -> int:
         finally:
             for line in diagnostics.summary():
                 print(line, file=sys.stderr)
+    if args.task:
+        raise UserError("--task needs JSONL references (GODEL records, e.g. convert_task.py's "
+                        "test.jsonl)")
     try:
         session = _Session(args, diagnostics)
         return _score_folder(session, args) if args.input_dir else _score_one(session, args)

@@ -8,6 +8,11 @@ a JSONL input); records without a usable ``Response`` are left out and counted. 
 BLEU (a fraction) and ROUGE-1/2/L/Lsum (x 100), unigram F1 against the response and against the
 record's knowledge (:mod:`dialogpt.evaluation.grounded_metrics`), and the DSTC-7 metrics of the
 same pairs (NIST, BLEU as mteval computes it, METEOR, entropy, distinct; one reference each).
+
+With a task (``--task``, or the ``task`` of the converter's ``convert.json`` beside the
+references) the table is that task's: CoQA adds the official exact match and F1, MultiWOZ the
+dialog-act F1 and the text's BLEU (and says why Inform/Success are not computed); see
+:mod:`dialogpt.evaluation.task_metrics`.
 """
 
 from __future__ import annotations
@@ -44,14 +49,31 @@ def dstc_inputs(references: inputs.GroundedReferences, hypotheses: Sequence[str]
     return refs, hyps, keys
 
 
+def task_of(refs: str | Path, task: str | None) -> str | None:
+    """``task`` when given, else the ``task`` recorded in ``convert.json`` beside ``refs``."""
+    if task:
+        return task
+    record = Path(refs).with_name("convert.json")
+    try:
+        found = json.loads(record.read_text(encoding="utf-8")).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+    from dialogpt.evaluation.task_metrics import TASKS
+
+    return found if found in TASKS else None
+
+
 def score_system(references: inputs.GroundedReferences, hypotheses: Sequence[str], name: str,
                  *, dstc: bool = True, clean: bool = False, compat: str = "dialogpt",
-                 meteor_setup=None):
-    """``(GODEL's metrics as a dict, the DSTC-7 Scores or None)`` of one system."""
+                 meteor_setup=None, task: str | None = None):
+    """``(GODEL's metrics and the task's as a dict, the DSTC-7 Scores or None)`` of one system."""
     from dialogpt.evaluation.grounded_metrics import grounded_scores
+    from dialogpt.evaluation.task_metrics import task_scores
 
     scores = grounded_scores(hypotheses, [[text] for text in references.responses],
                              references.knowledge)
+    if task:
+        scores.update({"task": task, **task_scores(task, hypotheses, references.responses)})
     scores["n_lines_skipped"] = references.n_lines - len(references.lines)
     if not dstc:
         return scores, None
@@ -71,10 +93,14 @@ def _cell(value, percent: bool) -> str:
     return f"{100 * value:.2f}" if percent else f"{value:.2f}"
 
 
-def headline_table(rows: Sequence[tuple[str, dict]]) -> str:
-    """A markdown table of GODEL's headline metrics (all x 100), one row per system."""
-    header = ["System", *(title for title, _, _ in HEADLINE)]
-    body = [[name, *(_cell(scores.get(key), percent) for _, key, percent in HEADLINE)]
+def headline_table(rows: Sequence[tuple[str, dict]], task: str | None = None) -> str:
+    """A markdown table of GODEL's headline metrics and ``task``'s own (all x 100), one row per
+    system."""
+    from dialogpt.evaluation.task_metrics import TASK_COLUMNS
+
+    columns = (*HEADLINE, *TASK_COLUMNS.get(task, ()))
+    header = ["System", *(title for title, _, _ in columns)]
+    body = [[name, *(_cell(scores.get(key), percent) for _, key, percent in columns)]
             for name, scores in rows]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
 
@@ -87,7 +113,7 @@ def headline_table(rows: Sequence[tuple[str, dict]]) -> str:
 
 def run(refs: str | Path, hyp_files: Sequence[Path], names: Sequence[str], *,
         diagnostics: inputs.Diagnostics, dstc: bool, clean: bool, compat: str, meteor_setup,
-        json_output: bool, output_dir: Path | None = None) -> int:
+        json_output: bool, output_dir: Path | None = None, task: str | None = None) -> int:
     """Score every hypothesis file against the JSONL ``refs`` and print (and write) the results."""
     from dialogpt.cli import UserError
     from dialogpt.fileio import atomic_write
@@ -103,7 +129,7 @@ def run(refs: str | Path, hyp_files: Sequence[Path], names: Sequence[str], *,
             failed.append(str(exc))
             continue
         scores, dstc_scores = score_system(references, hypotheses, name, dstc=dstc, clean=clean,
-                                           compat=compat, meteor_setup=meteor_setup)
+                                           compat=compat, meteor_setup=meteor_setup, task=task)
         rows.append((name, scores, dstc_scores))
         if output_dir is not None:
             with atomic_write(output_dir / f"{name}.grounded.json") as handle:
@@ -112,7 +138,13 @@ def run(refs: str | Path, hyp_files: Sequence[Path], names: Sequence[str], *,
         results = {name: _as_json(scores, d) for name, scores, d in rows}
         print(json.dumps(next(iter(results.values())) if len(hyp_files) == 1 else results))
     elif rows:
-        print(headline_table([(name, scores) for name, scores, _ in rows]))
+        if task:
+            print(f"Task: {task}")
+        print(headline_table([(name, scores) for name, scores, _ in rows], task))
+        if task == "multiwoz":
+            from dialogpt.evaluation.task_metrics import MULTIWOZ_INFORM_SUCCESS_NOTE
+
+            print(MULTIWOZ_INFORM_SUCCESS_NOTE)
         if dstc:
             from dialogpt.evaluation.report import headline_table as dstc_table
 
