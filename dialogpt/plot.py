@@ -12,7 +12,6 @@ run, ``curves`` for several). The demo report draws its curve with the same code
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,12 +47,12 @@ def numeric_rows(raw) -> list[dict[str, float]]:
 def _rows(path: Path) -> list[dict[str, float]]:
     if not path.is_file():
         return []
+    if path.suffix == ".jsonl":  # a torn last line (a run still writing, a power cut) dropped
+        from dialogpt.training.logs import read_jsonl_rows
+
+        return numeric_rows(read_jsonl_rows(path))
     with open(path, encoding="utf-8", newline="") as handle:
-        if path.suffix == ".jsonl":
-            raw = [json.loads(line) for line in handle if line.strip()]
-        else:
-            raw = list(csv.DictReader(handle))
-    return numeric_rows(raw)
+        return numeric_rows(list(csv.DictReader(handle)))
 
 
 def run_folder(path: Path) -> Path:

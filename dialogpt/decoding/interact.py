@@ -3,8 +3,10 @@
 The history (both speakers' turns) is the context, windowed by ``--max_history`` turns and by
 tokens so that context + response always fit the model's positions (see ``context.py``); a note
 is printed when the token window cut something. Commands: ``/reset`` clears the history,
-``/quit`` or Ctrl-D exits; Ctrl-C at the prompt exits, Ctrl-C while the bot is thinking cancels
-that reply. Empty lines are ignored; whitespace is normalised as ``prepro.py`` does for training.
+``/quit`` or Ctrl-D exits, another ``/word`` is refused as unknown (``//`` sends a ``/``); Ctrl-C
+at the prompt exits, Ctrl-C while the bot is thinking cancels that reply. Empty lines are
+ignored; whitespace is normalised as ``prepro.py`` does for training. Input bytes that are not
+UTF-8 are replaced with U+FFFD, said once.
 
 A seq2seq (GODEL) model also reads an instruction and a piece of knowledge with the turns
 (``--instruction``, ``--knowledge``); between turns ``/knowledge TEXT`` and ``/instruction TEXT``
@@ -127,9 +129,44 @@ def truncation_note(window, limit: int) -> str:
             f"{len(window.ids)} tokens kept)")
 
 
+def commands(grounded: bool) -> list[str]:
+    return ["/reset", "/quit", "/exit", "/help", *(GROUNDING_COMMANDS + ("/show",)
+                                                  if grounded else ())]
+
+
+def replace_undecodable(text: str) -> str:
+    """Bytes that were not UTF-8 (read as lone surrogates, ``surrogateescape``) -> U+FFFD."""
+    return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+
+
+def run_command(session: ChatSession, message: str, note: Callable[[str], None]) -> bool:
+    """Carry out a ``/command`` line; ``True`` means quit."""
+    command, _, text = message.partition(" ")
+    known = commands(session.grounded)
+    if command not in known and command not in GROUNDING_COMMANDS:  # those explain themselves
+        note(f"(unknown command {command}; commands: {', '.join(known)}; start with // to "
+             "send a line beginning with /)")
+    elif command in ("/quit", "/exit"):
+        return True
+    elif command == "/reset":
+        session.reset()
+        note("(history cleared)")
+    elif command == "/help":
+        note(HELP_TEXT + (" " + GROUNDING_HELP if session.grounded else ""))
+    elif command in GROUNDING_COMMANDS:
+        note(session.set_grounding(command, text))
+    else:  # /show
+        note(session.grounding_summary())
+    return False
+
+
 def run_chat(session: ChatSession, read: Callable[[str], str], write: Callable[[str], None],
              note: Callable[[str], None]) -> int:
-    """The read-eval-print loop; ``read`` raises ``EOFError`` at end of input (Ctrl-D)."""
+    """The read-eval-print loop; ``read`` raises ``EOFError`` at end of input (Ctrl-D).
+
+    Input bytes that are not UTF-8 become U+FFFD (said once); a line starting with ``/`` that
+    is no command is refused with the list of commands (``//`` sends a literal ``/``)."""
+    said_undecodable = False
     while True:
         try:
             line = read("You: ")
@@ -139,25 +176,19 @@ def run_chat(session: ChatSession, read: Callable[[str], str], write: Callable[[
         except KeyboardInterrupt:
             write("")
             return 0
-        message = " ".join(line.split())  # whitespace normalised as prepro.py does
+        cleaned = replace_undecodable(line)
+        if cleaned != line and not said_undecodable:
+            note("(your input held bytes that are not UTF-8: each was replaced with U+FFFD; set "
+                 "the terminal to UTF-8)")
+            said_undecodable = True
+        message = " ".join(cleaned.split())  # whitespace normalised as prepro.py does
         if not message:
             continue
-        if message in ("/quit", "/exit"):
-            return 0
-        if message == "/reset":
-            session.reset()
-            note("(history cleared)")
+        if message.startswith("/") and not message.startswith("//"):
+            if run_command(session, message, note):
+                return 0
             continue
-        if message == "/help":
-            note(HELP_TEXT + (" " + GROUNDING_HELP if session.grounded else ""))
-            continue
-        command, _, text = message.partition(" ")
-        if command in GROUNDING_COMMANDS:
-            note(session.set_grounding(command, text))
-            continue
-        if message == "/show" and session.grounded:
-            note(session.grounding_summary())
-            continue
+        message = message.removeprefix("/")  # "//text" sends "/text"
         try:
             response = session.reply(message)
         except KeyboardInterrupt:
@@ -190,6 +221,8 @@ def main(argv=None) -> int:
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter the chat
     decoder = load_decoder(args)
+    if hasattr(sys.stdin, "reconfigure"):  # bytes that are not UTF-8: kept, then replaced
+        sys.stdin.reconfigure(errors="surrogateescape")
     if sys.stdin.isatty():
         try:
             import readline  # noqa: F401  (line editing; also lifts the tty's 4 KiB line limit)

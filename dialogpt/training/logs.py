@@ -11,7 +11,8 @@
   learning rate, gradient norm, tokens/s and wall time, one JSON object per line.
 
 On resume, rows after the checkpoint's step (written by the interrupted run) are dropped, so the
-logs read as if the run had never stopped.
+logs read as if the run had never stopped; so is a torn last line (with a warning), while a
+damaged line before it is an error naming the line (``read_log_lines``, also used by plot.py).
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
+from dialogpt.cli import UserError
 from dialogpt.fileio import atomic_write
+
+logger = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = ("epoch", "global_step", "step", "mean_loss", "mean_ppl", "n_token_real",
                  "n_token_total", "epoch_time")
@@ -39,21 +44,59 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _jsonl_step(line: str) -> int:
+    row = json.loads(line)
+    if not isinstance(row, dict) or not isinstance(row.get("global_step"), int):
+        raise ValueError("not a log row (no integer global_step)")
+    return row["global_step"]
+
+
+def _csv_step(line: str) -> int:
+    cells = next(csv.reader(io.StringIO(line)))
+    if len(cells) != len(TRAIN_COLUMNS) and len(cells) != len(EVAL_COLUMNS):
+        raise ValueError(f"{len(cells)} columns")
+    return int(cells[1])
+
+
+def read_log_lines(path: Path, is_jsonl: bool) -> list[tuple[str, int | None]]:
+    """``(line, global_step)`` of each line of a log (``None``: the CSV header or a blank line).
+
+    A last line that does not parse is the append a power cut or a full disk interrupted: it is
+    dropped with a warning (the run lost at most that row). A line that does not parse before
+    the last one is damage nothing of ours makes: ``UserError`` naming the file and line.
+    """
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.splitlines(keepends=True)
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    rows = []
+    for index, line in enumerate(lines):
+        if not line.strip() or (index == 0 and not is_jsonl):
+            rows.append((line, None))
+            continue
+        try:
+            rows.append((line, _jsonl_step(line) if is_jsonl else _csv_step(line)))
+        except (ValueError, StopIteration) as exc:
+            if index != last:
+                raise UserError(f"{path} line {index + 1} is damaged ({exc}): only the last "
+                                "line can be torn by an interrupted write. Delete or repair "
+                                "that line, then run again") from None
+            logger.warning("%s: its last line (%d) is incomplete (an interrupted write): "
+                           "dropped", path, index + 1)
+    return rows
+
+
+def read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``*_log.jsonl`` (a torn last line dropped, see ``read_log_lines``)."""
+    return [json.loads(line) for line, step in read_log_lines(path, True) if step is not None]
+
+
 def _keep_rows_up_to(path: Path, last_step: int, is_jsonl: bool) -> None:
-    """Rewrite ``path`` without rows whose ``global_step`` exceeds ``last_step``."""
+    """Rewrite ``path`` without rows whose ``global_step`` exceeds ``last_step`` (and without a
+    torn last line)."""
     if not path.exists():
         return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = []
-    for index, line in enumerate(lines):
-        if is_jsonl:
-            step = json.loads(line)["global_step"] if line.strip() else None
-        elif index == 0:
-            step = None
-        else:
-            step = int(next(csv.reader(io.StringIO(line)))[1])
-        if step is None or step <= last_step:
-            kept.append(line)
+    kept = [line if line.endswith("\n") else line + "\n"
+            for line, step in read_log_lines(path, is_jsonl) if step is None or step <= last_step]
     with atomic_write(path) as handle:
         handle.writelines(kept)
 
