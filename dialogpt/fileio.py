@@ -34,6 +34,8 @@ _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "ho
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+"
                         r"\.tmp$|^\.(?P<old>.+)\.old\.(?P<oldpid>\d+)$")
 _swept: set[str] = set()
+_WRITER_FAILURES = ("write failed", "failed writing", "unexpected pos")
+"""How torch's zip writer reports a failed write (it drops the errno)."""
 
 
 class NoSpaceError(UserError):
@@ -44,7 +46,8 @@ def _is_disk_full(exc: BaseException, directory: Path) -> bool:
     """Whether ``exc`` (or an exception it wraps) means the disk or quota is full.
 
     Libraries word it differently: ``OSError`` errno 28/122, safetensors' "os error 28", and torch's
-    "PytorchStreamWriter failed writing file" (checked against the free space left).
+    writer ("PytorchStreamWriter failed writing file", or "unexpected pos 576 vs 534" when a short
+    write went unnoticed), the latter checked against the free space left.
     """
     seen = exc
     while seen is not None:
@@ -53,7 +56,7 @@ def _is_disk_full(exc: BaseException, directory: Path) -> bool:
         text = str(seen)
         if "No space left on device" in text or "os error 28" in text or "Errno 28" in text:
             return True
-        if "write failed" in text or "failed writing" in text:
+        if any(phrase in text for phrase in _WRITER_FAILURES):
             with contextlib.suppress(OSError):
                 return shutil.disk_usage(directory).free < _LOW_SPACE_BYTES
         seen = seen.__cause__ or seen.__context__

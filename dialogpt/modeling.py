@@ -61,6 +61,22 @@ def _seq2seq_config(model_type: str, overrides: dict[str, Any], file: Path):
     return config
 
 
+def local_architecture(path: str | os.PathLike) -> tuple[str, list[str], bool] | None:
+    """``(model_type, architectures, is_encoder_decoder)`` from a local directory's
+    ``config.json``, read as plain JSON before anything loads (``None``: not a local directory
+    with a readable config), so a model of the wrong kind is refused in one line."""
+    file = Path(path) / "config.json"
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    model_type = str(raw.get("model_type", "gpt2"))
+    seq2seq = bool(raw.get("is_encoder_decoder", model_type in ("t5", "bart", "mt5")))
+    return model_type, [str(name) for name in raw.get("architectures") or []], seq2seq
+
+
 def read_model_config(path: str | os.PathLike):
     """Build a model config from a shipped config (a directory with ``config.json`` or a file).
 

@@ -71,6 +71,23 @@ def gpt2_bpe_dir() -> Path:
     return target
 
 
+TOKENIZER_FILE_NAMES = frozenset({*_TOKENIZER_FILES, "merges.txt", "special_tokens_map.json",
+                                  "added_tokens.json", "spiece.model", "sentencepiece.bpe.model"})
+
+
+def missing_tokenizer_files(path: str | os.PathLike) -> list[str]:
+    """Tokenizer files that ``path``'s manifest (a checkpoint, a converted model) lists but that
+    are gone: loading without them would silently fall back to another tokenizer."""
+    import json
+
+    try:
+        recorded = json.loads((Path(path) / "manifest.json").read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # no manifest (or a damaged one, which the model's loader names)
+    return sorted(name for name in recorded
+                  if name in TOKENIZER_FILE_NAMES and not (Path(path) / name).is_file())
+
+
 def has_tokenizer_files(path: str | os.PathLike) -> bool:
     path = Path(path)
     return path.is_dir() and (any((path / name).exists() for name in _TOKENIZER_FILES)

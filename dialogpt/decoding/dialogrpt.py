@@ -144,6 +144,23 @@ def add_ranker_args(parser: argparse.ArgumentParser) -> None:
                        help="weight of the DialogRPT logit when combined with --mmi_model")
 
 
+def check_ranker_architecture(name: str) -> None:
+    """A local ``--ranker_model`` must be a GPT-2 sequence classifier by its ``config.json``,
+    checked before loading (loading another kind prints a table of unused weights first)."""
+    from dialogpt.modeling import local_architecture
+
+    found = local_architecture(name)
+    if found is None:
+        return
+    model_type, architectures, seq2seq = found
+    if seq2seq or model_type != "gpt2" or (
+            architectures and "GPT2ForSequenceClassification" not in architectures):
+        kind = "a seq2seq (GODEL) model" if seq2seq else \
+            f"a {model_type} {'/'.join(architectures) or 'model'}"
+        raise UserError(f"--ranker_model {name} is {kind}, not a DialogRPT ranker "
+                        "(GPT2ForSequenceClassification, e.g. microsoft/DialogRPT-updown)")
+
+
 def load_dialogrpt(name: str, device, fp16: bool = False) -> DialogRPTRanker:
     """A :class:`DialogRPTRanker` from a local directory or a Hub id (its own tokenizer, else
     the offline GPT-2 BPE: DialogRPT uses GPT-2's vocabulary)."""
@@ -156,6 +173,7 @@ def load_dialogrpt(name: str, device, fp16: bool = False) -> DialogRPTRanker:
     offline = None if Path(name).exists() else check_hub_id(name, "--ranker_model")
     if Path(name).is_dir() and not (Path(name) / "config.json").is_file():
         raise UserError(f"--ranker_model {name} has no config.json; pass a DialogRPT directory")
+    check_ranker_architecture(name)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(name)
     except Exception as exc:  # hub, file and format errors come in many types

@@ -70,11 +70,16 @@ def add_grounding_args(parser: argparse.ArgumentParser) -> None:
 
 def resolve_tokenizer_source(model: str, tokenizer: str | None) -> str | None:
     """What ``load_tokenizer`` should load (``None`` = the offline GPT-2 BPE); see module doc."""
-    from dialogpt.tokenization import has_tokenizer_files
+    from dialogpt.tokenization import has_tokenizer_files, missing_tokenizer_files
 
     if tokenizer:
         return tokenizer
     path = Path(model)
+    missing = missing_tokenizer_files(path)
+    if missing:
+        raise UserError(f"--model {model}: its manifest.json lists tokenizer files that are "
+                        f"gone: {', '.join(missing)}; copy them back (or pass --tokenizer DIR) "
+                        "rather than decode with another tokenizer")
     if has_tokenizer_files(path):
         return str(path)
     if path.exists():
@@ -101,10 +106,23 @@ def load_decoding_model(name: str, init_checkpoint: str | None, device, fp16: bo
     """Load a causal or seq2seq LM for inference; its vocabulary must cover the tokenizer's."""
     import torch
 
+    from dialogpt.modeling import is_seq2seq, local_architecture
+
+    found = local_architecture(name)
+    if found and found[2]:  # checked before loading; a Hub model after
+        raise UserError(mmi_seq2seq_error(flag, name, found[0]))
     model = load_model_or_explain(name, init_checkpoint, flag)
+    if is_seq2seq(model):
+        raise UserError(mmi_seq2seq_error(flag, name, model.config.model_type))
     check_vocabulary(model, vocab_size, name, flag)
     model = model.to(device=device, dtype=torch.float16 if fp16 else torch.float32)
     return model.eval()
+
+
+def mmi_seq2seq_error(flag: str, name: str, model_type: str) -> str:
+    return (f"{flag} {name} is a seq2seq (GODEL, {model_type}) model: MMI scores candidates "
+            "with a backward causal DialoGPT (GPT-2 trained on prepro.py --reverse data); pass "
+            "one of those")
 
 
 def load_model_or_explain(name: str, init_checkpoint: str | None, flag: str):

@@ -96,6 +96,21 @@ def check_db_matches(db_path: str, db_kind: str, manifest: dict[str, Any], token
                         "--max_seq_length")
 
 
+def check_resume_matches(how: str, resume_dir: Path, db_path: str, db_kind: str,
+                         model_config) -> None:
+    """A checkpoint chosen by ``--resume``/``--continue_from`` (``how``) must be of the DB's
+    kind: else say which checkpoint was chosen and why it does not fit (not the model flag)."""
+    from dialogpt.modeling import is_seq2seq
+
+    kind = "seq2seq" if is_seq2seq(model_config) else "causal"
+    if kind != db_kind:
+        raise UserError(f"{how} chose {resume_dir}, a {KIND_NAMES[kind]} checkpoint "
+                        f"({model_config.model_type}), but token DB {db_path} holds "
+                        f"{KIND_NAMES[db_kind]} examples: that output folder holds another "
+                        "kind of run. Pass a new --output_dir to start this one, or the DB "
+                        "that run was trained on")
+
+
 KIND_NAMES = {"causal": "causal (DialoGPT TSV)", "seq2seq": "seq2seq (GODEL)"}
 KIND_INPUTS = {"causal": "a context<TAB>response TSV", "seq2seq": "GODEL JSONL"}
 KIND_MODELS = {"causal": "GPT-2 (causal)", "seq2seq": "T5/BART (encoder-decoder)"}
@@ -261,6 +276,16 @@ def make_plan(config: TrainConfig, world_size: int, loader) -> BatchPlan:
                      accumulation=accumulation, max_seq_length=loader.max_seq_len,
                      steps_per_epoch=steps, examples_used=len(loader.example_ids),
                      examples_left_out=loader.n_left_out)
+
+
+def with_epochs(config: TrainConfig, plan: BatchPlan) -> TrainConfig:
+    """``config`` with ``--num_optim_steps`` set from ``--num_train_epochs`` and the plan's
+    optimizer steps per epoch (rounded up: the last epoch is never cut short)."""
+    import dataclasses
+    import math
+
+    steps = max(1, math.ceil(config.num_train_epochs * plan.steps_per_epoch))
+    return dataclasses.replace(config, num_optim_steps=steps)
 
 
 def wrap_for_ddp(module, ctx):

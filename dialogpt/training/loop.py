@@ -32,7 +32,7 @@ import torch
 from dialogpt.cli import SEED_LIMIT, UserError
 from dialogpt.interrupts import GracefulStop
 from dialogpt.training import checkpoint as ckpt
-from dialogpt.training import components, resume
+from dialogpt.training import components, lora, resume
 from dialogpt.training.args import TrainConfig, resolve_precision
 from dialogpt.training.distributed import DistContext
 from dialogpt.training.logs import RunLogger
@@ -345,10 +345,12 @@ class Trainer:
                        "train_loss": self._last_loss,
                        "model_name_or_path": self.model_source,
                        "resumed_from": str(self.resume_dir) if self.resume_dir else None}
+            summary["init_checkpoint"] = self.init_source  # a LoRA resume rebuilds its base
             extra = ({components.GROUNDING_FILE: components.grounding_record(self.db.manifest)}
                      if self.db.kind == "seq2seq" else {})
             try:
-                ckpt.save_checkpoint(path, self.model, self.tokenizer, state, summary, extra)
+                ckpt.save_checkpoint(path, self.model, self.tokenizer, state, summary, extra,
+                                     **self._lora_outputs())
             except Exception as exc:  # any failure must reach every rank, then stop the run
                 error = (f"could not write checkpoint {path} ({type(exc).__name__}: {exc}); "
                          "earlier checkpoints are intact")
@@ -371,6 +373,11 @@ class Trainer:
             config.tokenizer, config.model_name_or_path, self.db.manifest)
         model_config = components.model_config_of(self.resume_dir or config.model_name_or_path)
         max_length = components.length_limit(config.max_seq_length, self.db)
+        if self.resume_dir is not None:
+            how = (f"--resume {config.resume}" if config.resume
+                   else f"--continue_from {config.continue_from}")
+            components.check_resume_matches(how, self.resume_dir, config.train_input_file,
+                                            self.db.kind, model_config)
         components.check_db_matches(config.train_input_file, self.db.kind, self.db.manifest,
                                     self.tokenizer, model_config, max_length)
         if self.db.kind == "seq2seq":
@@ -383,6 +390,8 @@ class Trainer:
             self.db, config.micro_batch_size, max_length, config.seed, ctx.rank,
             ctx.world_size)
         self.plan = components.make_plan(config, ctx.world_size, self.train_loader)
+        if config.num_train_epochs is not None:
+            self.config = config = components.with_epochs(config, self.plan)
         self.eval_loader = (None if config.skip_eval
                             else components.build_eval_loader(config, self.tokenizer, self.db))
         describe = getattr(self.eval_loader, "describe", None)  # counts; no usable line: error
@@ -406,11 +415,18 @@ class Trainer:
 
     def _set_up_model(self) -> None:
         config = self.config
-        self.model_source = config.model_name_or_path
+        self.model_source, self.init_source = config.model_name_or_path, config.init_checkpoint
         if self.resume_dir is not None:
             self.model_source = self._resumed_model_source()
-        self.model = components.build_model(config.model_name_or_path, config.init_checkpoint,
-                                            self.resume_dir).to(self.device)
+        if config.lora is None or self.resume_dir is None:
+            model = components.build_model(config.model_name_or_path, config.init_checkpoint,
+                                           self.resume_dir)
+        else:  # a LoRA run resumes from its base model plus the checkpoint's adapter
+            model = components.build_model(self.model_source, self.init_source, None)
+        if config.lora is not None and self.resume_dir is None:
+            lora.warn_if_untrained(config.model_name_or_path, config.init_checkpoint)
+        self.adapted = lora.adapt(model, config.lora, self.resume_dir)
+        self.model = model.to(self.device)
         self.model.train()
         if config.grad_checkpointing:
             components.enable_activation_checkpointing(self.model)
@@ -420,11 +436,21 @@ class Trainer:
         self.train_module = components.wrap_for_ddp(self.loss_module, self.ctx)
         self.params = [param for param in self.model.parameters() if param.requires_grad]
 
+    def _lora_outputs(self) -> dict:
+        """A LoRA checkpoint's merged weights and its adapter directory (none without LoRA)."""
+        if self.adapted is None:
+            return {}
+        return {"weights": lora.merged_state_dict(self.adapted),
+                "write_extra": lambda directory: lora.save_adapter(
+                    self.adapted, directory / lora.ADAPTER_DIR, self.model_source)}
+
     def _log_plan(self) -> None:
-        n_params = sum(param.numel() for param in self.params)
+        n_params = sum(param.numel() for param in self.model.parameters())
         logger.info(components.describe_plan(self.plan, self.config, str(self.device),
                                              self.ctx.backend, self.precision, n_params,
                                              self.db.manifest, self.db.kind))
+        if self.adapted is not None:
+            logger.info("%s", lora.describe(self.adapted, self.config.lora))
         from dialogpt.training.outlook import Outlook
 
         model_config = self.model.config
@@ -449,6 +475,7 @@ class Trainer:
         except (OSError, ValueError):
             summary = {}
         source = summary.get("model_name_or_path") or str(self.resume_dir)
+        self.init_source = summary.get("init_checkpoint")
         ignored = []
         if self.config.model_name_or_path != source:
             ignored.append(f"--model_name_or_path {self.config.model_name_or_path}")
