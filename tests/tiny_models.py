@@ -1,7 +1,12 @@
-"""Tiny random models saved as ``--model`` directories, shared by the decoding and serving tests.
+"""Tiny models with weights the repository owns, saved as ``--model`` directories.
 
-Both use a large initializer so that greedy continuations of random weights vary (with the default
-0.02 a random model repeats one token forever, which would hide batching bugs).
+Every tensor comes from :func:`seeded_init_`, our own seeded generator, never from transformers'
+``_init_weights`` (whose distributions change between releases: T5's did in 5.25), so numbers
+pinned on these models move only when our code, the model's forward pass or the data change.
+
+The decoding and serving models use a large standard deviation so that greedy continuations of
+random weights vary (with 0.02 a random model repeats one token forever, which would hide batching
+bugs).
 """
 
 from __future__ import annotations
@@ -10,28 +15,77 @@ import json
 from pathlib import Path
 
 TINY_POSITIONS = 64
+T5_STD, T5_EMBEDDING_STD = 1.0, 5.0   # large: greedy replies vary with the source
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def seeded_init_(model, seed: int, std: float = 0.02, embedding_std: float | None = None):
+    """Overwrite every parameter of ``model`` from ``torch.Generator().manual_seed(seed)``.
+
+    Parameters are visited once each (tied ones under the smallest of their names) in sorted name
+    order and drawn in that order: tensors of two or more dimensions (linear, Conv1D, embedding
+    and relative-position tables) ~ N(0, ``std``^2), ``*embed_tokens*``/``shared``/``wte``
+    tables ~ N(0, ``embedding_std``^2) when given; 1-D ``*bias`` = 0; other 1-D tensors
+    (LayerNorm/T5 RMS-norm scales) = 1. Buffers are left alone. Returns ``model``.
+    """
+    import torch
+
+    names: dict[int, list[str]] = {}
+    params = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(param), []).append(name)
+        params[id(param)] = param
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for key in sorted(names, key=lambda k: min(names[k])):
+            name, param = min(names[key]), params[key]
+            if param.dim() >= 2:
+                embedding = name.endswith(("shared.weight", "embed_tokens.weight", "wte.weight"))
+                scale = embedding_std if embedding and embedding_std is not None else std
+                values = torch.randn(param.shape, generator=generator, dtype=torch.float64)
+                param.copy_(values * scale)
+            elif name.endswith("bias"):
+                param.zero_()
+            else:
+                param.fill_(1.0)
+    return model
+
+
+def model_from_config(config, seed: int, std: float = 0.02, embedding_std: float | None = None):
+    """The model for ``config`` (a ``PretrainedConfig`` or a config path such as
+    ``configs/tiny``) with :func:`seeded_init_` weights, in eval mode."""
+    from dialogpt.modeling import model_class, read_model_config
+
+    if not hasattr(config, "model_type"):
+        config = read_model_config(Path(config))
+    model = model_class(config).from_config(config)
+    return seeded_init_(model, seed, std, embedding_std).eval()
+
+
+def save_seeded_checkpoint(config, directory: Path, seed: int, std: float = 0.02,
+                           embedding_std: float | None = None) -> Path:
+    """:func:`model_from_config` saved as a model directory (weights and config, no tokenizer:
+    training then takes the token DB's), to train or decode from instead of the bare config."""
+    model_from_config(config, seed, std, embedding_std).save_pretrained(directory)
+    return directory
 
 
 def save_tiny_gpt2(directory: Path, seed: int, n_positions: int = TINY_POSITIONS) -> Path:
     """A 2-layer, 32-wide GPT-2 with the real vocabulary, plus the tokenizer, in ``directory``."""
-    import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from dialogpt.tokenization import load_tokenizer
 
-    torch.manual_seed(seed)
-    config = GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=n_positions,
-                        initializer_range=0.3)
-    GPT2LMHeadModel(config).save_pretrained(directory)
+    config = GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=n_positions)
+    seeded_init_(GPT2LMHeadModel(config), seed, std=0.3).save_pretrained(directory)
     load_tokenizer().save_pretrained(directory)
     return directory
 
 
 def save_tiny_t5(directory: Path, tokenizer_dir: Path, seed: int = 1,
                  grounding: dict | None = None, ends_early: bool = False) -> Path:
-    """``configs/t5-tiny`` with the tokenizer's vocabulary size (rounded up to 64) and a large
-    initializer, saved with the tokenizer (the shared ``t5_tokenizer_dir``) and an optional
+    """``configs/t5-tiny`` with the tokenizer's vocabulary size (rounded up to 64) and large
+    seeded weights, saved with the tokenizer (the shared ``t5_tokenizer_dir``) and an optional
     ``grounding.json``.
 
     Random weights never choose EOS; with ``ends_early`` EOS's output row copies (x1.05) the row
@@ -46,9 +100,8 @@ def save_tiny_t5(directory: Path, tokenizer_dir: Path, seed: int = 1,
     config = read_model_config(REPO_ROOT / "configs" / "t5-tiny")
     tokenizer = load_tokenizer(str(tokenizer_dir))
     config.vocab_size = -(-len(tokenizer) // 64) * 64
-    config.initializer_factor = 20.0
-    torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(config).eval()
+    model = seeded_init_(T5ForConditionalGeneration(config), seed, std=T5_STD,
+                         embedding_std=T5_EMBEDDING_STD).eval()
     if ends_early:
         probe = tokenizer([f"[CONTEXT] what is the {word} ? [KNOWLEDGE] the {word} is red"
                            for word in ("cat", "boat", "tree", "river", "bird", "lamp")],
