@@ -1,0 +1,275 @@
+"""``convert_task.py``: a downstream dataset or one's own chat data -> GODEL JSON lines.
+
+    python convert_task.py wow --input data/wizard_of_wikipedia --output data/wow
+    python convert_task.py wow --input WOW_DIR --output data/wow-10 --train shots --shots 10
+    python convert_task.py chat --input chats.jsonl --output data/chat --to tsv
+
+Writes DIR/train.jsonl, valid.jsonl, test.jsonl (CoQA: train and valid; WoW also valid_unseen and
+test_unseen) as GODEL records {Context (turns joined by ' EOS '), Knowledge, Response[,
+Instruction]}, and DIR/convert.json: the source files with their sha256, counts, skipped records
+by reason, the sampled ids and the seed. DIR appears whole or not at all.
+
+Tasks and their --input: wow (ParlAI WoW JSON folder), woi (ParlAI WoI JSONL folder), coqa
+(coqa-baselines seq2seq-{train,dev}-h2-{src,tgt}.txt folder), multiwoz (HDSA-Dialog
+train/val/test.json folder), dstc9 (DSTC9 track 1 data folder), chat (a file or a folder of
+train/valid/test files: OpenAI chat JSONL, ShareGPT, or JSON/JSONL/CSV/Parquet columns).
+Records equal those of GODEL's scripts/downstream_tasks_converter.py and examples/dstc9/
+converter.py from the same files, except: MultiWOZ DB counts 1 and 2 are written as one/two
+(GODEL's comparison bug made them 'more than two'); train sampling is seeded (--train fraction
+--fraction 0.006 --seed S for GODEL's unseeded 0.6%); DSTC9's valid holds no train examples;
+records with an empty Context (a WoW wizard's opening turn in train) are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from dialogpt.cli import (UserError, add_bool_flag, check_paths, make_parser, run_main, seed_type,
+                          setup_logging)
+from dialogpt.data.tasks import TASKS, task_module
+from dialogpt.data.tasks.chat import CHAT_FORMATS
+from dialogpt.data.tasks.output import OUTPUT_FORMATS
+from dialogpt.data.tasks.sampling import GODEL_FRACTION, TRAIN_MODES
+
+logger = logging.getLogger(__name__)
+CHAT_ONLY = ("chat_format", "context_field", "knowledge_field", "response_field",
+             "instruction_field")
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """Everything one conversion needs (each field is the flag of the same name)."""
+
+    task: str
+    input: Path
+    output: Path
+    train: str = "all"
+    fraction: float | None = None
+    shots: int | None = None
+    seed: int = 0
+    instruction: str = ""
+    to: str = "jsonl"
+    force: bool = False
+    chat_format: str = "auto"
+    context_field: str = "Context"
+    knowledge_field: str = "Knowledge"
+    response_field: str = "Response"
+    instruction_field: str = "Instruction"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if (self.train == "fraction") != (self.fraction is not None):
+            problems.append("--fraction goes with --train fraction (and it needs one)")
+        elif self.fraction is not None and not 0 < self.fraction <= 1:
+            problems.append(f"--fraction must be in (0, 1], got {self.fraction} (GODEL: 0.006)")
+        if (self.train == "shots") != (self.shots is not None):
+            problems.append("--shots goes with --train shots (and it needs one)")
+        elif self.shots is not None and self.shots < 1:
+            problems.append(f"--shots must be >= 1, got {self.shots}")
+        if self.task == "chat" and self.train == "godel":
+            problems.append("--train godel is a GODEL dataset's own sampling; chat data has none "
+                            "(use all, fraction or shots)")
+        defaults = ConvertConfig.__dataclass_fields__
+        changed = [f"--{name}" for name in CHAT_ONLY if getattr(self, name) !=
+                   defaults[name].default]
+        if self.task != "chat" and changed:
+            problems.append(f"{', '.join(changed)} only apply to the chat task")
+        if problems:
+            raise UserError("; ".join(problems))
+
+    @classmethod
+    def from_args(cls, args) -> ConvertConfig:
+        values = {f.name: getattr(args, f.name) for f in fields(cls)}
+        return cls(**{**values, "input": Path(args.input), "output": Path(args.output)})
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {"context": self.context_field, "knowledge": self.knowledge_field,
+                "response": self.response_field, "instruction": self.instruction_field}
+
+
+def build_parser():
+    d = ConvertConfig("wow", Path("."), Path("."))
+    parser = make_parser("convert_task.py", __doc__)
+    parser.add_argument("task", choices=TASKS, help="the dataset (see above)")
+    parser.add_argument("--input", required=True, help="the dataset's folder (chat: a file or a "
+                        "folder of train/valid/test files)")
+    parser.add_argument("--output", required=True, help="folder to write (made whole at the end)")
+    parser.add_argument("--train", choices=TRAIN_MODES, default=d.train,
+                        help="train examples to keep: all; godel = what GODEL's converter keeps "
+                        "(WoW: its fixed 50 topics; DSTC9: its 2.5%% seeded 2022; others: "
+                        f"--fraction {GODEL_FRACTION} with --seed); fraction = each example with "
+                        "probability --fraction; shots = --shots whole dialogs (spread over "
+                        "topics where the data has them)")
+    parser.add_argument("--fraction", type=float, default=None,
+                        help="with --train fraction: the share of train examples kept (no default)")
+    parser.add_argument("--shots", type=int, default=None,
+                        help="with --train shots: how many train dialogs (no default)")
+    parser.add_argument("--seed", type=seed_type(), default=d.seed,
+                        help="seed of --train fraction/shots/godel draws (recorded in convert.json)")
+    parser.add_argument("--instruction", default=d.instruction,
+                        help="Instruction written into records that have none (default: none)")
+    parser.add_argument("--to", choices=OUTPUT_FORMATS, default=d.to,
+                        help="jsonl = GODEL records; tsv = DialoGPT's TSV for the causal model "
+                        "('0.0 turn EOS 0.0 turn<TAB>1.0 response'; knowledge not kept)")
+    add_bool_flag(parser, "--force", d.force, "replace --output if it exists")
+    chat = parser.add_argument_group("chat task")
+    chat.add_argument("--chat_format", choices=CHAT_FORMATS, default=d.chat_format,
+                      help="auto: OpenAI if records have 'messages', ShareGPT if 'conversations', "
+                      "else named columns (always for CSV/Parquet)")
+    chat.add_argument("--context_field", default=d.context_field,
+                      help="column of the context (a string of turns joined by ' EOS ' or a list)")
+    chat.add_argument("--knowledge_field", default=d.knowledge_field,
+                      help="column of the knowledge (optional)")
+    chat.add_argument("--response_field", default=d.response_field, help="column of the response")
+    chat.add_argument("--instruction_field", default=d.instruction_field,
+                      help="column of a per-row instruction (optional)")
+    return parser
+
+
+def plan_splits(config: ConvertConfig, module) -> list[tuple]:
+    """``[(SplitSpec, [source paths])]`` of the splits to convert; missing optional ones left out."""
+    if config.task == "chat":
+        return module.plan(config.input)
+    planned = []
+    for spec in module.SPLITS:
+        paths = [config.input / name for name in spec.files]
+        missing = [str(path) for path in paths if not path.is_file()]
+        if not missing:
+            planned.append((spec, paths))
+        elif spec.name == "train":
+            names = dict.fromkeys(name for spec_ in module.SPLITS for name in spec_.files)
+            raise UserError(f"--input {config.input}: no {', '.join(missing)}; the "
+                            f"{config.task} task reads {', '.join(names)} there "
+                            f"({module.EXPECTED})")
+        elif spec.required:
+            logger.warning("%s: no %s, so no %s split is written", config.input,
+                           ", ".join(missing), spec.name)
+    return planned
+
+
+def read_all(config: ConvertConfig, module, planned) -> dict[str, tuple]:
+    """``{split: (dialogs, Tally)}`` of every planned split, in order."""
+    from dialogpt.data.tasks.common import Tally
+
+    result = {}
+    for spec, paths in planned:
+        tally = Tally()
+        if config.task == "chat":
+            form = module.detect_format(paths[0], config.chat_format)
+            tally.counts[f"format_{form}"] = 1
+            dialogs = module.read_split(paths[0], form, config.fields, tally)
+        else:
+            dialogs = module.read_split(spec, paths, tally)
+        tally.counts["dialogs"] = len(dialogs)
+        tally.counts["examples"] = sum(len(dialog.examples) for dialog in dialogs)
+        result[spec.name] = (dialogs, tally)
+    return result
+
+
+def sample_train(config: ConvertConfig, dialogs):
+    """The kept train dialogs (:class:`~dialogpt.data.tasks.sampling.Sample`), and the seed used."""
+    from dialogpt.data.tasks import sampling
+
+    if config.train == "all":
+        return sampling.keep_all(dialogs), None
+    if config.train == "fraction":
+        return sampling.sample_fraction(dialogs, config.fraction, config.seed), config.seed
+    if config.train == "shots":
+        return sampling.sample_shots(dialogs, config.shots, config.seed), config.seed
+    if config.task == "wow":
+        from dialogpt.data.tasks.wow import godel_sample
+
+        return sampling.keep_dialogs(godel_sample(dialogs)), None
+    if config.task == "dstc9":
+        from dialogpt.data.tasks.dstc9 import GODEL_FRACTION as DSTC9_FRACTION, GODEL_SEED
+
+        return sampling.sample_fraction(dialogs, DSTC9_FRACTION, GODEL_SEED), GODEL_SEED
+    return sampling.sample_fraction(dialogs, GODEL_FRACTION, config.seed), config.seed
+
+
+def source_entries(planned) -> list[dict]:
+    from dialogpt.fileio import sha256_file
+
+    entries, seen = [], set()
+    for spec, paths in planned:
+        for path in paths:
+            if path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            entries.append({"split": spec.name, "path": str(path.resolve()),
+                            "bytes": path.stat().st_size, "sha256": sha256_file(path)})
+    return entries
+
+
+def convert(config: ConvertConfig) -> dict:
+    """Run one conversion (see module doc); returns what convert.json records."""
+    from dialogpt.data.tasks.output import write_split
+    from dialogpt.fileio import atomic_dir
+
+    module = task_module(config.task)
+    planned = plan_splits(config, module)
+    splits = read_all(config, module, planned)
+    train_dialogs, train_tally = splits["train"]
+    sample, seed = sample_train(config, train_dialogs)
+    splits["train"] = (sample.dialogs, train_tally)
+    summary = {"format": 1, "task": config.task, "input": str(config.input.resolve()),
+               "sources": source_entries(planned),
+               "train": {"mode": config.train, "fraction": config.fraction,
+                         "shots": config.shots, "seed": seed, "unit": sample.unit,
+                         "sampled_ids": sample.ids},
+               "instruction": config.instruction, "to": config.to, "splits": {}}
+    with atomic_dir(config.output, overwrite=config.force) as tmp:
+        for name, (dialogs, tally) in splits.items():
+            file_name, written, notes = write_split(tmp, name, dialogs, config.to,
+                                                    config.instruction)
+            summary["splits"][name] = {"file": file_name, **dict(sorted(tally.counts.items())),
+                                       "written": written, "skipped": dict(sorted(
+                                           (tally.skipped + notes_skips(notes)).items())),
+                                       "notes": {k: v for k, v in sorted(notes.items())
+                                                 if k != "eos_in_turn" and v}}
+        with open(tmp / "convert.json", "w", encoding="utf-8") as out:
+            out.write(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+    return summary
+
+
+def notes_skips(notes):
+    from collections import Counter
+
+    return Counter({"eos_in_turn": notes["eos_in_turn"]} if notes["eos_in_turn"] else {})
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"convert_task {summary['task']}: train {summary['train']['mode']}"
+             + (f" (seed {summary['train']['seed']})" if summary["train"]["seed"] is not None
+                else "")]
+    for name, split in summary["splits"].items():
+        skipped = ", ".join(f"{reason} {count}" for reason, count in split["skipped"].items())
+        notes = ", ".join(f"{note} {count}" for note, count in split["notes"].items())
+        lines.append(f"  {split['file']:<20} {split['written']:>8} written from "
+                     f"{split['dialogs']} dialogs" + (f"; skipped: {skipped}" if skipped else "")
+                     + (f"; {notes}" if notes else ""))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    config = ConvertConfig.from_args(args)
+    inputs = {"--input": config.input}
+    check_paths(**({"input_files": inputs} if config.task == "chat" and config.input.is_file()
+                   else {"input_dirs": inputs}), output_dirs={"--output": config.output})
+    if config.output.exists() and not config.force:
+        raise UserError(f"--output {config.output} exists; pass --force to replace it, or "
+                        "choose another folder")
+    summary = convert(config)
+    print(format_summary(summary) + f"\n  -> {config.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(main))
