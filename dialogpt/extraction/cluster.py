@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dialogpt.cli import HelpFormatter, UserError, add_bool_flag, run_main, setup_logging
+from dialogpt.cli import (HelpFormatter, UserError, add_bool_flag, check_paths, run_main,
+                          setup_logging)
 from dialogpt.extraction.instances import ConvOptions
 from dialogpt.fileio import atomic_write
 from dialogpt.ray_support import connect, import_ray, rows_by_node, task_error
@@ -307,6 +308,7 @@ def main(argv=None) -> int:
         raise UserError("--valid_fraction must be in [0, 1)")
     if args.side != "train" and not (args.keys_test or args.test_ignore_keys):
         raise UserError("the test side needs --keys_test FILE or --test_ignore_keys")
+    check_paths(output_dirs={"--work": args.work})
     jobs = jobs_for(args.side, months, args)
     start = time.perf_counter()
     ray = import_ray("EXECUTOR=ray")

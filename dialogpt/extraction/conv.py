@@ -22,7 +22,8 @@ from itertools import repeat
 from pathlib import Path
 from typing import Iterator
 
-from dialogpt.cli import HelpFormatter, UserError, add_bool_flag, run_main, setup_logging
+from dialogpt.cli import (HelpFormatter, UserError, add_bool_flag, check_paths, run_main,
+                          setup_logging)
 from dialogpt.extraction.instances import ConvFilters, ConvOptions, ConvStats, Target, \
     ThreadBuilder
 from dialogpt.extraction.records import COMMENT_FIELDS, COMMENT_TAG, Comment, Submission, \
@@ -217,6 +218,7 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
+    check_paths(output_dirs={"--out": args.out})
     options = ConvOptions(min_depth=args.min_depth, max_depth=args.max_depth,
                           min_score=args.min_score, max_len=args.max_len,
                           use_title=args.use_title, leaves_only=args.leaves_only, clean=args.clean)
