@@ -3,9 +3,10 @@
 ``create_app(state)`` wires the handlers of ``routes`` and wraps them in one ASGI middleware that,
 for every request:
 - refuses a body over ``max_request_bytes`` with a 413 (by ``Content-Length`` or by counting);
-- requires ``Authorization: Bearer KEY`` on ``/v1/*`` and ``/generate`` when a key is set (401);
+- requires ``Authorization: Bearer KEY`` on ``/v1/*`` and TGI's generation routes (``/generate``,
+  ``/generate_stream``, ``POST /``) when a key is set (401);
 - counts the answer by route and status and times it until its last byte (``/metrics``).
-Every error leaves in the route's error shape (OpenAI, or Hugging Face for ``/generate``); an
+Every error leaves in the route's error shape (OpenAI, or Hugging Face TGI's on its routes); an
 unexpected exception is a 500 in that shape and the server keeps serving.
 """
 
@@ -16,27 +17,38 @@ import logging
 import time
 
 from dialogpt.serving.errors import APIError, error_body, error_headers
+from dialogpt.serving import tgi
 from dialogpt.serving.routes import (
     ServerState,
     chat_completions,
     completions,
+    get_model,
     health,
-    hf_generate,
     list_models,
 )
 
 logger = logging.getLogger(__name__)
 
-ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/generate", "/health",
-          "/metrics")
+ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/generate",
+          "/generate_stream", "/info", "/health", "/metrics")
+TGI_GENERATION = ("/generate", "/generate_stream")
 
 
-def needs_key(path: str) -> bool:
-    return path.startswith("/v1/") or path.rstrip("/") == "/generate"
+def needs_key(path: str, method: str = "POST") -> bool:
+    """The API's routes; ``POST /`` is TGI's generation route (``GET /`` is the page)."""
+    trimmed = path.rstrip("/")
+    return (path.startswith("/v1/") or trimmed in TGI_GENERATION
+            or (trimmed == "" and method == "POST"))
 
 
-def route_label(path: str) -> str:
-    return path if path in ROUTES else ("page" if not path.startswith("/v1") else "other")
+def route_label(path: str, method: str = "GET") -> str:
+    if path in ROUTES:
+        return path
+    if path.startswith("/v1/models/"):
+        return "/v1/models/{id}"
+    if path == "/" and method == "POST":
+        return "/ (TGI)"
+    return "page" if not path.startswith("/v1") else "other"
 
 
 async def send_error(send, error: APIError, path: str) -> None:
@@ -75,7 +87,7 @@ class GuardMiddleware:
             else:
                 await self.app(scope, receive, counting_send)
         finally:
-            label = route_label(path)
+            label = route_label(path, scope["method"])
             if label != "page":
                 self.state.metrics.inc("requests_total", route=label,
                                        status=str(status["code"]))
@@ -84,7 +96,7 @@ class GuardMiddleware:
 
     def check_key(self, scope) -> APIError | None:
         key = self.state.api_key
-        if not key or not needs_key(scope["path"]):
+        if not key or not needs_key(scope["path"], scope["method"]):
             return None
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"authorization", b"").decode("latin-1")
@@ -160,9 +172,25 @@ def create_app(state: ServerState, page: bool = True):
     async def models():
         return list_models(state)
 
+    @app.get("/v1/models/{name:path}")
+    async def model(name: str):
+        return get_model(state, name)
+
     @app.post("/generate")
     async def generate(request: Request):
-        return await hf_generate(request, state)
+        return await tgi.generate(request, state)
+
+    @app.post("/generate_stream")
+    async def generate_stream(request: Request):
+        return await tgi.stream(request, state)
+
+    @app.post("/")
+    async def tgi_compat(request: Request):
+        return await tgi.compat(request, state)
+
+    @app.get("/info")
+    async def info():
+        return tgi.info(state)
 
     @app.get("/health")
     async def healthy():

@@ -85,7 +85,7 @@ class Job:
 def delta_sink(job: Job, choice: int):
     """A callback sending text shown for ``job``'s ``choice`` to its request."""
     index = job.choice_offset + choice
-    return lambda delta: job.emit(("delta", index, delta))
+    return lambda delta: job.emit(("delta", index, delta, None))
 
 
 class Engine:
@@ -102,6 +102,7 @@ class Engine:
         self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
         self.bad_words = safety.bad_words_ids(tokenizer) if safety is not None else None
         self._decoders: dict[DecodingOptions, Any] = {}
+        self.token_texts = None
         self._lock = threading.Lock()
         self.default_decoder = self.decoder_for(defaults)
 
@@ -126,6 +127,9 @@ class Engine:
 
     def prepare(self, prompt: Prompt, sampling: Sampling, stream: bool = False) -> Job:
         decoder = self.decoder_for(sampling.options)
+        if prompt.raw or prompt.ids is not None:
+            return Job(prompt, sampling, decoder, self.as_given(prompt, sampling, decoder), 1,
+                       stream)
         # A causal model reads the turns only: system messages carry no meaning for it (spec
         # serving.md §3), while knowledge it cannot use is refused by the Decoder.
         instruction = prompt.instruction if self.seq2seq else None
@@ -135,6 +139,29 @@ class Engine:
         except UserError as exc:
             raise APIError(400, http_message(str(exc)), param="knowledge") from exc
         return Job(prompt, sampling, decoder, list(window.ids), window.turns_kept, stream)
+
+    def as_given(self, prompt: Prompt, sampling: Sampling, decoder) -> list[int]:
+        """The ids of a prompt decoded as given (token ids, or ``echo``'s text, no EOS added)."""
+        if sampling.echo and self.seq2seq:
+            raise APIError(400, "echo scores the prompt as a continuation, which needs a causal "
+                                "(DialoGPT) model: a seq2seq model reads its prompt with the "
+                                "encoder", param="echo")
+        if prompt.ids is not None:
+            ids = list(prompt.ids)
+            if any(not 0 <= i < len(self.tokenizer) for i in ids):
+                raise APIError(400, f"prompt holds token ids outside the vocabulary (0 to "
+                                    f"{len(self.tokenizer) - 1})", param="prompt")
+        else:
+            with self._lock:
+                ids = self.tokenizer.encode(prompt.turns[0])
+        if not ids:
+            raise APIError(400, "prompt is empty", param="prompt")
+        room = (decoder.positions or 0) - sampling.options.max_length
+        if not self.seq2seq and len(ids) > room:
+            raise APIError(400, f"the prompt has {len(ids)} tokens; with max_tokens "
+                                f"{sampling.options.max_length} at most {room} fit the "
+                                f"model's {decoder.positions} positions", param="prompt")
+        return ids
 
     def compatible(self, batch: Sequence[Job], job: Job) -> bool:
         """Whether ``job`` may join ``batch`` in one ``generate`` call."""
@@ -158,7 +185,7 @@ class Engine:
     def streams_rows(self, job: Job) -> bool:
         """Whether ``job``'s rows can show text while they are generated."""
         return (job.stream and not job.beam and job.decoder.candidates_per_context == 1
-                and self.safety is None)
+                and self.safety is None and job.sampling.logprobs is None)
 
     def generation_config(self, lead: Job, max_new_tokens: int):
         config = copy.deepcopy(lead.decoder.generation_config)
@@ -225,9 +252,48 @@ class Engine:
         text, stopped = texts[chosen]
         ids = candidates[chosen]
         reason = "length" if len(ids) >= job.limit and not stopped else "stop"
-        return Choice(text=text, finish_reason=reason, completion_tokens=len(ids),
-                      prompt_tokens=len(job.context_ids), turns_kept=job.turns_kept,
-                      candidates=[t for t, _ in texts] if scores else [], scores=scores)
+        ended_by = "stop_sequence" if stopped else ("length" if reason == "length" else "eos")
+        choice = Choice(text=text, finish_reason=reason, completion_tokens=len(ids),
+                        prompt_tokens=len(job.context_ids), turns_kept=job.turns_kept,
+                        candidates=[t for t, _ in texts] if scores else [], scores=scores,
+                        ids=list(ids), ended_by=ended_by)
+        if job.sampling.logprobs is not None or job.sampling.echo:
+            choice = self.with_logprobs(job, choice)
+        return choice
+
+    def with_logprobs(self, job: Job, choice: Choice) -> Choice:
+        """``choice`` with its tokens' (and, for ``echo``, the prompt's) log-probabilities: the
+        model's log-softmax at each position of the context followed by the reply."""
+        import torch
+
+        from dialogpt.serving.logprobs import TokenText
+
+        texts = self.token_texts or TokenText(self.tokenizer)
+        self.token_texts = texts
+        top_n = job.sampling.logprobs or 0
+        context, ids = list(job.context_ids), list(choice.ids)
+        ids += [job.decoder.eos_id] if choice.ended_by == "eos" else []
+        with torch.inference_mode():
+            if self.seq2seq:
+                start = self.model.config.decoder_start_token_id
+                logits = self.model(input_ids=torch.tensor([context]),
+                                    decoder_input_ids=torch.tensor([[start, *ids]])).logits[0]
+                scored, offset = ids, 0
+            else:
+                tokens = context + ids
+                logits = self.model(input_ids=torch.tensor([tokens[:-1] or tokens])).logits[0]
+                scored, offset = tokens[1:], len(context) - 1
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            chosen = [logprobs[i, t].item() for i, t in enumerate(scored)]
+            best = logprobs[:len(scored)].topk(top_n, dim=-1) if top_n else None
+        entries = [texts.entry(t, chosen[i], list(zip(best.indices[i].tolist(),
+                                                      best.values[i].tolist())) if best else [])
+                   for i, t in enumerate(scored)]
+        prompt = None
+        if job.sampling.echo:
+            prompt = [texts.entry(context[0], None)] + entries[:offset]
+        return replace(choice, logprobs=entries[offset:offset + len(ids)] if ids else [],
+                       prompt_logprobs=prompt)  # the ending EOS included (special)
 
     def count(self, name: str) -> None:
         if self.metrics is not None:
@@ -265,7 +331,8 @@ class Engine:
                 if self.streams_rows(job):
                     rows[position].finish(choice.text)
                 elif job.stream:
-                    job.emit(("delta", job.choice_offset + number, choice.text))
+                    job.emit(("delta", job.choice_offset + number, choice.text,
+                              choice.logprobs))
                 position += len(candidates) if not job.beam else 1
                 choices.append(choice)
             job.emit(("done", job.choice_offset, choices))

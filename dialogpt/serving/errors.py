@@ -1,7 +1,10 @@
 """Errors the server answers with, in the two shapes clients expect (spec ``serving.md``).
 
 - OpenAI shape (``/v1/*``): ``{"error": {"message", "type", "param", "code"}}``;
-- Hugging Face TGI shape (``/generate``): ``{"error": message, "error_type": type}``.
+- Hugging Face TGI shape (``/generate``, ``/generate_stream``, ``/``, ``/info``):
+  ``{"error": message, "error_type": type}`` with TGI's types (``validation`` for bad input,
+  ``overloaded`` for a full queue, ``generation`` for a failure while decoding), which the
+  ``text-generation`` client maps onto its exception classes.
 
 ``APIError`` carries the status, the message and the parameter to blame; ``error_body`` renders it
 for the route that failed. A 500 carries ``x-should-retry: false`` (retrying the same input would
@@ -41,14 +44,29 @@ class APIError(Exception):
                                else "invalid_request_error")
 
 
+TGI_ROUTES = ("", "/generate", "/generate_stream", "/info")
+
+
 def is_hf_route(path: str) -> bool:
-    """Routes answering errors in the Hugging Face shape."""
-    return path.rstrip("/") == "/generate"
+    """Routes answering errors in the Hugging Face (TGI) shape."""
+    return path.rstrip("/") in TGI_ROUTES
+
+
+def tgi_error_type(status: int) -> str:
+    if status == 429 or status == 503:
+        return "overloaded"
+    if status >= 500:
+        return "generation"
+    if status in (401, 403):
+        return "authentication"
+    if status == 404:
+        return "not_found"
+    return "validation"
 
 
 def error_body(error: APIError, path: str) -> dict:
     if is_hf_route(path):
-        return {"error": error.message, "error_type": error.type}
+        return {"error": error.message, "error_type": tgi_error_type(error.status)}
     return {"error": {"message": error.message, "type": error.type, "param": error.param,
                       "code": error.code}}
 

@@ -1,4 +1,4 @@
-"""The HTTP endpoints: OpenAI chat and completions (with SSE), models, HF ``/generate``, health.
+"""The HTTP endpoints: OpenAI chat and completions (with SSE), models, health (TGI's: ``tgi``).
 
 Each handler parses its body (``schemas``), prepares jobs in a worker thread (tokenising and
 windowing never block the event loop), queues them on the ``Batcher`` and waits for their events.
@@ -21,16 +21,14 @@ from dialogpt.serving.schemas import (
     ChatBody,
     Choice,
     CompletionBody,
-    GodelBody,
-    HFBody,
     Prompt,
     Sampling,
     Usage,
     chat_prompt,
-    hf_sampling,
     openai_sampling,
     text_prompt,
 )
+from dialogpt.serving import logprobs as logprob_shapes
 from dialogpt.serving.streaming import DONE, KEEPALIVE, sse
 
 KEEPALIVE_SECONDS = 15.0
@@ -171,6 +169,29 @@ def _header(kind: str, state: ServerState) -> dict[str, Any]:
             "model": state.model_id}
 
 
+def token_texts(state: ServerState):
+    from dialogpt.serving.logprobs import TokenText
+
+    if state.engine.token_texts is None:
+        state.engine.token_texts = TokenText(state.engine.tokenizer)
+    return state.engine.token_texts
+
+
+def chat_logprobs(state: ServerState, choice: Choice, wanted: bool) -> dict | None:
+    if not wanted or choice.logprobs is None:
+        return None
+    return logprob_shapes.chat_logprobs(choice.logprobs, token_texts(state))
+
+
+def legacy_logprobs(choice: Choice, sampling: Sampling) -> dict | None:
+    """``logprobs`` of a completion choice (offsets into its text): with ``echo`` the prompt's
+    tokens come first."""
+    if sampling.logprobs is None:
+        return None
+    return logprob_shapes.legacy_logprobs((choice.prompt_logprobs or [])
+                                          + logprob_shapes.reply_tokens(choice.logprobs))
+
+
 async def chat_completions(request, state: ServerState):
     body = await parse_body(request, ChatBody)
     state.check_model(body.model)
@@ -182,49 +203,101 @@ async def chat_completions(request, state: ServerState):
     choices = await run.wait(request)
     return {**_header("chat.completion", state),
             "choices": [{"index": i, "message": {"role": "assistant", "content": c.text},
-                         "finish_reason": c.finish_reason, "logprobs": None}
+                         "finish_reason": c.finish_reason,
+                         "logprobs": chat_logprobs(state, c, body.logprobs)}
                         for i, c in enumerate(choices)],
             "usage": run.usage().as_dict()}
+
+
+def completion_prompts(body: CompletionBody) -> list[Prompt]:
+    """Texts (turns joined by `` EOS ``; as given with ``echo``) or token ids (as given)."""
+    given = body.prompt
+    if isinstance(given, str) or (given and isinstance(given[0], int)):
+        given = [given]
+    if not given:
+        raise APIError(400, "prompt is an empty list", param="prompt")
+    prompts = []
+    for index, item in enumerate(given):
+        param = "prompt" if len(given) == 1 else f"prompt[{index}]"
+        if not isinstance(item, str):
+            if not item:
+                raise APIError(400, f"{param} is an empty list of token ids", param=param)
+            prompts.append(Prompt(("",), ids=tuple(item)))
+        elif body.echo:
+            if not item:
+                raise APIError(400, f"{param} is empty", param=param)
+            prompts.append(Prompt((item,), raw=True))
+        else:
+            prompts.append(text_prompt(item, param, body.knowledge, body.instruction))
+    return prompts
+
+
+def completion_text(state: ServerState, prompt: Prompt, choice: Choice, echo: bool) -> str:
+    if not echo:
+        return choice.text
+    given = prompt.turns[0] if prompt.ids is None else state.engine.raw_decode(list(prompt.ids))
+    return given + state.engine.raw_decode(choice.ids) if choice.ids else given
 
 
 async def completions(request, state: ServerState):
     body = await parse_body(request, CompletionBody)
     state.check_model(body.model)
-    texts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
-    if not texts:
-        raise APIError(400, "prompt is an empty list", param="prompt")
-    prompts = [text_prompt(text, "prompt" if len(texts) == 1 else f"prompt[{i}]",
-                           body.knowledge, body.instruction) for i, text in enumerate(texts)]
+    prompts = completion_prompts(body)
     sampling = openai_sampling(body, state.engine.defaults, state.max_n)
+    if body.stream and body.echo:
+        raise APIError(400, "echo with stream is not supported; send one of them",
+                       param="echo")
     run = await start(state, prompts, sampling, body.stream)
     if body.stream:
         return event_stream(stream_chunks(run, state, chat=False,
                                           include_usage=body.include_usage))
     choices = await run.wait(request)
-    return {**_header("text_completion", state),
-            "choices": [{"index": i, "text": c.text, "logprobs": None,
-                         "finish_reason": c.finish_reason} for i, c in enumerate(choices)],
-            "usage": run.usage().as_dict()}
+    owners = [prompt for prompt in prompts for _ in range(sampling.n)]
+    out = []
+    for i, (prompt, c) in enumerate(zip(owners, choices)):
+        text = completion_text(state, prompt, c, body.echo)
+        out.append({"index": i, "text": text, "logprobs": legacy_logprobs(c, sampling),
+                    "finish_reason": c.finish_reason})
+    return {**_header("text_completion", state), "choices": out, "usage": run.usage().as_dict()}
 
 
 def _chunk(header: dict, chat: bool, index: int, text: str | None = None,
-           finish_reason: str | None = None, role: bool = False) -> dict:
+           finish_reason: str | None = None, role: bool = False, logprobs=None) -> dict:
     if chat:
         delta: dict[str, str] = {"role": "assistant"} if role else {}
         if text is not None:
             delta["content"] = text
-        choice = {"index": index, "delta": delta, "logprobs": None,
+        choice = {"index": index, "delta": delta, "logprobs": logprobs,
                   "finish_reason": finish_reason}
     else:
-        choice = {"index": index, "text": text or "", "logprobs": None,
+        choice = {"index": index, "text": text or "", "logprobs": logprobs,
                   "finish_reason": finish_reason}
     return {**header, "choices": [choice]}
+
+
+class ChunkLogprobs:
+    """The ``logprobs`` of each streamed chunk: the tokens the chunk's text came from."""
+
+    def __init__(self, state: ServerState, chat: bool, wanted: bool) -> None:
+        self.state, self.chat, self.wanted = state, chat, wanted
+        self.offsets: dict[int, int] = {}
+
+    def __call__(self, index: int, tokens) -> dict | None:
+        if not self.wanted or tokens is None:
+            return None
+        if self.chat:
+            return logprob_shapes.chat_logprobs(tokens, token_texts(self.state))
+        tokens = logprob_shapes.reply_tokens(tokens)
+        start = self.offsets.get(index, 0)
+        self.offsets[index] = start + sum(len(token.text) for token in tokens)
+        return logprob_shapes.legacy_logprobs(tokens, start)
 
 
 async def stream_chunks(run: Run, state: ServerState, chat: bool,
                         include_usage: bool) -> AsyncIterator[str]:
     header = _header("chat.completion.chunk" if chat else "text_completion", state)
     total = sum(job.sampling.n for job in run.jobs)
+    logprobs = ChunkLogprobs(state, chat, run.jobs[0].sampling.logprobs is not None)
     failed = False
     try:
         if chat:
@@ -240,8 +313,8 @@ async def stream_chunks(run: Run, state: ServerState, chat: bool,
             if event is None:
                 yield KEEPALIVE
             elif event[0] == "delta":
-                _, index, text = event
-                yield sse(_chunk(header, chat, index, text))
+                _, index, text, tokens = event
+                yield sse(_chunk(header, chat, index, text, logprobs=logprobs(index, tokens)))
             elif event[0] == "done":
                 _, offset, choices = event
                 for number, choice in enumerate(choices):
@@ -264,31 +337,19 @@ def event_stream(chunks: AsyncIterator[str]):
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+def model_card(state: ServerState) -> dict:
+    return {"id": state.model_id, "object": "model", "created": state.created,
+            "owned_by": "dialogpt"}
+
+
 def list_models(state: ServerState) -> dict:
-    return {"object": "list", "data": [{"id": state.model_id, "object": "model",
-                                        "created": state.created, "owned_by": "dialogpt"}]}
+    return {"object": "list", "data": [model_card(state)]}
 
 
-# -- Hugging Face and GODEL's example server -----------------------------------------------------------
-
-async def hf_generate(request, state: ServerState):
-    data = await read_json(request)
-    if "msg" in data:  # GODEL's example server
-        godel = validate(data, GodelBody)
-        turns = tuple(" ".join(turn.split()) for turn in godel.msg)
-        if not turns or not all(turns):
-            raise APIError(422, "msg must be a non-empty list of non-empty turns", param="msg")
-        prompt = Prompt(turns, godel.instruction, godel.knowledge or None)
-        run = await start(state, [prompt], Sampling(state.engine.defaults), False)
-        return {"response": (await run.wait(request))[0].text}
-    body = validate(data, HFBody)
-    prompt = text_prompt(body.inputs, "inputs", body.knowledge, body.instruction)
-    sampling = hf_sampling(body.parameters, state.engine.defaults, state.max_n)
-    run = await start(state, [prompt], sampling, False)
-    text = (await run.wait(request))[0].text
-    if body.parameters.return_full_text:
-        text = f"{body.inputs}{text}"
-    return {"generated_text": text}
+def get_model(state: ServerState, name: str) -> dict:
+    """``GET /v1/models/{id}``: the served model (by its id or an alias), else a 404."""
+    state.check_model(name)
+    return model_card(state)
 
 
 def health(state: ServerState) -> dict:

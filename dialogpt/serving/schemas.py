@@ -14,6 +14,15 @@ Decoding method of a request (``DecodingOptions.decoding``), first rule that app
 5. ``num_beams`` set -> beam;
 6. otherwise the server's ``--decoding``.
 Unset parameters take the server's flags (``serve.py --top_k ...``).
+
+What the server cannot honour is refused, never silently ignored (``refuse_unsupported``): tool
+calling, ``response_format`` other than text, ``logit_bias``, non-zero presence/frequency
+penalties, ``best_of`` > 1, and image, audio or file content parts are a 400 naming the field.
+
+Log-probabilities (``Sampling.logprobs``: None = none, 0 = the chosen token's, N = also the N
+most likely) come from the engine's log-softmax of each step. ``echo`` (completions) scores the
+prompt as given, tokenised without the turn separator (``Prompt.raw``), which is what
+loglikelihood clients (lm-evaluation-harness) expect; a prompt of token ids is always as given.
 """
 
 from __future__ import annotations
@@ -27,8 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from dialogpt.cli import UserError
 from dialogpt.decoding.options import DecodingOptions
 from dialogpt.serving.errors import APIError
+from dialogpt.serving.refusals import refuse_unsupported, refuse_unsupported_tgi, unsupported
 
 MAX_STOP_SEQUENCES = 4
+MAX_LOGPROBS = 20
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,10 @@ class Prompt:
     turns: tuple[str, ...]
     instruction: str | None = None
     knowledge: str | None = None
+    raw: bool = False
+    """``turns[0]`` is the whole prompt, tokenised as given (no EOS after it): ``echo``."""
+    ids: tuple[int, ...] | None = None
+    """A prompt sent as token ids (OpenAI completions): decoded as given."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,10 @@ class Sampling:
     length_penalty: float | None = None
     explicit_seed: bool = False
     """The request set ``seed``: it is decoded in a batch of its own, so it is reproducible."""
+    logprobs: int | None = None
+    """None: no log-probabilities; 0: the chosen token's; N: also the N most likely."""
+    echo: bool = False
+    """Completions: the prompt's tokens (and their log-probabilities) precede the reply."""
 
     def batch_key(self) -> tuple:
         """Requests with equal keys can share one ``generate`` call (max tokens may differ)."""
@@ -87,6 +106,15 @@ class _Body(BaseModel):
     mmi_temperature: float | None = None
     knowledge: str | None = None
     instruction: str | None = None
+    # OpenAI fields this server does not implement: refused when set (refuse_unsupported).
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    functions: list[Any] | None = None
+    function_call: Any = None
+    response_format: Any = None
+    logit_bias: dict[str, Any] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
 
     @property
     def include_usage(self) -> bool:
@@ -108,10 +136,15 @@ class ChatMessage(BaseModel):
 class ChatBody(_Body):
     messages: list[ChatMessage]
     max_completion_tokens: int | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
 
 
 class CompletionBody(_Body):
-    prompt: str | list[str]
+    prompt: str | list[str] | list[int] | list[list[int]]
+    logprobs: int | None = None
+    echo: bool = False
+    best_of: int | None = None
 
 
 class HFParameters(BaseModel):
@@ -126,14 +159,26 @@ class HFParameters(BaseModel):
     num_beams: int | None = None
     stop: list[str] = Field(default_factory=list)
     seed: int | None = None
-    return_full_text: bool = False
+    return_full_text: bool | None = False
     decoding: Literal["greedy", "sample", "beam"] | None = None
+    details: bool = False
+    decoder_input_details: bool = False
+    top_n_tokens: int | None = None
+    # TGI parameters this server does not implement: refused when set (refuse_unsupported_tgi).
+    best_of: int | None = None
+    typical_p: float | None = None
+    truncate: int | None = None
+    watermark: bool = False
+    frequency_penalty: float | None = None
+    grammar: Any = None
+    adapter_id: str | None = None
 
 
 class HFBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     inputs: str
     parameters: HFParameters = Field(default_factory=HFParameters)
+    stream: bool = False
     knowledge: str | None = None
     instruction: str | None = None
 
@@ -163,9 +208,14 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def message_text(message: ChatMessage) -> str:
+def message_text(message: ChatMessage, index: int = 0) -> str:
     if isinstance(message.content, list):
-        return " ".join(part.text for part in message.content if part.type == "text")
+        for number, part in enumerate(message.content):
+            if part.type != "text":
+                raise unsupported(f"messages[{index}].content[{number}]",
+                                  f"{part.type!r} content parts are not supported (the model "
+                                  "reads text only); send text parts")
+        return " ".join(part.text for part in message.content)
     return message.content or ""
 
 
@@ -177,7 +227,7 @@ def chat_prompt(body: ChatBody) -> Prompt:
     turns: list[str] = []
     instructions: list[str] = []
     for index, message in enumerate(body.messages):
-        text = normalise(message_text(message))
+        text = normalise(message_text(message, index))
         if message.role in ("system", "developer"):
             if text:
                 instructions.append(text)
@@ -259,36 +309,68 @@ def stop_sequences(stop: str | list[str] | None) -> tuple[str, ...]:
     return tuple(stops)
 
 
+def logprob_count(value: int | None, param: str) -> int | None:
+    if value is not None and not 0 <= value <= MAX_LOGPROBS:
+        raise APIError(400, f"{param} must be between 0 and {MAX_LOGPROBS}, got {value}",
+                       param=param)
+    return value
+
+
+def chat_logprobs(body: ChatBody) -> int | None:
+    """OpenAI chat: ``logprobs: true`` asks for them, ``top_logprobs`` for the N best too."""
+    if body.top_logprobs is not None and not body.logprobs:
+        raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
+    if not body.logprobs:
+        return None
+    return logprob_count(body.top_logprobs or 0, "top_logprobs")
+
+
 def _sampling(options: DecodingOptions, n: int, stop, seed: int | None,
-              length_penalty: float | None, max_n: int) -> Sampling:
+              length_penalty: float | None, max_n: int, logprobs: int | None = None,
+              echo: bool = False) -> Sampling:
     if not 1 <= n <= max_n:
         raise APIError(400, f"n must be between 1 and {max_n} (the server's --max_n), got {n}",
                        param="n")
     if seed is not None:
         options = replace(options, seed=seed)
-    return Sampling(options=options, n=n, stop=stop_sequences(stop), length_penalty=length_penalty, explicit_seed=seed is not None)
+    return Sampling(options=options, n=n, stop=stop_sequences(stop),
+                    length_penalty=length_penalty, explicit_seed=seed is not None,
+                    logprobs=logprobs, echo=echo)
 
 
 def openai_sampling(body: _Body, defaults: DecodingOptions, max_n: int) -> Sampling:
+    refuse_unsupported(body)
     max_tokens = body.max_tokens
     if isinstance(body, ChatBody) and body.max_completion_tokens is not None:
         max_tokens = body.max_completion_tokens
+    if isinstance(body, ChatBody):
+        logprobs, echo = chat_logprobs(body), False
+    else:
+        logprobs, echo = logprob_count(body.logprobs, "logprobs"), body.echo
     options = decoding_options(
         defaults, max_tokens=max_tokens, temperature=body.temperature, top_p=body.top_p,
         top_k=body.top_k, decoding=body.decoding, repetition_penalty=body.repetition_penalty,
         num_beams=body.num_beams, no_repeat_ngram_size=body.no_repeat_ngram_size,
         num_candidates=body.num_candidates, mmi_temperature=body.mmi_temperature,
         min_length=body.min_tokens)
-    return _sampling(options, body.n, body.stop, body.seed, body.length_penalty, max_n)
+    return _sampling(options, body.n, body.stop, body.seed, body.length_penalty, max_n,
+                     logprobs, echo)
 
 
 def hf_sampling(parameters: HFParameters, defaults: DecodingOptions, max_n: int) -> Sampling:
+    """TGI's parameters; ``details`` asks for the chosen tokens' log-probabilities."""
+    refuse_unsupported_tgi(parameters)
+    top_n = parameters.top_n_tokens
+    if top_n is not None:
+        logprob_count(top_n, "parameters.top_n_tokens")
+    logprobs = (top_n or 0) if parameters.details or top_n else None
     options = decoding_options(
         defaults, max_tokens=parameters.max_new_tokens, temperature=parameters.temperature,
         top_p=parameters.top_p, top_k=parameters.top_k, do_sample=parameters.do_sample,
         decoding=parameters.decoding, repetition_penalty=parameters.repetition_penalty,
         num_beams=parameters.num_beams, no_repeat_ngram_size=parameters.no_repeat_ngram_size)
-    return _sampling(options, 1, parameters.stop, parameters.seed, None, max_n)
+    return _sampling(options, 1, parameters.stop, parameters.seed, None, max_n, logprobs,
+                     parameters.decoder_input_details)
 
 
 @dataclass
@@ -315,3 +397,11 @@ class Choice:
     """Safe mode replaced it with the neutral reply."""
     candidates: list[str] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    """The reply's token ids (EOS excluded)."""
+    ended_by: str = "eos"
+    """``eos``, ``stop_sequence`` or ``length`` (TGI's finish reasons tell them apart)."""
+    logprobs: list | None = None
+    """With ``Sampling.logprobs``: one ``logprobs.TokenLogprob`` per reply token."""
+    prompt_logprobs: list | None = None
+    """With ``Sampling.echo``: one per prompt token, the first without a log-probability."""

@@ -85,4 +85,4 @@ def test_error_shapes():
     error = APIError(429, "busy", code="queue_full")
     assert error_body(error, "/v1/chat/completions") == {"error": {
         "message": "busy", "type": "rate_limit_error", "param": None, "code": "queue_full"}}
-    assert error_body(error, "/generate") == {"error": "busy", "error_type": "rate_limit_error"}
+    assert error_body(error, "/generate") == {"error": "busy", "error_type": "overloaded"}
