@@ -1,0 +1,131 @@
+"""GPT-2's forward pass over the engine's slot cache (plain torch on the model's own modules).
+
+One call runs the decoding rows (one token each, the rows in cache slots ``0..n-1``) and any
+prompt chunks of newcomers (each chunk continuing its own slot from column ``start``) as one
+token-packed batch: the layer norms, projections and MLP see ``n + sum(chunk lengths)`` tokens
+without padding, so the weights are read once per step for both; only attention is done per
+group (decoding rows together over a view of the cache, each chunk alone, causally). Positions
+are each row's own column (GPT-2's learned absolute positions start at 0 at the first prompt
+token), the same as Hugging Face ``generate`` derives from a left-padded attention mask.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+HEAD_ROWS = 2048
+"""Vocabulary rows per product of the LM head (MKL is faster on [rows, 768] x [768, 2048]
+slices than on the whole 50257-row head; the slices' dot products are the same)."""
+
+
+def head_logits(head, hidden):
+    """``head(hidden)`` in float32, the product taken in ``HEAD_ROWS`` vocabulary slices."""
+    import torch
+    from torch.nn.functional import linear
+
+    logits = torch.cat([linear(hidden, rows) for rows in head.weight.split(HEAD_ROWS)], dim=-1)
+    if getattr(head, "bias", None) is not None:
+        logits += head.bias
+    return logits.float()
+
+
+class CausalRunner:
+    """The forward pass of a ``GPT2LMHeadModel`` (see the module docstring)."""
+
+    seq2seq = False
+
+    def __init__(self, model) -> None:
+        from dialogpt.decoding.engine.kv import SlotCache
+
+        config = model.config
+        if getattr(config, "reorder_and_upcast_attn", False):
+            raise ValueError("reorder_and_upcast_attn GPT-2 models are not supported")
+        self.model = model
+        self.body = model.transformer
+        self.heads = config.n_head
+        self.head_dim = config.n_embd // config.n_head
+        self.positions = config.n_positions
+        self.scales = []
+        for index in range(config.n_layer):
+            scale = self.head_dim ** -0.5 if config.scale_attn_weights else 1.0
+            if config.scale_attn_by_inverse_layer_idx:
+                scale /= index + 1
+            self.scales.append(scale)
+        weight = self.body.wte.weight
+        self.device = weight.device
+        self.cache = SlotCache(config.n_layer, self.heads, self.head_dim, weight.dtype,
+                               weight.device)
+
+    def logits(self, hidden):
+        return head_logits(self.model.get_output_embeddings(), hidden)
+
+    def forward(self, tokens, lens, chunks: Sequence[tuple[int, int, Sequence[int]]]):
+        """Hidden states of the decoding rows ``[n, d]`` (input ``tokens`` at columns ``lens``,
+        both ``[n]`` tensors, slots ``0..n-1``), and of each chunk ``(slot, start, ids)``
+        (``[len(ids), d]``), after the final layer norm."""
+        import torch
+
+        body, device = self.body, self.device
+        n = int(tokens.shape[0])
+        pieces, positions = [], []
+        if n:
+            pieces.append(tokens)
+            positions.append(lens)
+        for _slot, start, ids in chunks:
+            pieces.append(torch.tensor(list(ids), dtype=torch.long, device=device))
+            positions.append(torch.arange(start, start + len(ids), device=device))
+        x = body.wte(torch.cat(pieces)) + body.wpe(torch.cat(positions))
+        decode = None
+        if n:
+            width = int(lens.max()) + 1
+            columns = torch.arange(width, device=device)
+            decode = (torch.arange(n, device=device), width,
+                      (columns[None, :] <= lens[:, None])[:, None, None, :])
+        for index, block in enumerate(body.h):
+            attn = block.attn
+            q, k, v = attn.c_attn(block.ln_1(x)).split(x.shape[-1], dim=-1)
+            out = self._attention(index, q, k, v, lens, decode, chunks)
+            x = x + attn.c_proj(out)
+            x = x + block.mlp(block.ln_2(x))
+        x = body.ln_f(x)
+        hidden = [x[n + sum(len(c[2]) for c in chunks[:i]):][:len(chunks[i][2])]
+                  for i in range(len(chunks))]
+        return x[:n], hidden
+
+    def _attention(self, index, q, k, v, lens, decode, chunks):
+        """Write this layer's new keys/values into the cache and attend; ``[tokens, d]``."""
+        import torch
+        from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+        heads, dim = self.heads, self.head_dim
+        keys, values = self.cache.keys[index], self.cache.values[index]
+        scale = self.scales[index]
+        outputs = []
+        n = 0
+        if decode is not None:
+            rows, width, mask = decode
+            n = int(rows.shape[0])
+            keys[rows, :, lens] = k[:n].view(n, heads, dim)
+            values[rows, :, lens] = v[:n].view(n, heads, dim)
+            o = sdpa(q[:n].view(n, heads, 1, dim), keys[:n, :, :width], values[:n, :, :width],
+                     attn_mask=mask, scale=scale)
+            outputs.append(o.reshape(n, heads * dim))
+        offset = n
+        for slot, start, ids in chunks:
+            length = len(ids)
+            end = start + length
+            part = slice(offset, offset + length)
+            keys[slot, :, start:end] = k[part].view(length, heads, dim).transpose(0, 1)
+            values[slot, :, start:end] = v[part].view(length, heads, dim).transpose(0, 1)
+            query = q[part].view(length, heads, dim).transpose(0, 1)[None]
+            if start == 0:
+                o = sdpa(query, keys[slot:slot + 1, :, :end], values[slot:slot + 1, :, :end],
+                         is_causal=True, scale=scale)
+            else:
+                columns = torch.arange(end, device=q.device)
+                mask = columns[None, :] <= (start + torch.arange(length, device=q.device))[:, None]
+                o = sdpa(query, keys[slot:slot + 1, :, :end], values[slot:slot + 1, :, :end],
+                         attn_mask=mask, scale=scale)
+            outputs.append(o[0].transpose(0, 1).reshape(length, heads * dim))
+            offset += length
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)

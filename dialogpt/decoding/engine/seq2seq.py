@@ -1,0 +1,111 @@
+"""T5's decoder over the engine's slot caches (plain torch on the model's own modules).
+
+A newcomer's source is encoded once (``encode``, newcomers of one step together, right-padded);
+each decoder layer's cross-attention keys and values of it are written into the request's slot
+of a second ``SlotCache`` and reused at every step: the encoder output is cached per request, and
+never re-padded when others join or leave. Decoding steps then run every row's one new token:
+self-attention over the row's own columns with T5's relative position bias (bucketed per row, as
+its query positions differ), cross-attention over its own source length.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from dialogpt.decoding.engine.causal import head_logits
+
+
+class Seq2SeqRunner:
+    """The decoder of a ``T5ForConditionalGeneration`` (see the module docstring)."""
+
+    seq2seq = True
+
+    def __init__(self, model) -> None:
+        from dialogpt.decoding.engine.kv import SlotCache
+
+        config = model.config
+        self.model = model
+        self.decoder = model.get_decoder()
+        self.encoder = model.get_encoder()
+        self.heads, self.head_dim = config.num_heads, config.d_kv
+        self.positions = None
+        start = config.decoder_start_token_id
+        self.start_id = config.pad_token_id if start is None else start
+        self.pad_id = config.pad_token_id
+        self.bias = self.decoder.block[0].layer[0].SelfAttention
+        self.output_scale = (config.d_model ** -0.5
+                             if getattr(config, "scale_decoder_outputs",
+                                        config.tie_word_embeddings) else None)
+        weight = self.decoder.embed_tokens.weight
+        self.device = weight.device
+        layers = len(self.decoder.block)
+        self.cache = SlotCache(layers, self.heads, self.head_dim, weight.dtype, weight.device)
+        self.cross = SlotCache(layers, self.heads, self.head_dim, weight.dtype, weight.device)
+
+    def logits(self, hidden):
+        if self.output_scale is not None:
+            hidden = hidden * self.output_scale
+        return head_logits(self.model.get_output_embeddings(), hidden)
+
+    def encode(self, sources: Sequence[Sequence[int]], slots: Sequence[int]) -> None:
+        """Encode ``sources`` together and store each one's cross-attention keys/values in its
+        slot (the cross cache must already hold the slots and the longest source)."""
+        import torch
+
+        width = max(len(ids) for ids in sources)
+        ids = torch.full((len(sources), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sources), width), dtype=torch.long)
+        for row, source in enumerate(sources):
+            ids[row, :len(source)] = torch.tensor(list(source), dtype=torch.long)
+            mask[row, :len(source)] = 1
+        states = self.encoder(input_ids=ids.to(self.device),
+                              attention_mask=mask.to(self.device)).last_hidden_state
+        rows, heads, dim = len(sources), self.heads, self.head_dim
+        for index, block in enumerate(self.decoder.block):
+            attention = block.layer[1].EncDecAttention
+            keys = attention.k(states).view(rows, width, heads, dim).transpose(1, 2)
+            values = attention.v(states).view(rows, width, heads, dim).transpose(1, 2)
+            for row, (slot, source) in enumerate(zip(slots, sources)):
+                self.cross.keys[index, slot, :, :len(source)] = keys[row, :, :len(source)]
+                self.cross.values[index, slot, :, :len(source)] = values[row, :, :len(source)]
+
+    def forward(self, tokens, lens, source_lens):
+        """Hidden states ``[n, d]`` of the decoding rows (slots ``0..n-1``): input ``tokens`` at
+        decoder columns ``lens``, over sources of ``source_lens`` tokens (all ``[n]``)."""
+        import torch
+        from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+        n, heads, dim, device = int(tokens.shape[0]), self.heads, self.head_dim, self.device
+        rows = torch.arange(n, device=device)
+        width = int(lens.max()) + 1
+        columns = torch.arange(width, device=device)
+        relative = columns[None, :] - lens[:, None]
+        buckets = self.bias._relative_position_bucket(
+            relative, bidirectional=False, num_buckets=self.bias.relative_attention_num_buckets,
+            max_distance=self.bias.relative_attention_max_distance)
+        bias = self.bias.relative_attention_bias(buckets).permute(0, 2, 1)[:, :, None, :]
+        bias = bias.masked_fill((relative > 0)[:, None, None, :], float("-inf"))
+        source_width = int(source_lens.max())
+        cross_mask = (torch.arange(source_width, device=device)[None, :]
+                      < source_lens[:, None])[:, None, None, :]
+        x = self.decoder.embed_tokens(tokens)
+        for index, block in enumerate(self.decoder.block):
+            own, cross = block.layer[0], block.layer[1]
+            attention = own.SelfAttention
+            h = own.layer_norm(x)
+            keys, values = self.cache.keys[index], self.cache.values[index]
+            keys[rows, :, lens] = attention.k(h).view(n, heads, dim)
+            values[rows, :, lens] = attention.v(h).view(n, heads, dim)
+            o = sdpa(attention.q(h).view(n, heads, 1, dim), keys[:n, :, :width],
+                     values[:n, :, :width], attn_mask=bias.to(x.dtype),
+                     scale=getattr(attention, "scaling", 1.0))
+            x = x + attention.o(o.reshape(n, heads * dim))
+            attention = cross.EncDecAttention
+            h = cross.layer_norm(x)
+            o = sdpa(attention.q(h).view(n, heads, 1, dim),
+                     self.cross.keys[index, :n, :, :source_width],
+                     self.cross.values[index, :n, :, :source_width], attn_mask=cross_mask,
+                     scale=getattr(attention, "scaling", 1.0))
+            x = x + attention.o(o.reshape(n, heads * dim))
+            x = block.layer[2](x)
+        return self.decoder.final_layer_norm(x)
