@@ -40,8 +40,10 @@ def load_table(path: Path, cache_dir: str):
 
 
 def check_columns(path: Path, columns: list[str], fields: dict[str, str]) -> None:
+    """The context and response columns must be there; an optional one only when it was named
+    (its default name, e.g. ``Knowledge``, may be absent)."""
     missing = [f"--{role}_field {name}" for role, name in fields.items()
-               if role not in OPTIONAL and name not in columns]
+               if name not in columns and (role not in OPTIONAL or name != role.capitalize())]
     if missing:
         raise UserError(f"{path}: no column {', '.join(missing)}; its columns are "
                         f"{', '.join(columns) or '(none)'}. Name the right ones with "

@@ -161,7 +161,7 @@ def read_all(config: ConvertConfig, module, planned) -> dict[str, tuple]:
         tally = Tally()
         if config.task == "chat":
             form = module.detect_format(paths[0], config.chat_format)
-            tally.counts[f"format_{form}"] = 1
+            tally.info["chat_format"] = form
             dialogs = module.read_split(paths[0], form, config.fields, tally)
         else:
             dialogs = module.read_split(spec, paths, tally)
@@ -227,7 +227,8 @@ def convert(config: ConvertConfig) -> dict:
         for name, (dialogs, tally) in splits.items():
             file_name, written, notes = write_split(tmp, name, dialogs, config.to,
                                                     config.instruction)
-            summary["splits"][name] = {"file": file_name, **dict(sorted(tally.counts.items())),
+            summary["splits"][name] = {"file": file_name, **tally.info,
+                                       **dict(sorted(tally.counts.items())),
                                        "written": written, "skipped": dict(sorted(
                                            (tally.skipped + notes_skips(notes)).items())),
                                        "notes": {k: v for k, v in sorted(notes.items())

@@ -50,6 +50,8 @@ class Tally:
 
     skipped: Counter = field(default_factory=Counter)
     counts: Counter = field(default_factory=Counter)
+    info: dict = field(default_factory=dict)
+    """Other facts for convert.json (e.g. which chat form was read)."""
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] += count
