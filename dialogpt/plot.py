@@ -5,8 +5,9 @@ Reads each run's ``train_log.jsonl`` / ``eval_log.jsonl`` (or the original-forma
 (``models/demo``) works too, its run being in ``train/``. Draws two panels, loss and perplexity
 (log scale), against the optimizer step: per run the step loss (thin), the epoch running mean
 ``mean_loss`` (the original's column) and the evaluation loss (dots); several runs are overlaid,
-one colour each. Writes ``OUT.png`` and ``OUT.svg`` (``--out``, default ``RUN_DIR/curves`` for one
-run, ``curves`` for several). The demo report draws its curve with the same code.
+one colour each. Writes ``OUT.png`` and ``OUT.svg`` (``--out``, default ``RUN_DIR/curves``: the
+first run's folder when there are several, never the current directory). The demo report draws
+its curve with the same code.
 """
 
 from __future__ import annotations
@@ -107,11 +108,9 @@ _NOTES = {"train mean_loss": " (running mean over the epoch)",
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise UserError("plotting needs matplotlib: pip install matplotlib (or pip install -e "
-                        "\".[plot]\")") from exc
+    from dialogpt.extras import require
+
+    matplotlib = require("matplotlib", "plotting")
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG
     import matplotlib.pyplot as plt
@@ -186,8 +185,8 @@ def build_parser():
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                         help="LSP_train.py --output_dir folders (or demo folders)")
     parser.add_argument("--out", default=None,
-                        help="output path without suffix (default: RUN_DIR/curves for one run, "
-                             "curves for several)")
+                        help="output path without suffix (default: RUN_DIR/curves, in the first "
+                             "RUN_DIR when there are several)")
     parser.add_argument("--title", default=None, help="title of the panels")
     parser.add_argument("--formats", nargs="+", default=["png", "svg"],
                         choices=["png", "svg", "pdf"], help="files to write")
@@ -200,8 +199,7 @@ def main(argv=None) -> int:
     for path in args.run_dirs:
         if not Path(path).is_dir():
             raise UserError(f"RUN_DIR {path} does not exist or is not a directory")
-    out = args.out or (str(Path(args.run_dirs[0]) / "curves") if len(args.run_dirs) == 1
-                       else "curves")
+    out = args.out or str(Path(args.run_dirs[0]) / "curves")
     for path in plot_runs(args.run_dirs, out, args.title, formats=args.formats):
         print(path)
     return 0

@@ -3,16 +3,12 @@ the install hint, joining or starting it, a failed task's error in one line, row
 
 from __future__ import annotations
 
-from dialogpt.cli import UserError
-
 
 def import_ray(what: str, hint: str = ""):
     """The ``ray`` module, or a ``UserError`` saying ``what`` needs it and how to install it."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise UserError(f"{what} needs Ray: pip install -e \".[cluster]\"{hint}") from exc
-    return ray
+    from dialogpt.extras import require
+
+    return require("ray", what, hint)
 
 
 def connect(ray, address: str | None) -> bool:

@@ -61,6 +61,20 @@ def test_several_runs_overlaid_in_png_and_svg(tmp_path, capsys):
     assert str(out) + ".png" in capsys.readouterr().out
 
 
+def test_several_runs_without_out_write_beside_the_first_not_here(tmp_path, monkeypatch,
+                                                                  capsys):
+    pytest.importorskip("matplotlib")
+    a = write_run(tmp_path / "x" / "run", [3.0, 2.0], [(2, 2.5)])
+    b = write_run(tmp_path / "y" / "run", [4.0, 3.0], [(2, 3.5)])
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert run_main(main, [str(a), str(b), "--formats", "svg"]) == 0
+    assert capsys.readouterr().out.split() == [str(a / "curves.svg")]
+    assert "y/run: eval loss" in (a / "curves.svg").read_text()
+    assert list(here.iterdir()) == [] and not (b / "curves.svg").exists()
+
+
 def test_missing_logs_and_missing_dirs_are_clear(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert run_main(main, [str(tmp_path / "empty")]) == 2
@@ -75,4 +89,4 @@ def test_without_matplotlib_says_how_to_install(tmp_path, monkeypatch, capsys):
     run = write_run(tmp_path / "a", [3.0, 2.0], [])
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert run_main(main, [str(run)]) == 2
-    assert "pip install matplotlib" in capsys.readouterr().err
+    assert 'plotting needs matplotlib: pip install -e ".[plot]"' in capsys.readouterr().err

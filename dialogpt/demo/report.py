@@ -89,7 +89,7 @@ def write_report(out: Path, train_dir: Path, results: dict, heldout_tsv: Path,
         lines += ["", "![loss curve](loss_curve.png)"]
     else:
         lines += ["", "(No loss curve: matplotlib is not installed; "
-                  "`pip install \"dialogpt-lsp[plot]\"` adds it.)"]
+                  "`pip install -e \".[plot]\"` adds it.)"]
     lines += ["", "## Metrics on held-out contexts", "", *metrics_table(metrics)]
     mmi = results.get("evaluate_mmi", {}).get("metrics")
     if mmi:  # demo.py --mmi

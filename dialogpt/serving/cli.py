@@ -145,6 +145,20 @@ def build_state(decoder, config: ServeConfig, model_name: str):
                        max_request_bytes=config.max_request_bytes, created=int(time.time()))
 
 
+SERVE_MODULES = ("fastapi", "uvicorn", "pydantic")
+"""What the API needs (the ``serve`` extra); the chat page needs ``gradio`` as well."""
+
+
+def require_serve_extra(page: bool) -> None:
+    """One line naming ``pip install -e ".[serve]"`` when a package of the extra is missing,
+    before the model loads (``--page false`` does without gradio)."""
+    from dialogpt.extras import require, require_all
+
+    require_all(SERVE_MODULES, "serve.py")
+    if page:
+        require("gradio", "serve.py's chat page", " (or --page false: the API alone)")
+
+
 def main(argv=None) -> int:
     args, preset_note = parse_with_preset(build_parser(), argv)
     setup_logging(args.verbose)
@@ -152,6 +166,7 @@ def main(argv=None) -> int:
         logger.info("%s", preset_note)
     config = ServeConfig.from_args(args)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    require_serve_extra(config.page)
     import uvicorn
 
     from dialogpt.decoding.loading import load_decoder

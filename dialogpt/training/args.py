@@ -237,6 +237,10 @@ class TrainConfig:
         if self.continue_from < 0:
             raise UserError("--continue_from must be >= 0")
         check_seed(self.seed)  # a --config value is not parsed by the flag's type
+        if self.tensorboard:  # at start-up, not once the model has loaded
+            from dialogpt.extras import check_installed
+
+            check_installed("tensorboard", "--tensorboard", " (or run without --tensorboard)")
 
     def _require_positive(self, *names: str) -> None:
         for name in names:

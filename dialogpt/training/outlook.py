@@ -10,12 +10,15 @@ checkpoint for hours. These pure functions say so in numbers:
 - :func:`outlook_lines`: the plan at the measured seconds per step: time to the end, to the peak
   rate, to the first checkpoint and evaluation;
 - :func:`cpu_suggestion`: on a CPU, when the plan takes longer than ``budget_hours``, a plan of a
-  few minutes to an hour with the same flags.
+  few minutes to an hour with the same flags;
+- :func:`busy_note`: on a CPU shared with other work, that the measured times are slower than an
+  idle machine's (the README's times are for an idle 2-core box).
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 from dialogpt.training.schedules import learning_rate
 
@@ -126,6 +129,31 @@ def cpu_suggestion(*, device_type: str, total_steps: int, done_steps: int,
             + (", much less with the tiny model" if model else "") + ")")
 
 
+def busy_note(load_average: float, cores: int, threads: int) -> str | None:
+    """One line when other processes keep at least one core (or half of them) busy: the 1-minute
+    load average less this run's ``threads`` (an overestimate of its own share so soon after its
+    start, so the note errs towards silence)."""
+    others = load_average - threads
+    if cores < 1 or others < max(1.0, cores / 2):
+        return None
+    return (f"this machine is busy (load average {load_average:.1f} on {cores} cores, this run "
+            f"uses {threads} threads): other work shares the CPU, so the times above are longer "
+            f"than on an idle machine (the README's times are for an idle 2-core box)")
+
+
+def cpu_load() -> tuple[float, int, int] | None:
+    """(1-minute load average, usable cores, torch threads), or None where the OS has no load
+    average."""
+    import torch
+
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return load, cores or 1, torch.get_num_threads()
+
+
 def measured_seconds_per_step(elapsed: float, steps: int) -> float | None:
     """Mean seconds per step, or None before any step (or a non-finite clock)."""
     if steps <= 0 or not math.isfinite(elapsed) or elapsed <= 0:
@@ -176,4 +204,6 @@ class Outlook:
         hint = cpu_suggestion(device_type=self.device_type, total_steps=self.config.num_optim_steps,
                               done_steps=global_step, seconds_per_step=speed,
                               n_params=self.n_params)
-        return lines + ([hint] if hint else [])
+        load = cpu_load() if self.device_type == "cpu" else None
+        busy = busy_note(*load) if load else None
+        return lines + [line for line in (busy, hint) if line]

@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from dialogpt.cli import UserError
-
 SUBDIR = "tensorboard"
 
 
@@ -20,11 +18,10 @@ class TensorBoardLog:
     """Scalars of log rows; rank 0 only, like the log files."""
 
     def __init__(self, output_dir: str | Path, purge_step: int | None = None) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:
-            raise UserError("--tensorboard needs the tensorboard package: pip install "
-                            "tensorboard (or run without --tensorboard)") from exc
+        from dialogpt.extras import require
+
+        SummaryWriter = require("torch.utils.tensorboard", "--tensorboard",
+                                " (or run without --tensorboard)").SummaryWriter
         self.log_dir = Path(output_dir) / SUBDIR
         # purge_step: on resume, events after the checkpoint's step (written by the interrupted
         # run) are hidden, as the log files drop their rows

@@ -1,4 +1,4 @@
-"""The demo report without the optional matplotlib (``pip install "dialogpt-lsp[plot]"``)."""
+"""The demo report without the optional matplotlib (``pip install -e ".[plot]"``)."""
 
 from __future__ import annotations
 

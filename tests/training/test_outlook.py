@@ -85,3 +85,46 @@ def test_outlook_speaks_at_start_then_once_measured():
                         "go: 41.7 days at the measured 3.6 s/step")
     assert "configs/tiny" in lines[-1]
     assert outlook.after_step(20, 72.0) == []                # said once
+
+
+@pytest.mark.parametrize("load, cores, threads, busy", [
+    (1.9, 2, 2, False),   # this run alone on an idle 2-core box
+    (2.9, 2, 2, False),   # 0.9 of a core elsewhere: under one core
+    (3.0, 2, 2, True),    # one core's worth of other work
+    (10.5, 2, 2, True),   # the loaded shared box of the demo's slow ETA
+    (5.0, 16, 1, False),  # 4 other processes on 16 cores: under half of them
+    (9.0, 16, 1, True),   # 8 = half of 16 cores
+])
+def test_busy_note_when_other_work_holds_a_core(load, cores, threads, busy):
+    from dialogpt.training.outlook import busy_note
+
+    note = busy_note(load, cores, threads)
+    assert (note is not None) == busy
+    if busy:
+        assert note.startswith(f"this machine is busy (load average {load:.1f} on {cores} cores")
+        assert "idle 2-core box" in note and "\n" not in note
+
+
+def test_a_busy_cpu_is_said_with_the_measured_plan_before_the_cpu_plan(monkeypatch):
+    from types import SimpleNamespace
+
+    from dialogpt.training import outlook as module
+
+    config = SimpleNamespace(num_optim_steps=300, lr_schedule="noam", warmup_steps=50,
+                             warmup_proportion=0.1, learning_rate=1e-5, save_every=300,
+                             valid_step=100, skip_eval=False)
+
+    def measured(device_type, load):
+        monkeypatch.setattr(module, "cpu_load", lambda: load)
+        outlook = module.Outlook(config, n_embd=32, device_type=device_type, n_params=10_000,
+                                 done_steps=0, done_seconds=0.0)
+        return outlook.after_step(20, 40.0)  # 2 s/step: 280 steps to go = 9 min
+
+    busy = measured("cpu", (10.5, 2, 2))
+    assert busy[0].endswith("280 to go: 9 min at the measured 2 s/step")
+    assert busy[-1].startswith("this machine is busy (load average 10.5 on 2 cores")
+    assert not any("busy" in line for line in measured("cpu", (1.9, 2, 2)))
+    assert not any("busy" in line for line in measured("cpu", None))   # no load average here
+    assert not any("busy" in line for line in measured("cuda", (10.5, 2, 2)))
+    here = module.cpu_load()  # this machine's own figures, of the right kinds
+    assert here is None or (here[0] >= 0 and here[1] >= 1 and here[2] >= 1)
