@@ -351,6 +351,8 @@ class Trainer:
             try:
                 ckpt.save_checkpoint(path, self.model, self.tokenizer, state, summary, extra,
                                      **self._lora_outputs())
+            except UserError as exc:  # "no space left writing PATH ...": already one line
+                error = f"{exc}; earlier checkpoints are intact"
             except Exception as exc:  # any failure must reach every rank, then stop the run
                 error = (f"could not write checkpoint {path} ({type(exc).__name__}: {exc}); "
                          "earlier checkpoints are intact")
