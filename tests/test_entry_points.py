@@ -10,7 +10,7 @@ import pytest
 
 ENTRY_POINTS = ["LSP_train.py", "prepro.py", "demo.py", "demo_utils.py", "batch_eval.py",
                 "interact.py", "generate.py", "convert_checkpoint.py", "make_refs.py", "plot.py",
-                "serve.py"]
+                "serve.py", "convert_task.py"]
 # Stages run as ``python -m MODULE`` (the extractor's Makefile calls them so).
 ENTRY_POINTS += [f"dialogpt.extraction.{stage}"
                  for stage in ("extract", "conv", "merge", "multiref", "summary", "fetch")]

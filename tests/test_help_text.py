@@ -12,7 +12,8 @@ import pytest
 from dialogpt.cli import make_parser
 
 SCRIPTS = ["LSP_train.py", "prepro.py", "demo.py", "demo_utils.py", "batch_eval.py",
-           "interact.py", "generate.py", "convert_checkpoint.py", "make_refs.py", "plot.py"]
+           "interact.py", "generate.py", "convert_checkpoint.py", "make_refs.py", "plot.py",
+           "convert_task.py"]
 
 
 def test_required_flags_and_stated_defaults_get_no_extra_default():
