@@ -251,8 +251,9 @@ def format_summary(summary: dict) -> str:
     for name, split in summary["splits"].items():
         skipped = ", ".join(f"{reason} {count}" for reason, count in split["skipped"].items())
         notes = ", ".join(f"{note} {count}" for note, count in split["notes"].items())
-        lines.append(f"  {split['file']:<20} {split['written']:>8} written from "
-                     f"{split['dialogs']} dialogs" + (f"; skipped: {skipped}" if skipped else "")
+        lines.append(f"  {split['file']:<20} {split['written']:>8} written (read: "
+                     f"{split['examples']} examples of {split['dialogs']} dialogs)"
+                     + (f"; skipped: {skipped}" if skipped else "")
                      + (f"; {notes}" if notes else ""))
     return "\n".join(lines)
 
