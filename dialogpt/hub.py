@@ -76,12 +76,18 @@ def go_offline() -> None:
     constants.HF_HUB_OFFLINE = True
 
 
+def download_command(name: str, local_dir: str = "DIR") -> str:
+    """The shell command that saves Hub id ``name`` into ``local_dir`` (huggingface_hub's ``hf``
+    CLI; the older ``huggingface-cli`` is gone from current releases)."""
+    return f"hf download {name} --local-dir {local_dir}"
+
+
 def offline_error(name: str, what: str, why: str) -> UserError:
     """The one-line error for a Hub id that cannot be loaded without a network."""
     local = f"models/{name.split('/')[-1]}"
     return UserError(f"could not load {what} {name!r}: {why}, and it is not in the local Hugging "
                      f"Face cache. Point at a local directory instead (one saved with "
-                     f"`huggingface-cli download {name} --local-dir {local}` on a machine with a "
+                     f"`{download_command(name, local)}` on a machine with a "
                      f"network, then pass {local}), or run once online so the Hub id is cached "
                      f"and set HF_HUB_OFFLINE=1")
 

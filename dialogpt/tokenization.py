@@ -108,7 +108,7 @@ def load_tokenizer(name_or_path: str | os.PathLike | None = None):
     if name == DEFAULT_TOKENIZER:
         tokenizer = GPT2TokenizerFast.from_pretrained(str(gpt2_bpe_dir()))
     else:
-        from dialogpt.hub import check_hub_id
+        from dialogpt.hub import check_hub_id, download_command
 
         offline = None if has_tokenizer_files(name) else check_hub_id(name, "model or tokenizer")
         try:
@@ -118,9 +118,9 @@ def load_tokenizer(name_or_path: str | os.PathLike | None = None):
                 raise UserError(f"could not load the tokenizer of {name!r}: the model is not "
                                 f"available ({offline}, and it is not in the local Hugging Face "
                                 "cache), so neither its tokenizer nor its weights can load. Pass "
-                                "a local model directory (huggingface-cli download on a machine "
-                                "with a network), or --tokenizer gpt2-bpe for the offline GPT-2 "
-                                "vocabulary; set HF_HUB_OFFLINE=1 once the model is cached. "
+                                f"a local model directory ({download_command(name)} on a "
+                                "machine with a network), or --tokenizer gpt2-bpe for the "
+                                "offline GPT-2 vocabulary; set HF_HUB_OFFLINE=1 once the model is cached. "
                                 f"Tried: AutoTokenizer.from_pretrained({name!r})") from None
             tried.append(f"AutoTokenizer.from_pretrained({name!r}): {type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}")

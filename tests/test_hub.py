@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -65,7 +66,8 @@ def test_offline_model_is_one_clear_line(no_network):
         load_model("microsoft/DialoGPT-small")
     message = str(info.value)
     assert "\n" not in message
-    for part in ("Hugging Face Hub is unreachable", "--local-dir", "HF_HUB_OFFLINE=1",
+    for part in ("Hugging Face Hub is unreachable", "HF_HUB_OFFLINE=1",
+                 "`hf download microsoft/DialoGPT-small --local-dir models/DialoGPT-small`",
                  "could not load model 'microsoft/DialoGPT-small'"):
         assert part in message
 
@@ -74,8 +76,33 @@ def test_offline_tokenizer_says_the_model_is_missing(no_network):
     from dialogpt.tokenization import load_tokenizer
 
     with pytest.raises(UserError, match="tokenizer of 'microsoft/DialoGPT-small': the model is "
-                                        "not available.*unreachable.*gpt2-bpe"):
+                                        "not available.*unreachable.*hf download microsoft/"
+                                        "DialoGPT-small --local-dir DIR.*gpt2-bpe"):
         load_tokenizer("microsoft/DialoGPT-small")
+
+
+def test_the_advised_download_command_exists_in_the_installed_huggingface_hub(repo_root):
+    """``huggingface-cli`` is gone from current huggingface_hub; ``hf download`` replaced it.
+    The command the messages advise parses with the installed CLI, and nothing advises the old
+    one (README, docs, messages, tests)."""
+    import shutil
+    import subprocess
+    import sys
+
+    command = hub.download_command("microsoft/DialoGPT-small", "models/x").split()
+    assert command[:2] == ["hf", "download"]
+    hf = shutil.which("hf", path=str(Path(sys.executable).parent)) or shutil.which("hf")
+    if hf is None:
+        pytest.skip("huggingface_hub's hf CLI is not on PATH")
+    result = subprocess.run([hf, "download", "--help"], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0 and "--local-dir" in result.stdout
+    advised = [str(path.relative_to(repo_root)) for folder in ("dialogpt", "docs", "tests")
+               for path in (repo_root / folder).rglob("*.*")
+               if path.suffix in (".py", ".md") and path.name != "test_hub.py"
+               and "huggingface-cli download" in path.read_text(encoding="utf-8")]
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    assert advised == [] and "huggingface-cli download" not in readme
 
 
 def test_hf_hub_offline_skips_the_network_check(monkeypatch):

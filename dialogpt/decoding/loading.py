@@ -135,9 +135,10 @@ def load_model_or_explain(name: str, init_checkpoint: str | None, flag: str):
     except UserError as exc:
         if Path(name).exists() or "--local-dir" in str(exc) or "does not exist" in str(exc):
             raise
+        from dialogpt.hub import download_command
+
         raise UserError(f"{flag} {name}: {exc} Offline, download it where a network exists "
-                        f"(huggingface-cli download {name} --local-dir DIR) and pass "
-                        f"{flag} DIR") from exc
+                        f"({download_command(name)}) and pass {flag} DIR") from exc
     if not init_checkpoint and not has_weights(name) and Path(name).exists():
         logger.warning("%s %s has no weights and no --init_checkpoint was given: decoding with "
                        "RANDOM weights", flag, name)
