@@ -226,22 +226,14 @@ def convert(config: ConvertConfig) -> dict:
     with atomic_dir(config.output, overwrite=config.force) as tmp:
         for name, (dialogs, tally) in splits.items():
             file_name, written, notes = write_split(tmp, name, dialogs, config.to,
-                                                    config.instruction)
+                                                    config.instruction, tally)
             summary["splits"][name] = {"file": file_name, **tally.info,
-                                       **dict(sorted(tally.counts.items())),
-                                       "written": written, "skipped": dict(sorted(
-                                           (tally.skipped + notes_skips(notes)).items())),
-                                       "notes": {k: v for k, v in sorted(notes.items())
-                                                 if k != "eos_in_turn" and v}}
+                                       **dict(sorted(tally.counts.items())), "written": written,
+                                       "skipped": dict(sorted(tally.skipped.items())),
+                                       "notes": {k: v for k, v in sorted(notes.items()) if v}}
         with open(tmp / "convert.json", "w", encoding="utf-8") as out:
             out.write(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     return summary
-
-
-def notes_skips(notes):
-    from collections import Counter
-
-    return Counter({"eos_in_turn": notes["eos_in_turn"]} if notes["eos_in_turn"] else {})
 
 
 def format_summary(summary: dict) -> str:

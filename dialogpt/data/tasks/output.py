@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from dialogpt.data.tasks.common import Dialog
+from dialogpt.data.tasks.common import Dialog, Tally
 from dialogpt.grounding import TURN_SEPARATOR, split_context
 
 OUTPUT_FORMATS = ("jsonl", "tsv")
@@ -45,12 +45,11 @@ def _flat(text: str, notes: Counter) -> str:
 
 
 def tsv_line(example: dict, notes: Counter) -> str | None:
-    """The TSV line of one record, or None when it cannot be one (counted in ``notes``)."""
+    """The TSV line of one record, or None when a turn holds `` EOS ``."""
     context = example["Context"]
     turns = split_context(context) if isinstance(context, str) else list(context)
     texts = [_flat(turn, notes) for turn in turns] + [_flat(example["Response"], notes)]
     if any(TURN_SEPARATOR in f" {text} " for text in texts):
-        notes["eos_in_turn"] += 1
         return None
     notes["knowledge_dropped"] += bool(example["Knowledge"])
     notes["instruction_dropped"] += bool(example.get("Instruction"))
@@ -59,8 +58,9 @@ def tsv_line(example: dict, notes: Counter) -> str | None:
 
 
 def write_split(directory: Path, name: str, dialogs: list[Dialog], to: str,
-                instruction: str) -> tuple[str, int, Counter]:
-    """Write one split into ``directory``; returns (file name, lines written, notes)."""
+                instruction: str, tally: Tally) -> tuple[str, int, Counter]:
+    """Write one split into ``directory``; returns (file name, lines written, notes). A record
+    that cannot be written is counted in ``tally``."""
     file_name = f"{name}.{to}"
     notes: Counter = Counter()
     written = 0
@@ -72,6 +72,7 @@ def write_split(directory: Path, name: str, dialogs: list[Dialog], to: str,
                 line = tsv_line({**example, "Instruction": example.get("Instruction")
                                  or instruction}, notes)
                 if line is None:
+                    tally.skip("eos_in_turn")
                     continue
             out.write(line + "\n")
             written += 1

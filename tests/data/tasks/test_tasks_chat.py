@@ -107,13 +107,15 @@ def test_columns_list_context_bad_rows_and_a_missing_column(tmp_path, convert, c
 def test_to_tsv_weights_context_zero_response_one(tmp_path, convert):
     source = write_jsonl(tmp_path / "chats.jsonl", OPENAI[:1] + [{"messages": [
         {"role": "user", "content": "two\nlines\there"},
-        {"role": "assistant", "content": "ok"}]}])
+        {"role": "assistant", "content": "ok"}]}, {"messages": [
+        {"role": "user", "content": "EOS is a word"}, {"role": "assistant", "content": "no"}]}])
     out = convert("chat", source, "--to", "tsv")
     assert (out / "train.tsv").read_text() == ("0.0 hi\t1.0 hello\n"
                                                "0.0 hi EOS 0.0 hello EOS 0.0 how are you?\t1.0 fine\n"
                                                "0.0 two lines here\t1.0 ok\n")
-    notes = summary_of(out)["splits"]["train"]["notes"]
-    assert notes == {"instruction_dropped": 2, "texts_flattened": 1}
+    split = summary_of(out)["splits"]["train"]
+    assert split["notes"] == {"instruction_dropped": 2, "texts_flattened": 1}
+    assert split["skipped"] == {"eos_in_turn": 1}  # '0.0 EOS is a word' would split in two
 
 
 def test_folder_of_splits_and_shots(tmp_path, convert):
