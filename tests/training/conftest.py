@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_models import save_seeded_checkpoint
 from training_helpers import build_db, build_seq2seq_db, write_corpus, write_grounded_jsonl
 
 
@@ -24,6 +25,24 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_config(repo_root) -> Path:
     return repo_root / "configs" / "tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(repo_root, tmp_path_factory) -> Path:
+    """configs/tiny as a model directory with our seeded weights (``tests/tiny_models.py``: seed
+    7, N(0, 0.02^2)): the start of every run whose losses are pinned, so they never depend on
+    transformers' initialisation."""
+    return save_seeded_checkpoint(repo_root / "configs" / "tiny",
+                                  tmp_path_factory.mktemp("tiny_weights"), seed=7)
+
+
+@pytest.fixture(scope="session")
+def t5_tiny_weights(repo_root, tmp_path_factory) -> Path:
+    """configs/t5-tiny as a model directory with our seeded weights (seed 7, N(0, 0.02^2), the
+    shared embedding N(0, 1) as T5's own), no tokenizer (runs take the token DB's)."""
+    return save_seeded_checkpoint(repo_root / "configs" / "t5-tiny",
+                                  tmp_path_factory.mktemp("t5_tiny_weights"), seed=7,
+                                  embedding_std=1.0)
 
 
 @pytest.fixture(scope="session")
