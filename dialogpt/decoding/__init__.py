@@ -5,8 +5,11 @@
 - ``options``: the decoding flags shared by every entry point (and a future HTTP server).
 - ``grounded_source``: seq2seq (GODEL) sources: the checkpoint's template (``grounding.json``),
   instruction + knowledge + turns fitted by ``grounding.fit_source``.
-- ``generation``: ``Decoder``, batched Hugging Face ``generate`` for causal (left padding) and
-  seq2seq (right-padded sources) models.
+- ``engine``: the decoding engine (requests in, token events out; continuous batching over a
+  slot KV cache, GPT-2 and T5, greedy/sampling, log-probabilities, a thread-safe loop for
+  servers).
+- ``generation``: ``Decoder``, histories -> responses through the engine (beam search and other
+  architectures: batched Hugging Face ``generate``), with optional reranking.
 - ``rerank``: the ``Ranker`` interface and the MMI reverse-model scorer.
 - ``loading``: builds a ``Decoder`` from parsed flags (tokenizer, models, device).
 - ``inputs``: reading TSV / ``test.refs.txt`` contexts, writing one response per line.

@@ -12,9 +12,11 @@ lines (instruction, knowledge and context per record) or TSV contexts, with ``--
 
 The output is a plain file of responses aligned with the input lines, which ``batch_eval.py``
 scores directly. A blank context gets an empty response line (counted in the summary) so the
-alignment never shifts. Contexts are grouped by length into batches of ``--batch_size`` (default:
-64 for plain greedy decoding, whose ``greedy_generate`` pads little, else 16) to reduce
-padding; the output order is the input order regardless.
+alignment never shifts. Greedy and sampled decoding run every context through the decoding engine
+at once, longest first, with at most ``--batch_size`` (default 64) decoding together: a context
+joins as soon as another finishes, and nothing is padded. Beam search groups contexts by length
+into padded batches of ``--batch_size`` (default 16). The output order is the input order
+regardless.
 """
 
 from __future__ import annotations
@@ -51,9 +53,10 @@ def build_parser():
     io.add_argument("--output", required=True,
                     help="responses, one per input line (written atomically)")
     io.add_argument("--batch_size", type=int, default=0,
-                    help="contexts decoded together; 0 = 64 for plain greedy decoding (prefilled "
-                         "in length-sorted chunks, at most 16k cached tokens at once), else 16 "
-                         "(sampling and beam search pad a batch to its longest context)")
+                    help="contexts decoded together; 0 = 64 for greedy and sampling (the decoding "
+                         "engine: a context joins when another finishes, nothing is padded, at "
+                         "most 16k cached tokens at once), else 16 (beam search pads a batch to "
+                         "its longest context)")
     add_model_args(parser)
     add_decoding_args(parser)
     add_grounding_args(parser)
@@ -91,15 +94,21 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     lengths = [sum(map(len, dialog.turns)) + len(dialog.knowledge or "") for dialog in dialogs]
     with tqdm(total=len(dialogs), unit="ctx", desc="decoding", dynamic_ncols=True) as bar:
-        batch_size = args.batch_size or (64 if decoder.plain_greedy else 16)
-        for batch in batches_by_length(lengths, batch_size):
+        if decoder.uses_engine:
+            decoder.engine.max_rows = args.batch_size or 64
+            batches = [sorted(range(len(dialogs)), key=lambda i: -lengths[i])]
+        else:
+            batches = batches_by_length(lengths, args.batch_size or 16)
+        for batch in batches:
             decoded = decoder.respond([dialogs[i].turns for i in batch],
                                       knowledge=[dialogs[i].knowledge for i in batch],
-                                      instructions=[dialogs[i].instruction for i in batch])
+                                      instructions=[dialogs[i].instruction for i in batch],
+                                      progress=bar.update if decoder.uses_engine else None)
             for index, response in zip(batch, decoded):
                 responses[index] = one_line(response.text)
                 truncated += response.context.truncated_for_tokens
-            bar.update(len(batch))
+            if not decoder.uses_engine:
+                bar.update(len(batch))
     elapsed = time.perf_counter() - started
     with atomic_write(args.output) as out:
         out.writelines(f"{response}\n" for response in responses)

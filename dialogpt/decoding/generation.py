@@ -7,13 +7,15 @@ call:
    EOS (``context.build_context``); seq2seq, one source string from the instruction, knowledge
    and turns by the model's template, cut by ``grounding.fit_source``'s policy
    (``grounded_source.source_window``);
-2. pads the batch and runs Hugging Face ``generate`` with the KV cache (plain greedy decoding of a
-   causal model: ``greedy.greedy_generate``, the same tokens with less padding and copying). Causal: left padding
+2. decodes them with the decoding engine (``dialogpt.decoding.engine``: continuous batching over
+   a slot KV cache, greedy and sampling with every processor, GPT-2 and T5 models), whose greedy
+   tokens are Hugging Face ``generate``'s. Beam search, other architectures, and callers passing
+   their own ``GenerationConfig`` run ``generate`` on a padded batch instead. Causal: left padding
    (pad = EOS, attention mask 0); GPT-2's learned absolute positions must start at 0 at each row's
    first real token, and ``generate`` derives ``position_ids`` from the attention mask
    (``cumsum - 1``). Seq2seq: right-padded sources (the tokenizer's pad id, mask 0) for the
    encoder, whose outputs the decoder's cross-attention reuses at every step. The tests check
-   both by comparing batched greedy output with each context decoded alone;
+   both paths by comparing batched greedy output with each context decoded alone;
 3. cuts every output at its first EOS (finished rows are padded by ``generate``), after dropping
    an encoder-decoder's decoder start token;
 4. with a ``Ranker`` (causal models only: MMI needs a backward DialoGPT): generates
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from dialogpt.cli import UserError
 from dialogpt.decoding.context import (ContextWindow, build_context, context_token_budget,
@@ -105,12 +107,15 @@ class Decoder:
         self.candidates_per_context = options.candidate_count(ranker is not None)
         self.generation_config = GenerationConfig(**generation_kwargs(
             options, self.candidates_per_context, self.eos_id, self.pad_id, start_id))
-        self.plain_greedy = (model.config.model_type == "gpt2" and options.decoding == "greedy"
-                             and self.candidates_per_context == 1 and options.min_length == 0
-                             and options.repetition_penalty == 1.0
-                             and options.no_repeat_ngram_size == 0)
-        """Whether ``generate_ids`` with the decoder's own config may use ``greedy_generate``:
-        greedy search of a GPT-2 model with no logits processor to apply."""
+        self.engine = None
+        """The decoding engine (None: beam search, or a model it does not run)."""
+        from dialogpt.decoding.engine import supports
+
+        if options.decoding != "beam" and supports(model):
+            from dialogpt.decoding.engine import Engine, SamplingParams
+
+            self.engine = Engine(model, tokenizer, eos_id=self.eos_id)
+            self.params = SamplingParams.from_options(options)
         self.rng = random.Random(options.seed if options.seed >= 0 else None)
 
     @property
@@ -140,13 +145,19 @@ class Decoder:
             self.sources.instruction if instruction is None else instruction,
             self.sources.template, self.context_budget, self.options.max_history)
 
+    @property
+    def uses_engine(self) -> bool:
+        return self.engine is not None
+
     def respond(self, histories: Sequence[Sequence[str]],
                 knowledge: Sequence[str | None] | None = None,
-                instructions: Sequence[str | None] | None = None) -> list[Response]:
+                instructions: Sequence[str | None] | None = None,
+                progress: Callable[[int], None] | None = None) -> list[Response]:
         """One response per history, in order; all histories are decoded as one batch.
 
         ``knowledge`` / ``instructions``: one entry per history (None = the default), seq2seq
         models only. A history without turns gets an empty response without running the model.
+        ``progress(k)``: called as the engine finishes contexts (``k`` of them at a time).
         """
         knowledge = knowledge or [None] * len(histories)
         instructions = instructions or [None] * len(histories)
@@ -155,7 +166,7 @@ class Decoder:
         windows = [self.window(history, kn, instruction)
                    for history, kn, instruction in zip(histories, knowledge, instructions)]
         active = [i for i, window in enumerate(windows) if window.ids]
-        generated = self.generate_ids([windows[i].ids for i in active])
+        generated = self.generate_ids([windows[i].ids for i in active], progress=progress)
         responses = [Response(text="", ids=[], context=window) for window in windows]
         texts = [[self.decode(ids) for ids in group] for group in generated]
         scores: list[list[float]] = [[] for _ in active]
@@ -177,13 +188,15 @@ class Decoder:
                                      clean_up_tokenization_spaces=False).strip()
 
     def generate_ids(self, contexts: Sequence[Sequence[int]], generation_config=None,
+                     progress: Callable[[int], None] | None = None,
                      **generate_kwargs) -> list[list[list[int]]]:
         """Token ids of ``candidates_per_context`` continuations of each context, EOS cut off.
 
         ``generation_config`` (default: the decoder's own) and ``generate_kwargs`` (``streamer``,
-        ``stopping_criteria``...) let a caller such as the HTTP server vary them per call. Plain
-        greedy decoding with the decoder's own config runs ``greedy.greedy_generate`` (the same
-        tokens as ``generate``, faster on a batch); everything else runs ``generate``.
+        ``stopping_criteria``...) let a caller such as the HTTP server vary them per call; they
+        run Hugging Face ``generate``, as beam search does. Otherwise the engine decodes every
+        candidate as its own request (sampling seeds drawn from torch's global generator, so
+        ``torch.manual_seed`` reproduces a call).
         """
         import torch
 
@@ -191,11 +204,8 @@ class Decoder:
 
         if not contexts:
             return []
-        if self.plain_greedy and generation_config is None and not generate_kwargs:
-            from dialogpt.decoding.greedy import greedy_generate
-
-            return [[ids] for ids in greedy_generate(self.model, contexts, config.max_new_tokens,
-                                                     self.eos_id)]
+        if self.engine is not None and generation_config is None and not generate_kwargs:
+            return self._generate_engine(contexts, progress)
         if self.seq2seq:
             return self._generate_seq2seq(contexts, config, generate_kwargs)
         width = max(len(ids) for ids in contexts)
@@ -211,6 +221,23 @@ class Decoder:
         new_tokens = output[:, width:].tolist()
         per = config.num_return_sequences
         return [[cut_at_eos(tokens, self.eos_id) for tokens in new_tokens[i * per:(i + 1) * per]]
+                for i in range(len(contexts))]
+
+    def _generate_engine(self, contexts: Sequence[Sequence[int]],
+                         progress: Callable[[int], None] | None) -> list[list[list[int]]]:
+        from dialogpt.decoding.engine import Request
+
+        per = self.candidates_per_context
+        requests = [Request(list(ids), self.params) for ids in contexts for _ in range(per)]
+        on_event = None
+        if progress is not None:
+            def on_event(event) -> None:
+                if event.finished and per == 1:
+                    progress(1)
+        completions = self.engine.run(requests, on_event)
+        if progress is not None and per > 1:
+            progress(len(contexts))
+        return [[completion.token_ids for completion in completions[i * per:(i + 1) * per]]
                 for i in range(len(contexts))]
 
     def _generate_seq2seq(self, sources: Sequence[Sequence[int]], config,
