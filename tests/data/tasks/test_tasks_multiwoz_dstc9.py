@@ -112,3 +112,11 @@ def test_dstc9_godel_train_is_its_2022_seeded_draw(tmp_path, convert):
     summary = json.loads((out / "convert.json").read_text())
     assert summary["train"]["sampled_ids"] == expected and summary["train"]["seed"] == 2022
     assert len(read_jsonl(out / "train.jsonl")) == len(expected) > 0
+
+
+def test_dstc9_test_split_converted_when_present(tmp_path, convert):
+    folder = dstc9_folder(tmp_path)
+    write_json(folder / "test" / "logs.json", TRAIN_LOGS[2:])
+    write_json(folder / "test" / "labels.json", TRAIN_LABELS[2:])
+    out = convert("dstc9", folder)
+    assert read_jsonl(out / "test.jsonl") == TRAIN_RECORDS[1:]
