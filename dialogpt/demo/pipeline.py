@@ -327,6 +327,16 @@ def stage_report(demo: Demo, results) -> dict:
     return write_report(demo.out, demo.train_dir, results, demo.heldout_tsv, demo.responses)
 
 
+def _mmi_step(demo: Demo, results, checkpoint: str, refs: Path) -> str:
+    """``demo.py --mmi`` to try, or, after it, the reranked decoding with its backward model."""
+    reverse = results.get("train_reverse", {}).get("checkpoint")
+    if not (demo.args.mmi and reverse):
+        return "  MMI reranking too:     python demo.py --mmi"
+    return (f"  decode with MMI:       python generate.py --model {checkpoint} --mmi_model "
+            f"{reverse} --decoding sample --top_k 20 --num_candidates 8 --max_length 30 "
+            f"--seed 42 --input {refs} --output mmi.resp.txt")
+
+
 def next_steps(demo: Demo, results) -> str:
     checkpoint = results.get("train", {}).get("checkpoint", str(demo.train_dir))
     refs = demo.valid_tsv.with_name("valid.refs.txt")
@@ -341,7 +351,7 @@ def next_steps(demo: Demo, results) -> str:
         f"  score the responses:   python batch_eval.py --refs {refs} --hyp out.resp.txt "
         "--format plain",
         f"  loss curves:           python plot.py {demo.train_dir}",
-        "  MMI reranking too:     python demo.py --mmi",
+        _mmi_step(demo, results, checkpoint, refs),
         "  train a real model:    python demo.py --data small --dumps DIR --model small",
         "  or directly:           torchrun --nproc_per_node=N LSP_train.py --model_name_or_path "
         "configs/117M --train_input_file DB --eval_input_file TSV --output_dir DIR",

@@ -172,24 +172,25 @@ def read_all(config: ConvertConfig, module, planned) -> dict[str, tuple]:
 
 
 def sample_train(config: ConvertConfig, dialogs):
-    """The kept train dialogs (:class:`~dialogpt.data.tasks.sampling.Sample`), and the seed used."""
+    """The kept train dialogs (:class:`~dialogpt.data.tasks.sampling.Sample`) and the draw that
+    chose them: ``{"fraction", "seed"}`` (None where not drawn)."""
     from dialogpt.data.tasks import sampling
 
     if config.train == "all":
-        return sampling.keep_all(dialogs), None
-    if config.train == "fraction":
-        return sampling.sample_fraction(dialogs, config.fraction, config.seed), config.seed
+        return sampling.keep_all(dialogs), {"fraction": None, "seed": None}
     if config.train == "shots":
-        return sampling.sample_shots(dialogs, config.shots, config.seed), config.seed
-    if config.task == "wow":
+        return (sampling.sample_shots(dialogs, config.shots, config.seed),
+                {"fraction": None, "seed": config.seed})
+    if config.train == "godel" and config.task == "wow":
         from dialogpt.data.tasks.wow import godel_sample
 
-        return sampling.keep_dialogs(godel_sample(dialogs)), None
-    if config.task == "dstc9":
-        from dialogpt.data.tasks.dstc9 import GODEL_FRACTION as DSTC9_FRACTION, GODEL_SEED
-
-        return sampling.sample_fraction(dialogs, DSTC9_FRACTION, GODEL_SEED), GODEL_SEED
-    return sampling.sample_fraction(dialogs, GODEL_FRACTION, config.seed), config.seed
+        return sampling.keep_dialogs(godel_sample(dialogs)), {"fraction": None, "seed": None}
+    fraction, seed = config.fraction, config.seed
+    if config.train == "godel" and config.task == "dstc9":
+        from dialogpt.data.tasks.dstc9 import GODEL_FRACTION as fraction, GODEL_SEED as seed
+    elif config.train == "godel":
+        fraction = GODEL_FRACTION
+    return sampling.sample_fraction(dialogs, fraction, seed), {"fraction": fraction, "seed": seed}
 
 
 def source_entries(planned) -> list[dict]:
@@ -215,13 +216,12 @@ def convert(config: ConvertConfig) -> dict:
     planned = plan_splits(config, module)
     splits = read_all(config, module, planned)
     train_dialogs, train_tally = splits["train"]
-    sample, seed = sample_train(config, train_dialogs)
+    sample, draw = sample_train(config, train_dialogs)
     splits["train"] = (sample.dialogs, train_tally)
     summary = {"format": 1, "task": config.task, "input": str(config.input.resolve()),
                "sources": source_entries(planned),
-               "train": {"mode": config.train, "fraction": config.fraction,
-                         "shots": config.shots, "seed": seed, "unit": sample.unit,
-                         "sampled_ids": sample.ids},
+               "train": {"mode": config.train, **draw, "shots": config.shots,
+                         "unit": sample.unit, "sampled_ids": sample.ids},
                "instruction": config.instruction, "to": config.to, "splits": {}}
     with atomic_dir(config.output, overwrite=config.force) as tmp:
         for name, (dialogs, tally) in splits.items():

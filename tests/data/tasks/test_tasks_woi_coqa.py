@@ -80,7 +80,9 @@ def test_godel_mode_is_the_0_6_percent_draw_with_the_seed(tmp_path, convert):
     out = convert("woi", woi_folder(tmp_path, lines), "--train", "godel", "--seed", "5")
     rng = random.Random(5)
     expected = [f"d{n}:{k}" for n in range(400) for k in range(2) if rng.random() < 0.006]
-    assert json.loads((out / "convert.json").read_text())["train"]["sampled_ids"] == expected
+    train = json.loads((out / "convert.json").read_text())["train"]
+    assert train["sampled_ids"] == expected
+    assert (train["fraction"], train["seed"]) == (0.006, 5)
 
 
 COQA_SOURCE = ("story one. || <Q> what is it ?\n"
