@@ -1,150 +1,93 @@
-"""Dynamic batching: requests that arrive together are decoded in one ``generate`` call.
+"""Admission in front of the engine: how many requests may wait, 429 beyond, cancellation.
 
-Requests wait in a queue. One worker thread (generation never blocks the event loop) takes the
-oldest job, waits at most ``max_wait_s`` for more to arrive while the batch has fewer than
-``max_batch_size`` rows, and adds every queued job that ``Engine.compatible`` allows (same
-decoding settings; replies that fit the model's positions together), oldest first. Jobs that do
-not fit stay queued, in order, for the next batch. While a batch is being decoded new requests
-accumulate, so under load batches fill up without waiting. ``max_batch_size 1`` decodes one
-request at a time.
-
-A full queue (``max_queue`` waiting jobs) refuses new requests with a 429 and a ``Retry-After``
-estimated from recent batch times. A cancelled job (its client disconnected) leaves the queue at
-once, and stops its rows inside a running batch. An exception while decoding fails every job of
-that batch with a 500 and the worker carries on.
+Batching itself is the decoding engine's (continuous: a request joins the running batch at the
+next step and leaves when it ends; ``max_batch_size`` rows decode together). This class only
+counts the jobs in flight: more than ``max_batch_size + max_queue`` at once are refused with a
+429 and a ``Retry-After`` estimated from recent request times, since the extra ones could only
+wait. A cancelled job (its client disconnected) aborts its engine requests at once.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
-from collections import deque
 
 from dialogpt.serving.errors import APIError
 
-logger = logging.getLogger(__name__)
-
 
 class Batcher:
-    def __init__(self, engine, max_batch_size: int = 32, max_wait_s: float = 0.01,
-                 max_queue: int = 256, metrics=None) -> None:
-        if max_batch_size < 1 or max_queue < 1 or max_wait_s < 0:
-            raise ValueError("max_batch_size and max_queue must be >= 1, max_wait_s >= 0")
+    def __init__(self, engine, max_batch_size: int = 32, max_queue: int = 256,
+                 metrics=None) -> None:
+        if max_batch_size < 1 or max_queue < 1:
+            raise ValueError("max_batch_size and max_queue must be >= 1")
         self.engine = engine
         self.max_batch_size = max_batch_size
-        self.max_wait_s = max_wait_s
         self.max_queue = max_queue
         self.metrics = metrics
-        self.pending: deque = deque()
-        self.condition = threading.Condition()
-        self.running = 0
-        self.batch_seconds = 1.0
-        self.stopping = False
-        self.thread = threading.Thread(target=self._work, name="generation-worker", daemon=True)
+        self.in_flight: set = set()
+        self.lock = threading.Lock()
+        self.job_seconds = 1.0
+
+    @property
+    def thread(self):
+        """The engine's thread (``/health``)."""
+        loop = self.engine.loop
+        return loop.thread if loop is not None else threading.current_thread()
+
+    @property
+    def pending(self) -> list:
+        """Jobs waiting for a row: those beyond the ``max_batch_size`` oldest in flight."""
+        with self.lock:
+            jobs = sorted(self.in_flight, key=lambda job: job.enqueued_at)
+        return jobs[self.max_batch_size:]
+
+    @property
+    def running(self) -> int:
+        with self.lock:
+            return min(len(self.in_flight), self.max_batch_size)
 
     def start(self) -> Batcher:
-        if not self.thread.is_alive():
-            self.thread.start()
+        self.engine.start()
         return self
 
     def stop(self) -> None:
-        with self.condition:
-            self.stopping = True
-            self.condition.notify_all()
-        self.thread.join(timeout=30)
+        self.engine.stop()
 
     def submit(self, job) -> None:
-        with self.condition:
-            self._drop_cancelled()
-            if len(self.pending) >= self.max_queue:
+        with self.lock:
+            if len(self.in_flight) >= self.max_batch_size + self.max_queue:
                 raise APIError(429, f"the server queue is full ({self.max_queue} requests "
                                     "waiting); retry later", code="queue_full",
                                headers={"Retry-After": str(self.retry_after())})
-            self.pending.append(job)
+            self.in_flight.add(job)
             self._gauges()
-            self.condition.notify_all()
+        try:
+            self.engine.submit(job)
+        except BaseException:
+            self.finished(job)
+            raise
+
+    def finished(self, job) -> None:
+        """``job`` ended (answered, failed or cancelled): its place is free."""
+        with self.lock:
+            if job in self.in_flight:
+                self.in_flight.discard(job)
+                elapsed = time.monotonic() - job.enqueued_at
+                self.job_seconds = 0.8 * self.job_seconds + 0.2 * elapsed
+            self._gauges()
 
     def cancel(self, job) -> None:
-        """Free ``job``'s slot: out of the queue now, and its rows stop at the next token."""
-        job.cancelled.set()
-        with self.condition:
-            self._drop_cancelled()
-            self._gauges()
+        """Free ``job``'s place now; its engine rows stop at the next step."""
+        self.engine.cancel(job)
+        self.finished(job)
 
     def retry_after(self) -> int:
-        batches_ahead = len(self.pending) / self.max_batch_size + 1
-        return max(1, math.ceil(batches_ahead * self.batch_seconds))
-
-    def _drop_cancelled(self) -> None:
-        if any(job.cancelled.is_set() for job in self.pending):
-            self.pending = deque(job for job in self.pending if not job.cancelled.is_set())
+        waves = len(self.in_flight) / self.max_batch_size
+        return max(1, math.ceil(waves * self.job_seconds))
 
     def _gauges(self) -> None:
         if self.metrics is not None:
-            self.metrics.set_gauge("queue_depth", len(self.pending))
-            self.metrics.set_gauge("requests_in_flight", self.running)
-
-    def _queued_rows(self) -> int:
-        return sum(job.rows for job in self.pending)
-
-    def _take_batch(self) -> list:
-        """The oldest job and every compatible queued job that fits (call with the lock held)."""
-        batch: list = []
-        rows = 0
-        kept: deque = deque()
-        for job in self.pending:
-            if job.cancelled.is_set():
-                continue
-            fits = not batch or (rows + job.rows <= self.max_batch_size
-                                 and self.engine.compatible(batch, job))
-            if fits:
-                batch.append(job)
-                rows += job.rows
-            else:
-                kept.append(job)
-        self.pending = kept
-        return batch
-
-    def _next_batch(self) -> list | None:
-        with self.condition:
-            while not self.stopping:
-                self._drop_cancelled()
-                if self.pending:
-                    break
-                self.condition.wait()
-            if self.stopping:
-                return None
-            deadline = time.monotonic() + self.max_wait_s
-            while (self.max_batch_size > 1 and self._queued_rows() < self.max_batch_size
-                   and not self.stopping):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self.condition.wait(remaining)
-            batch = self._take_batch()
-            self.running = len(batch)
-            self._gauges()
-            return batch
-
-    def _work(self) -> None:
-        while True:
-            batch = self._next_batch()
-            if batch is None:
-                return
-            if not batch:
-                continue
-            started = time.monotonic()
-            try:
-                self.engine.run_batch(batch)
-            except Exception as exc:
-                logger.exception("generation failed for a batch of %d requests", len(batch))
-                for job in batch:
-                    job.emit(("error", APIError(500, f"generation failed: "
-                                                     f"{type(exc).__name__}: {exc}")))
-            elapsed = time.monotonic() - started
-            self.batch_seconds = 0.8 * self.batch_seconds + 0.2 * elapsed
-            with self.condition:
-                self.running = 0
-                self._gauges()
+            waiting = max(0, len(self.in_flight) - self.max_batch_size)
+            self.metrics.set_gauge("queue_depth", waiting)
+            self.metrics.set_gauge("requests_in_flight", len(self.in_flight) - waiting)

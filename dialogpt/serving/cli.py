@@ -41,7 +41,6 @@ class ServeConfig:
     api_key: str | None = None
     served_model_name: str | None = None
     max_batch_size: int = 32
-    batch_wait_ms: float = 10.0
     max_queue: int = 256
     max_request_bytes: int = 1 << 20
     max_n: int = 8
@@ -57,8 +56,6 @@ class ServeConfig:
             problems.append("--port must be in 0..65535")
         if self.max_batch_size < 1:
             problems.append("--max_batch_size must be >= 1 (1 = no batching)")
-        if self.batch_wait_ms < 0:
-            problems.append("--batch_wait_ms must be >= 0")
         if self.threads < 0:
             problems.append("--threads must be >= 0 (0 = torch's default)")
         if self.max_queue < 1 or self.max_n < 1:
@@ -96,9 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--served_model_name", default=None,
                       help="model id in /v1/models and responses (default: --model's name)")
     http.add_argument("--max_batch_size", type=int, default=d.max_batch_size,
-                      help="most sequences decoded together (1 = no batching)")
-    http.add_argument("--batch_wait_ms", type=float, default=d.batch_wait_ms,
-                      help="how long an idle worker waits for more requests to batch")
+                      help="most sequences the engine decodes together (continuous batching: "
+                           "a request joins at the next step; 1 = one at a time)")
     http.add_argument("--max_queue", type=int, default=d.max_queue,
                       help="requests allowed to wait; more are refused with 429 + Retry-After")
     http.add_argument("--max_request_bytes", type=int, default=d.max_request_bytes,
@@ -136,9 +132,8 @@ def build_state(decoder, config: ServeConfig, model_name: str):
               if config.safe else None)
     metrics = Metrics()
     engine = Engine(decoder.model, decoder.tokenizer, decoder.options, decoder.ranker, safety,
-                    metrics, sources=decoder.sources)
-    batcher = Batcher(engine, config.max_batch_size, config.batch_wait_ms / 1000,
-                      config.max_queue, metrics)
+                    metrics, sources=decoder.sources, max_rows=config.max_batch_size)
+    batcher = Batcher(engine, config.max_batch_size, config.max_queue, metrics)
     model_id = config.served_model_name or Path(model_name.rstrip("/")).name or model_name
     return ServerState(engine=engine, batcher=batcher, metrics=metrics, model_id=model_id,
                        aliases=(model_name,), max_n=config.max_n, api_key=config.api_key,

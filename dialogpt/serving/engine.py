@@ -1,19 +1,22 @@
-"""Decoding requests in batches with the toolkit's ``Decoder`` (context windows, generate, MMI).
+"""Requests mapped onto the decoding engine (``dialogpt.decoding.engine``), events mapped back.
 
 ``Engine.prepare`` turns a request into a ``Job`` in the caller's thread: it validates the
 decoding options by building a ``Decoder`` for them (one per distinct option set, cached; the
 model is shared) and windows the dialog with ``Decoder.window``, exactly as ``interact.py`` and
-``generate.py`` do. ``Engine.run_batch`` (generation worker thread only) decodes several jobs in
-one ``generate`` call:
-
-- every choice of every job is one row (MMI candidates too, as in ``Decoder.respond``), except in
-  beam search, where a row returns its candidates as ``num_return_sequences``;
-- jobs may ask for different ``max_tokens``: the batch generates up to the largest, and
-  ``RowStopping`` stops each row at its own limit, at its stop sequences, or when its client left;
-- greedy and sampled rows stream their text as it is generated; beam search, MMI reranking and
-  safe mode choose a reply only at the end, so those stream it whole;
-- safe mode: a chosen reply with a blocklisted word is resampled up to ``retries`` times, then
-  replaced by the neutral reply.
+``generate.py`` do; a prompt sent as token ids, or with ``echo``, is taken as given.
+``Engine.submit`` hands every choice (and, with MMI, every candidate of it) to the engine's
+``EngineLoop`` as one engine ``Request``: they join the running batch at its next step and leave
+at EOS, a stop string or their token limit (continuous batching). What stays here is protocol:
+- token events become ``("delta", choice, text, tokens)`` events of the request (the reply is
+  stripped, as ``Decoder.decode`` strips it: leading whitespace is dropped and trailing
+  whitespace held back until more text follows), and ``("done", offset, choices)`` when every
+  choice of the job has ended;
+- MMI reranking and safe mode choose a reply only once its candidates are all done (a worker
+  thread, not the engine's), so those replies stream whole; safe mode bans the blocklist while
+  decoding and resamples a blocked reply up to ``retries`` times, then sends the neutral reply;
+- beam search is not an engine method: it runs Hugging Face ``generate`` (``Decoder``) in the
+  same worker thread, one request at a time, and streams whole;
+- cancelling a job aborts its engine requests, which frees their rows at the next step.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import asyncio
 import copy
 import threading
 import time
-from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,9 +33,9 @@ from dialogpt.cli import UserError
 from dialogpt.decoding.options import DecodingOptions
 from dialogpt.serving.errors import APIError
 from dialogpt.serving.schemas import Choice, Prompt, Sampling, http_message
-from dialogpt.serving.streaming import RowText, final_text, row_stopping
 
 MAX_CACHED_DECODERS = 64
+ENDED_BY = {"eos": "eos", "stop": "stop_sequence", "length": "length"}
 
 
 @dataclass(eq=False)
@@ -51,23 +54,17 @@ class Job:
     enqueued_at: float = field(default_factory=time.monotonic)
     choice_offset: int = 0
     """Index of this job's first choice in its request's response (completions with a list)."""
+    handles: list = field(default_factory=list)
+    """The engine requests in flight for this job."""
+    choices: dict[int, Choice] = field(default_factory=dict)
 
     @property
     def options(self) -> DecodingOptions:
         return self.sampling.options
 
     @property
-    def limit(self) -> int:
-        return self.options.max_length
-
-    @property
     def beam(self) -> bool:
         return self.options.decoding == "beam"
-
-    @property
-    def rows(self) -> int:
-        """Sequences this job adds to a ``generate`` batch."""
-        return self.sampling.n * self.decoder.candidates_per_context
 
     def emit(self, event: tuple) -> None:
         """Hand ``event`` to the request's coroutine (thread-safe; dropped if it is gone)."""
@@ -78,20 +75,47 @@ class Job:
         except RuntimeError:  # the event loop is closed
             self.cancelled.set()
 
-    def batch_key(self) -> tuple:
-        return self.sampling.batch_key() + ((self.limit,) if self.beam else ())
+
+class Stripped:
+    """Streamed text as the stripped reply will read: no leading whitespace, trailing whitespace
+    held back until non-space text follows it."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.held = ""
+
+    def feed(self, text: str) -> str:
+        if not self.started:
+            text = text.lstrip()
+            self.started = bool(text)
+        body = text.rstrip()
+        if not body:
+            self.held += text
+            return ""
+        out = self.held + body
+        self.held = text[len(body):]
+        return out
 
 
-def delta_sink(job: Job, choice: int):
-    """A callback sending text shown for ``job``'s ``choice`` to its request."""
-    index = job.choice_offset + choice
-    return lambda delta: job.emit(("delta", index, delta, None))
+class ChoiceRun:
+    """One choice of a job: its candidates' engine requests and their completions."""
+
+    def __init__(self, job: Job, index: int, candidates: int) -> None:
+        self.job, self.index = job, index
+        self.completions: list = [None] * candidates
+        self.streams = job.stream and candidates == 1
+        self.text = Stripped()
 
 
 class Engine:
     def __init__(self, model, tokenizer, defaults: DecodingOptions, ranker=None, safety=None,
-                 metrics=None, sources=None) -> None:
-        """``ranker``: MMI (causal models); ``sources``: a seq2seq model's ``SourceSettings``."""
+                 metrics=None, sources=None, max_rows: int = 32) -> None:
+        """``ranker``: MMI (causal models); ``sources``: a seq2seq model's ``SourceSettings``;
+        ``max_rows``: sequences the engine decodes together."""
+        from dialogpt.decoding.engine import Engine as Core
+        from dialogpt.decoding.engine import EngineLoop, supports
+        from dialogpt.serving.logprobs import TokenText
+
         self.model = model
         self.tokenizer = tokenizer
         self.defaults = defaults
@@ -100,11 +124,30 @@ class Engine:
         self.metrics = metrics
         self.sources = sources
         self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
-        self.bad_words = safety.bad_words_ids(tokenizer) if safety is not None else None
+        self.bad_words = tuple(tuple(ids) for ids in safety.bad_words_ids(tokenizer)) \
+            if safety is not None else ()
         self._decoders: dict[DecodingOptions, Any] = {}
-        self.token_texts = None
         self._lock = threading.Lock()
+        self.token_texts = TokenText(tokenizer)
         self.default_decoder = self.decoder_for(defaults)
+        self.eos_id = self.default_decoder.eos_id
+        self.loop = EngineLoop(Core(model, tokenizer, eos_id=self.eos_id, max_rows=max_rows,
+                                    stream_text=True)) if supports(model) else None
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="rerank-beam")
+        """Reranking, safe-mode retries and beam search, off the engine's thread."""
+
+    def start(self) -> None:
+        if self.loop is not None:
+            self.loop.start()
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+        self.worker.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def alive(self) -> bool:
+        return self.loop is None or self.loop.thread.is_alive()
 
     # -- preparing (request threads) ------------------------------------------------------------
 
@@ -127,6 +170,10 @@ class Engine:
 
     def prepare(self, prompt: Prompt, sampling: Sampling, stream: bool = False) -> Job:
         decoder = self.decoder_for(sampling.options)
+        if (sampling.logprobs is not None or sampling.echo) and (
+                sampling.options.decoding == "beam" or self.loop is None):
+            raise APIError(400, "log-probabilities come with greedy or sampled decoding, not "
+                                "beam search", param="logprobs")
         if prompt.raw or prompt.ids is not None:
             return Job(prompt, sampling, decoder, self.as_given(prompt, sampling, decoder), 1,
                        stream)
@@ -163,137 +210,133 @@ class Engine:
                                 f"model's {decoder.positions} positions", param="prompt")
         return ids
 
-    def compatible(self, batch: Sequence[Job], job: Job) -> bool:
-        """Whether ``job`` may join ``batch`` in one ``generate`` call."""
-        if not batch:
-            return True
-        if job.batch_key() != batch[0].batch_key() or job.sampling.explicit_seed:
-            return False
-        if self.seq2seq:
-            return True
-        # Left-padded causal rows: each row's context + the batch's longest reply must fit.
-        longest = max(max(other.limit for other in batch), job.limit)
-        positions = job.decoder.positions
-        return all(len(other.context_ids) + longest <= positions for other in (*batch, job))
+    # -- submitting ------------------------------------------------------------------------------
 
-    # -- decoding (the worker thread) -----------------------------------------------------------
+    def params(self, job: Job, seed: int | None, options: DecodingOptions | None = None):
+        from dialogpt.decoding.engine import SamplingParams
 
-    def raw_decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True,
-                                     clean_up_tokenization_spaces=False)
+        options = options or job.options
+        return SamplingParams.from_options(
+            options, seed=seed, stop=job.sampling.stop, bad_words_ids=self.bad_words,
+            logprobs=job.sampling.logprobs, prompt_logprobs=(
+                job.sampling.logprobs or 0) if job.sampling.echo else None)
 
-    def streams_rows(self, job: Job) -> bool:
-        """Whether ``job``'s rows can show text while they are generated."""
-        return (job.stream and not job.beam and job.decoder.candidates_per_context == 1
-                and self.safety is None and job.sampling.logprobs is None)
+    def submit(self, job: Job) -> None:
+        """Start every choice of ``job`` (engine requests, or beam search in the worker)."""
+        if job.beam or self.loop is None:
+            self.worker.submit(self._guarded, job, self.run_generate, job)
+            return
+        per = job.decoder.candidates_per_context
+        seeds = self.seeds(job, job.sampling.n * per)
+        for index in range(job.sampling.n):
+            run = ChoiceRun(job, index, per)
+            for number in range(per):
+                self._request(run, number, self.params(job, seeds[index * per + number]))
 
-    def generation_config(self, lead: Job, max_new_tokens: int):
-        config = copy.deepcopy(lead.decoder.generation_config)
-        config.max_new_tokens = max_new_tokens
-        if not lead.beam:
-            config.num_return_sequences = 1
-        if lead.sampling.length_penalty is not None:
-            config.length_penalty = lead.sampling.length_penalty
-        if self.bad_words:
-            config.bad_words_ids = self.bad_words
-        return config
-
-    def generate(self, jobs: Sequence[Job]) -> tuple[list[list[list[list[int]]]], list[RowText]]:
-        """Token ids for every job, choice and candidate (cut at EOS and at the job's limit),
-        and the ``RowText`` of every row."""
+    @staticmethod
+    def seeds(job: Job, count: int) -> list[int | None]:
+        """A request's ``seed`` gives each of its engine requests its own seed, drawn in order
+        from a generator seeded with it: what ``torch.manual_seed(seed)`` before
+        ``Decoder.respond`` gives, so the server's choices reproduce the Decoder's."""
+        if not job.sampling.explicit_seed or job.options.decoding != "sample":
+            return [None] * count
         import torch
-        from transformers import StoppingCriteriaList
 
-        lead = jobs[0]
-        per_row = 1 if lead.beam else lead.decoder.candidates_per_context
-        contexts: list[list[int]] = []
-        rows: list[RowText] = []
-        for job in jobs:
-            streams = self.streams_rows(job)
-            for choice in range(job.sampling.n):
-                for _ in range(per_row):
-                    on_delta = delta_sink(job, choice) if streams else None
-                    rows.append(RowText(self.raw_decode, lead.decoder.eos_id, job.limit,
-                                        job.sampling.stop, on_delta, job.cancelled))
-                    contexts.append(job.context_ids)
-        config = self.generation_config(lead, max(job.limit for job in jobs))
-        if lead.sampling.explicit_seed:
-            torch.manual_seed(lead.options.seed)
-        kwargs = {} if lead.beam else {"stopping_criteria": StoppingCriteriaList(
-            [row_stopping(rows)])}
-        generated = lead.decoder.generate_ids(contexts, generation_config=config, **kwargs)
-        if self.metrics is not None:
-            self.metrics.observe("batch_size", len(contexts) * config.num_return_sequences)
-            self.metrics.inc("generated_tokens_total",
-                             sum(len(ids) for group in generated for ids in group))
-        out: list[list[list[list[int]]]] = []
-        index = 0
-        for job in jobs:
-            choices = []
-            for _ in range(job.sampling.n):
-                group = [ids[:job.limit] for context in generated[index:index + per_row]
-                         for ids in context]
-                index += per_row
-                choices.append(group)
-            out.append(choices)
-        return out, rows
+        generator = torch.Generator().manual_seed(job.options.seed)
+        return [int(torch.randint(2 ** 62, (1,), generator=generator)) for _ in range(count)]
 
-    def choose(self, job: Job, candidates: list[list[int]]) -> Choice:
-        """The reply for one choice: MMI picks among candidates, as ``Decoder.respond`` does."""
-        from dialogpt.decoding.rerank import choose_index
+    def _request(self, run: ChoiceRun, number: int, params) -> None:
+        from dialogpt.decoding.engine import Request
 
-        texts = [final_text(self.raw_decode(ids), job.sampling.stop) for ids in candidates]
-        scores: list[float] = []
-        chosen = 0
-        if job.decoder.ranker is not None and len(candidates) > 1:
-            source = list(job.prompt.turns[len(job.prompt.turns) - job.turns_kept:])
-            scores = job.decoder.ranker.score([source], [[text for text, _ in texts]])[0]
-            chosen = choose_index(scores, job.options.mmi_temperature, job.decoder.rng)
-        text, stopped = texts[chosen]
-        ids = candidates[chosen]
-        reason = "length" if len(ids) >= job.limit and not stopped else "stop"
-        ended_by = "stop_sequence" if stopped else ("length" if reason == "length" else "eos")
-        choice = Choice(text=text, finish_reason=reason, completion_tokens=len(ids),
-                        prompt_tokens=len(job.context_ids), turns_kept=job.turns_kept,
-                        candidates=[t for t, _ in texts] if scores else [], scores=scores,
-                        ids=list(ids), ended_by=ended_by)
-        if job.sampling.logprobs is not None or job.sampling.echo:
-            choice = self.with_logprobs(job, choice)
+        request = Request(list(run.job.context_ids), params)
+        try:
+            handle = self.loop.submit(request, lambda event: self._on_event(run, number, event))
+        except ValueError as exc:
+            raise APIError(400, str(exc)) from exc
+        run.job.handles.append(handle)
+
+    def cancel(self, job: Job) -> None:
+        job.cancelled.set()
+        for handle in job.handles:
+            if not handle.done.is_set():
+                handle.abort()
+
+    # -- events (the engine's thread) ------------------------------------------------------------
+
+    def _on_event(self, run: ChoiceRun, number: int, event) -> None:
+        job = run.job
+        if isinstance(event, BaseException):
+            job.emit(("error", APIError(500, f"generation failed: {type(event).__name__}: "
+                                             f"{event}")))
+            return
+        if event.token_id is not None and self.metrics is not None:
+            self.metrics.inc("generated_tokens_total")
+        if run.streams and self.safety is None and event.finish_reason != "abort":
+            tokens = self.tokens([event.token_id], [event.logprob]) if (
+                job.sampling.logprobs is not None and event.token_id is not None) else None
+            text = run.text.feed(event.text)
+            if text or tokens:
+                job.emit(("delta", job.choice_offset + run.index, text, tokens))
+        if event.finished:
+            run.completions[number] = event.completion
+            if event.finish_reason != "abort" and all(run.completions):
+                self.worker.submit(self._guarded, job, self.finish, run)
+
+    def _guarded(self, job: Job, function, *args) -> None:
+        try:
+            function(*args)
+        except APIError as error:
+            job.emit(("error", error))
+        except Exception as exc:  # a failure ends this request, not the server
+            job.emit(("error", APIError(500, f"generation failed: {type(exc).__name__}: "
+                                             f"{exc}")))
+
+    # -- choosing a reply (the worker thread) ----------------------------------------------------
+
+    def tokens(self, ids, logprobs) -> list:
+        return [self.token_texts.entry(token, lp.logprob if lp else None,
+                                       list(lp.top) if lp else [])
+                for token, lp in zip(ids, logprobs)]
+
+    def choice(self, job: Job, completion) -> Choice:
+        reason = completion.finish_reason
+        ids = list(completion.token_ids)
+        choice = Choice(text=completion.text.strip(), finish_reason="length" if reason ==
+                        "length" else "stop", completion_tokens=len(ids),
+                        prompt_tokens=len(job.context_ids), turns_kept=job.turns_kept, ids=ids,
+                        ended_by=ENDED_BY.get(reason, "eos"))
+        if completion.logprobs is not None:
+            ended = ids + [self.eos_id] if reason == "eos" else ids
+            choice.logprobs = self.tokens(ended, completion.logprobs)
+        if completion.prompt_logprobs is not None:
+            choice.prompt_logprobs = self.tokens(completion.prompt_ids,
+                                                 completion.prompt_logprobs)
         return choice
 
-    def with_logprobs(self, job: Job, choice: Choice) -> Choice:
-        """``choice`` with its tokens' (and, for ``echo``, the prompt's) log-probabilities: the
-        model's log-softmax at each position of the context followed by the reply."""
-        import torch
+    def finish(self, run: ChoiceRun) -> None:
+        job = run.job
+        candidates = [self.choice(job, completion) for completion in run.completions]
+        self.done(job, run.index, self.rerank(job, candidates), streamed=run.streams)
 
-        from dialogpt.serving.logprobs import TokenText
+    def rerank(self, job: Job, candidates: list[Choice]) -> Choice:
+        """MMI picks among candidates, as ``Decoder.respond`` does."""
+        from dialogpt.decoding.rerank import choose_index
 
-        texts = self.token_texts or TokenText(self.tokenizer)
-        self.token_texts = texts
-        top_n = job.sampling.logprobs or 0
-        context, ids = list(job.context_ids), list(choice.ids)
-        ids += [job.decoder.eos_id] if choice.ended_by == "eos" else []
-        with torch.inference_mode():
-            if self.seq2seq:
-                start = self.model.config.decoder_start_token_id
-                logits = self.model(input_ids=torch.tensor([context]),
-                                    decoder_input_ids=torch.tensor([[start, *ids]])).logits[0]
-                scored, offset = ids, 0
-            else:
-                tokens = context + ids
-                logits = self.model(input_ids=torch.tensor([tokens[:-1] or tokens])).logits[0]
-                scored, offset = tokens[1:], len(context) - 1
-            logprobs = torch.log_softmax(logits.float(), dim=-1)
-            chosen = [logprobs[i, t].item() for i, t in enumerate(scored)]
-            best = logprobs[:len(scored)].topk(top_n, dim=-1) if top_n else None
-        entries = [texts.entry(t, chosen[i], list(zip(best.indices[i].tolist(),
-                                                      best.values[i].tolist())) if best else [])
-                   for i, t in enumerate(scored)]
-        prompt = None
-        if job.sampling.echo:
-            prompt = [texts.entry(context[0], None)] + entries[:offset]
-        return replace(choice, logprobs=entries[offset:offset + len(ids)] if ids else [],
-                       prompt_logprobs=prompt)  # the ending EOS included (special)
+        if job.decoder.ranker is None or len(candidates) < 2:
+            return candidates[0]
+        source = list(job.prompt.turns[len(job.prompt.turns) - job.turns_kept:])
+        scores = job.decoder.ranker.score([source], [[c.text for c in candidates]])[0]
+        chosen = choose_index(scores, job.options.mmi_temperature, job.decoder.rng)
+        return replace(candidates[chosen], candidates=[c.text for c in candidates],
+                       scores=scores)
+
+    def done(self, job: Job, index: int, choice: Choice, streamed: bool) -> None:
+        choice = self.make_safe(job, choice)
+        if job.stream and not (streamed and self.safety is None):
+            job.emit(("delta", job.choice_offset + index, choice.text, choice.logprobs))
+        job.choices[index] = choice
+        if len(job.choices) == job.sampling.n:
+            job.emit(("done", job.choice_offset, [job.choices[i] for i in range(job.sampling.n)]))
 
     def count(self, name: str) -> None:
         if self.metrics is not None:
@@ -301,38 +344,58 @@ class Engine:
 
     def make_safe(self, job: Job, choice: Choice) -> Choice:
         """Resample a blocked reply up to ``safety.retries`` times, then the neutral reply."""
+        from dialogpt.decoding.engine import Request
+
         if self.safety is None or not self.safety.blocks(choice.text):
             return choice
-        options = job.options if job.options.decoding == "sample" else replace(
-            job.options, decoding="sample")
-        retry = replace(job, sampling=replace(job.sampling, n=1, options=options,
-                                              explicit_seed=False),
-                        decoder=self.decoder_for(options), stream=False)
+        options = replace(job.options, decoding="sample")
         for _ in range(self.safety.retries):
             self.count("safe_resamples_total")
-            candidate = self.choose(retry, self.generate([retry])[0][0][0])
-            if not self.safety.blocks(candidate.text):
+            params = self.params(job, None, options)
+            handle = self.loop.submit(Request(list(job.context_ids), params))
+            job.handles.append(handle)
+            candidate = self.choice(job, handle.result())
+            if job.cancelled.is_set() or not self.safety.blocks(candidate.text):
                 return candidate
         self.count("safe_replacements_total")
         return replace(choice, text=self.safety.neutral_reply, finish_reason="stop",
-                       blocked=True, candidates=[], scores=[])
+                       blocked=True, candidates=[], scores=[], logprobs=None)
 
-    def run_batch(self, jobs: Sequence[Job]) -> None:
-        """Decode ``jobs`` together and send each its events: deltas, then ``("done", choices)``."""
-        jobs = [job for job in jobs if not job.cancelled.is_set()]
-        if not jobs:
+    def run_generate(self, job: Job) -> None:
+        """Beam search (or a model the engine does not run): Hugging Face ``generate``."""
+        if job.cancelled.is_set():
             return
-        generated, rows = self.generate(jobs)
-        position = 0
-        for job, groups in zip(jobs, generated):
-            choices = []
-            for number, candidates in enumerate(groups):
-                choice = self.make_safe(job, self.choose(job, candidates))
-                if self.streams_rows(job):
-                    rows[position].finish(choice.text)
-                elif job.stream:
-                    job.emit(("delta", job.choice_offset + number, choice.text,
-                              choice.logprobs))
-                position += len(candidates) if not job.beam else 1
-                choices.append(choice)
-            job.emit(("done", job.choice_offset, choices))
+        decoder = job.decoder
+        config = copy.deepcopy(decoder.generation_config)
+        if job.sampling.length_penalty is not None:
+            config.length_penalty = job.sampling.length_penalty
+        if self.bad_words:
+            config.bad_words_ids = [list(ids) for ids in self.bad_words]
+        groups = decoder.generate_ids([job.context_ids] * job.sampling.n, generation_config=config)
+        for index, group in enumerate(groups):
+            candidates = []
+            for ids in group:
+                text = self.raw_decode(ids)
+                cut = min((p for p in (text.find(s) for s in job.sampling.stop) if p >= 0),
+                          default=-1)
+                reason = "stop" if cut >= 0 else ("length" if len(ids) >= job.options.max_length
+                                                  else "eos")
+                candidates.append(self.choice(job, _Finished(
+                    job.context_ids, ids, text[:cut] if cut >= 0 else text, reason)))
+            self.done(job, index, self.rerank(job, candidates), streamed=False)
+
+    def raw_decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True,
+                                     clean_up_tokenization_spaces=False)
+
+
+@dataclass
+class _Finished:
+    """A ``generate`` result in the shape of the engine's ``Completion``."""
+
+    prompt_ids: list[int]
+    token_ids: list[int]
+    text: str
+    finish_reason: str
+    logprobs: list | None = None
+    prompt_logprobs: list | None = None

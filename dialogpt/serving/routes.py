@@ -128,6 +128,9 @@ class Run:
         if kind == "done":
             _, offset, choices = event
             self.finished += 1
+            for job in self.jobs:
+                if job.choice_offset == offset:
+                    self.state.batcher.finished(job)
             for number, choice in enumerate(choices):
                 self.choices[offset + number] = choice
         return event

@@ -205,15 +205,29 @@ def test_long_context_keeps_the_newest_turns(client, server):
     assert reply.usage.prompt_tokens == 42
 
 
+def slow_steps(monkeypatch, server, delay: float) -> None:
+    """Every engine step takes ``delay`` seconds longer."""
+    core = server.state.engine.loop.engine
+    original = core.step
+
+    def slow():
+        time.sleep(delay)
+        return original()
+
+    monkeypatch.setattr(core, "step", slow)
+
+
 def test_full_queue_is_429_with_retry_after(client, server, monkeypatch):
     release = threading.Event()
-    original = server.state.engine.run_batch
+    core = server.state.engine.loop.engine
+    original = core.step
 
-    def blocked(jobs):
+    def held():
         release.wait(30)
-        original(jobs)
+        return original()
 
-    monkeypatch.setattr(server.state.engine, "run_batch", blocked)
+    monkeypatch.setattr(core, "step", held)
+    monkeypatch.setattr(server.state.batcher, "max_batch_size", 1)
     monkeypatch.setattr(server.state.batcher, "max_queue", 1)
     results = []
     threads = [threading.Thread(target=lambda: results.append(client.completions.create(
@@ -236,10 +250,10 @@ def test_full_queue_is_429_with_retry_after(client, server, monkeypatch):
 
 def test_exception_while_generating_is_500_and_the_server_keeps_serving(client, server,
                                                                          monkeypatch):
-    def broken(jobs):
+    def broken():
         raise RuntimeError("simulated CUDA error")
 
-    monkeypatch.setattr(server.state.engine, "generate", broken)
+    monkeypatch.setattr(server.state.engine.loop.engine, "step", broken)
     with pytest.raises(openai.InternalServerError) as caught:
         client.chat.completions.create(model=server.state.model_id, messages=HELLO,
                                        temperature=0)
@@ -256,13 +270,7 @@ def test_exception_while_generating_is_500_and_the_server_keeps_serving(client, 
 
 
 def test_disconnect_mid_stream_frees_the_slot(client, server, monkeypatch):
-    original = server.state.engine.raw_decode
-
-    def slow(ids):
-        time.sleep(0.05)
-        return original(ids)
-
-    monkeypatch.setattr(server.state.engine, "raw_decode", slow)
+    slow_steps(monkeypatch, server, 0.05)
     metrics = server.state.metrics
     before = metrics.counters["generated_tokens_total"][()]
     gone_before = metrics.counters["disconnects_total"][()]
@@ -274,31 +282,26 @@ def test_disconnect_mid_stream_frees_the_slot(client, server, monkeypatch):
             break
     stream.close()
     _wait_for(lambda: metrics.counters["disconnects_total"][()] > gone_before)
-    _wait_for(lambda: server.state.batcher.running == 0 and not server.state.batcher.pending)
+    _wait_for(lambda: not server.state.batcher.in_flight
+              and not server.state.engine.loop.engine.has_work())
     assert metrics.counters["generated_tokens_total"][()] - before < 16
     monkeypatch.undo()
     assert client.models.list().data
 
 
 def test_client_gone_before_a_plain_reply_frees_the_slot(server, monkeypatch):
-    original = server.state.engine.raw_decode
+    slow_steps(monkeypatch, server, 0.1)
     metrics = server.state.metrics
-
-    def slow(ids):
-        time.sleep(0.1)
-        return original(ids)
-
-    monkeypatch.setattr(server.state.engine, "raw_decode", slow)
     before = metrics.counters["generated_tokens_total"][()]
     gone_before = metrics.counters["disconnects_total"][()]
-    # A stop sequence makes every step decode the row's text, i.e. every step is slow.
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(server.api + "/chat/completions", timeout=0.5,
                    headers={"Authorization": "Bearer test-key"},
                    json={"messages": HELLO, "temperature": 0, "max_tokens": 16,
-                         "min_tokens": 16, "stop": ["never printed"]})
+                         "min_tokens": 16})
     _wait_for(lambda: metrics.counters["disconnects_total"][()] > gone_before)
-    _wait_for(lambda: server.state.batcher.running == 0 and not server.state.batcher.pending)
+    _wait_for(lambda: not server.state.batcher.in_flight
+              and not server.state.engine.loop.engine.has_work())
     assert metrics.counters["generated_tokens_total"][()] - before < 16
 
 
