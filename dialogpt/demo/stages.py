@@ -10,7 +10,8 @@ steps, flags passed to training...). On the next run, a stage is redone when
 
 ``before_redo(name)`` runs before a stage is redone for any of these reasons, to clear what would
 otherwise be reused (a training directory that ``--resume auto`` would continue, say); not before
-a stage that was interrupted with the same inputs, which resumes.
+a stage that was interrupted with the same inputs, which resumes. A stage never finished reads
+"not done yet" in the log, also when a stage before it runs (on a first run, all of them).
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ def plan_stages(stage_dir: Path, names: Sequence[str], options: Mapping[str, Map
         wanted = _jsonable(options.get(name, {}))
         if force:
             why = "--force"
-        elif redone is not None:
-            why = f"stage {redone} before it is redone"
         elif marker is None:
             why = NOT_DONE
+        elif redone is not None:
+            why = f"its input is new: stage {redone} ran again"
         elif marker.get("options") != wanted:
             why = f"its options changed ({describe_change(marker.get('options'), wanted)})"
         else:
@@ -82,14 +83,16 @@ def run_stages(stage_dir: Path, stages: Sequence[tuple[str, Stage]], demo,
 
     functions = dict(stages)
     results: dict[str, dict] = {}
+    earlier_ran = False
     for name, why in plan_stages(stage_dir, [name for name, _ in stages], options, force):
         if why is None:
             results[name] = read_marker(stage_dir, name)["result"]
             logger.info("stage %-9s done before with the same options (%.1f s), skipping", name,
                         results[name].get("seconds", 0.0))
             continue
-        if before_redo is not None and why != NOT_DONE:
-            before_redo(name)  # not for a stage interrupted before: it resumes
+        if before_redo is not None and (why != NOT_DONE or earlier_ran):
+            before_redo(name)  # not for a stage interrupted with the same inputs: it resumes
+        earlier_ran = True
         logger.info("stage %-9s ... (%s)", name, why)
         marker_path(stage_dir, name).unlink(missing_ok=True)  # half-redone is not done
         start = time.perf_counter()

@@ -91,11 +91,21 @@ def build_parser():
     return parser
 
 
-def vshuman_note(vshuman: int) -> str:
-    """What ``--vshuman`` did to the references, for the printed output."""
+def vshuman_note(vshuman: int, refs_per_line: list[int]) -> str:
+    """What ``--vshuman`` did to the references, for the printed output: reference #N is left
+    out only on lines with more than N references (the selection rule of
+    ``inputs.select_reference_streams``)."""
     if vshuman < 0:
         return "all references used (--vshuman -1)"
-    return (f"reference #{vshuman} (0-based; the human response) of each line left out by "
+    affected = sum(1 for count in refs_per_line if count > vshuman)
+    if not affected:
+        most = max(refs_per_line, default=0)
+        have = "one reference a line" if most == 1 else f"at most {most} references a line"
+        return (f"every reference used ({have}; --vshuman {vshuman} leaves out reference "
+                f"#{vshuman}, the human response, only on lines with more than {vshuman})")
+    where = ("of each line" if affected == len(refs_per_line)
+             else f"of the {affected} of {len(refs_per_line)} lines with more than {vshuman}")
+    return (f"reference #{vshuman} (0-based; the human response) {where} left out by "
             f"--vshuman {vshuman}, -1 keeps all")
 
 
@@ -157,6 +167,11 @@ class _Session:
                                   f"as {as_what}", f"{path}: {empty} of {len(scored)}")
         return system
 
+    def vshuman_note(self) -> str:
+        texts = self.references.texts
+        return vshuman_note(self.args.vshuman, [len(texts[key]) for key in self.keys
+                                                if key in texts])
+
     def settings(self) -> dict[str, object]:
         a = self.args
         return {"refs": a.refs, "keys": a.keys, "clean": a.clean, "n_refs": a.n_refs,
@@ -201,7 +216,7 @@ def _score_one(session: _Session, args) -> int:
     else:
         print(headline_table([(path.name, scores)]))
         print(f"({scores.n_lines} hypotheses; clean={args.clean}, compat={args.compat}; "
-              f"{vshuman_note(args.vshuman)}; --json prints every metric)")
+              f"{session.vshuman_note()}; --json prints every metric)")
     return 0
 
 
@@ -233,7 +248,7 @@ def _score_folder(session: _Session, args) -> int:
         print(json.dumps({name: scores.as_dict() for name, scores in rows}))
     elif rows:
         print(headline_table(rows))
-        print(f"(reports in {output_dir}; {vshuman_note(args.vshuman)})")
+        print(f"(reports in {output_dir}; {session.vshuman_note()})")
     if failed:
         print(f"error: {len(failed)} of {len(files)} files were not scored:", file=sys.stderr)
         for message in failed:

@@ -21,3 +21,18 @@ def test_printed_next_steps_are_the_readme_commands(repo_root):
               ("interact.py", "make_refs.py", "generate.py", "batch_eval.py", "plot.py")]
     assert len(shared) == 5
     assert all(command in readme for command in shared), set(shared) - set(readme)
+
+
+def test_after_demo_mmi_the_reranked_decoding_is_suggested_not_mmi_again():
+    def printed(*argv, **results):
+        demo = pipeline.Demo(pipeline.build_parser().parse_known_args(list(argv))[0], [])
+        return pipeline.next_steps(demo, {"train": {"checkpoint": "models/demo/train/c-300"},
+                                          **results})
+
+    assert "python demo.py --mmi" in printed()
+    text = printed("--mmi", train_reverse={"checkpoint": "models/demo/train-reverse/c-300"})
+    assert "demo.py --mmi" not in text
+    assert ("python generate.py --model models/demo/train/c-300 --mmi_model "
+            "models/demo/train-reverse/c-300 --decoding sample --top_k 20 --num_candidates 8 "
+            "--max_length 30 --seed 42 --input data/dummy/valid.refs.txt --output mmi.resp.txt"
+            ) in text

@@ -56,9 +56,39 @@ def test_the_log_names_what_changed(tmp_path):
     run_stages(tmp_path, stages([]), None, options(), force=False)
     plan = dict(plan_stages(tmp_path, NAMES, options(model="small"), force=False))
     assert plan["train"] == "its options changed (model: 'tiny' -> 'small')"
-    assert plan["report"] == "stage train before it is redone"
+    assert plan["report"] == "its input is new: stage train ran again"
     assert plan["dumps"] is None
     assert describe_change(None, {"a": 1}) == "recorded without its options"
+
+
+def test_a_first_run_says_not_done_yet_for_every_stage(tmp_path, caplog):
+    calls, cleared = [], []
+    with caplog.at_level("INFO", logger="dialogpt.demo"):
+        run_stages(tmp_path, stages(calls), None, options(), force=False,
+                   before_redo=cleared.append)
+    started = [r.getMessage() for r in caplog.records if "..." in r.getMessage()]
+    assert started == [f"stage {name:<9} ... (not done yet)" for name in NAMES]
+    assert cleared == list(NAMES[1:])  # after a stage that ran, stale outputs are still cleared
+
+
+def test_a_stage_interrupted_after_its_input_changed_is_cleared_not_resumed(tmp_path):
+    """Run 1 done; run 2 changes --model and is stopped during train (no marker), then run 3
+    with new data: train says "not done yet" but starts afresh, as its input is new."""
+    run_stages(tmp_path, stages([]), None, options(), force=False)
+    (tmp_path / "train.json").unlink()
+    (tmp_path / "report.json").unlink()
+    plan = dict(plan_stages(tmp_path, NAMES, options(data="small"), force=False))
+    assert plan["dumps"].startswith("its options changed") and plan["train"] == "not done yet"
+    assert plan["extract"] == "its input is new: stage dumps ran again"
+    cleared = []
+    run_stages(tmp_path, stages([]), None, options(data="small"), force=False,
+               before_redo=cleared.append)
+    assert cleared == list(NAMES)
+    (tmp_path / "train.json").unlink()  # stopped during train with the same inputs: resumes
+    cleared.clear()
+    run_stages(tmp_path, stages([]), None, options(data="small"), force=False,
+               before_redo=cleared.append)
+    assert cleared == ["report"]
 
 
 def test_force_redoes_everything_and_old_markers_count_as_changed(tmp_path):

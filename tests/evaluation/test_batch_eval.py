@@ -72,6 +72,35 @@ def test_table_and_per_segment_report(files, tmp_path, capsys):
     assert rows[2][0] == "k2" and rows[2][3] == "1.0000" and rows[2][5] == "hello there !"
 
 
+@pytest.mark.parametrize("cells, note", [
+    (("1|a cat", "1|human", "1|a dog"),
+     "reference #1 (0-based; the human response) of each line left out by --vshuman 1, -1 keeps "
+     "all"),
+    (("1|a cat",),
+     "every reference used (one reference a line; --vshuman 1 leaves out reference #1, the "
+     "human response, only on lines with more than 1)"),
+])
+def test_the_vshuman_note_says_what_was_left_out(tmp_path, capsys, cells, note):
+    refs = tmp_path / "refs.txt"
+    refs.write_text("".join(f"k{i}\t" + "\t".join(cells) + "\n" for i in (1, 2)),
+                    encoding="utf-8")
+    hyp = tmp_path / "hyp.txt"
+    hyp.write_text("a cat\na dog\n", encoding="utf-8")
+    code, out, _ = run(["--refs", str(refs), "--hyp", str(hyp), "--format", "plain",
+                        "--no_meteor"], capsys)
+    assert code == 0 and f"; {note}; --json prints every metric)" in out
+
+
+def test_vshuman_note_on_mixed_reference_counts():
+    from dialogpt.evaluation.batch_eval import vshuman_note
+
+    assert vshuman_note(1, [1, 3, 2, 1]) == ("reference #1 (0-based; the human response) of the "
+                                             "2 of 4 lines with more than 1 left out by "
+                                             "--vshuman 1, -1 keeps all")
+    assert vshuman_note(-1, [1]) == "all references used (--vshuman -1)"
+    assert vshuman_note(2, [2, 2]).startswith("every reference used (at most 2 references a line")
+
+
 def test_meteor_unavailable_still_prints_the_other_metrics(files, tmp_path, capsys, monkeypatch):
     refs, keys, hyp = files
     monkeypatch.setenv("PATH", str(tmp_path))   # no java
