@@ -33,6 +33,7 @@ from dialogpt.cli import UserError
 from dialogpt.decoding.options import DecodingOptions
 from dialogpt.serving.errors import APIError
 from dialogpt.serving.schemas import Choice, Prompt, Sampling, http_message
+from dialogpt.serving.streaming import Stripped
 
 MAX_CACHED_DECODERS = 64
 ENDED_BY = {"eos": "eos", "stop": "stop_sequence", "length": "length"}
@@ -74,27 +75,6 @@ class Job:
             self.loop.call_soon_threadsafe(self.events.put_nowait, event)
         except RuntimeError:  # the event loop is closed
             self.cancelled.set()
-
-
-class Stripped:
-    """Streamed text as the stripped reply will read: no leading whitespace, trailing whitespace
-    held back until non-space text follows it."""
-
-    def __init__(self) -> None:
-        self.started = False
-        self.held = ""
-
-    def feed(self, text: str) -> str:
-        if not self.started:
-            text = text.lstrip()
-            self.started = bool(text)
-        body = text.rstrip()
-        if not body:
-            self.held += text
-            return ""
-        out = self.held + body
-        self.held = text[len(body):]
-        return out
 
 
 class ChoiceRun:
