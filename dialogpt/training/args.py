@@ -5,7 +5,8 @@ Every flag is one field of ``TrainConfig``, declared once with its default, help
 order. Every original flag keeps its name, type, default and meaning (``--train_batch_size`` is
 the number of examples per optimizer step on each process; the micro-batch is that divided by
 ``--gradient_accumulation_steps``). ``--config FILE.json`` supplies defaults; flags given on the
-command line win. ``TrainConfig.validate`` holds every check that needs no files, so a bad
+command line win; keys starting with ``_`` are notes (the recipes in ``configs/recipes/`` cite
+their sources there). ``TrainConfig.validate`` holds every check that needs no files, so a bad
 command fails before anything heavy is loaded.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dialogpt.cli import UserError, add_bool_flag, check_seed, make_parser, seed_type
+from dialogpt.training.lora import INSTALL_HINT, TARGETS_HELP, LoraSettings
 from dialogpt.training.schedules import SCHEDULES
 
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -43,16 +45,17 @@ that --resume continues exactly; a GODEL checkpoint also holds grounding.json (i
 
 _MODEL, _BATCH, _OPTIM = "model and data", "batches and steps", "optimizer and schedule"
 _PRECISION, _OUTPUT, _DIST = "precision and speed", "output and resume", "distributed"
+_LORA = "LoRA (train low-rank adapters instead of every weight; needs peft)"
 
 
 def _flag(default: Any, help: str, group: str | None = None, *, kind: type = str,
           choices: Sequence[str] | None = None, metavar: str | None = None,
-          aliases: tuple[str, ...] = ()) -> Any:
+          aliases: tuple[str, ...] = (), nargs: str | None = None) -> Any:
     """A ``TrainConfig`` field that is also a command-line flag ``--NAME`` (``kind`` bool: a
-    ``true|false`` flag that also works bare)."""
+    ``true|false`` flag that also works bare; ``nargs`` "+": a list of values)."""
     return dataclasses.field(default=default, metadata={
         "help": help, "group": group, "kind": kind, "choices": choices, "metavar": metavar,
-        "aliases": aliases})
+        "aliases": aliases, "nargs": nargs})
 
 
 @dataclass
@@ -60,8 +63,9 @@ class TrainConfig:
     """Everything a training run is told; one field per ``LSP_train.py`` flag."""
 
     config: str | None = _flag(
-        None, "JSON object of flag defaults (keys are flag names without dashes); flags given on "
-        "the command line override it", metavar="FILE.json")
+        None, "JSON object of flag defaults (keys are flag names without dashes, keys starting "
+        "with _ are notes; e.g. a recipe of configs/recipes/); flags given on the command line "
+        "override it", metavar="FILE.json")
 
     # model and data
     model_name_or_path: str | None = _flag(
@@ -102,6 +106,11 @@ class TrainConfig:
     num_optim_steps: int = _flag(
         1_000_000, "optimizer steps to train for (counted from step 0, also on resume)", _BATCH,
         kind=int)
+    num_train_epochs: float | None = _flag(
+        None, "train for this many passes over the DB instead: --num_optim_steps becomes "
+        "ceil(E x optimizer steps per epoch), as the plan printed at start-up says; default unset: "
+        "--num_optim_steps decides", _BATCH,
+        kind=float, metavar="E")
     valid_step: int = _flag(10_000, "evaluate every this many optimizer steps", _BATCH, kind=int)
     save_step: int | None = _flag(
         None, "save a checkpoint every this many optimizer steps (default: --valid_step); one is "
@@ -162,6 +171,19 @@ class TrainConfig:
         "OUTPUT_DIR/tensorboard (view: tensorboard --logdir OUTPUT_DIR/tensorboard)", _OUTPUT,
         kind=bool)
 
+    # LoRA
+    lora_r: int = _flag(
+        0, "rank of the LoRA adapters; 0 trains every weight (full fine-tuning). With R > 0 only "
+        "the adapters train, and a checkpoint holds the merged weights plus adapter/ in PEFT's "
+        "format", _LORA, kind=int, metavar="R")
+    lora_alpha: float | None = _flag(
+        None, "LoRA scaling numerator: the update is (alpha / r) B A; default 2 x --lora_r",
+        _LORA, kind=float, metavar="A")
+    lora_dropout: float = _flag(0.05, "dropout on the adapters' input", _LORA, kind=float,
+                                metavar="D")
+    lora_target_modules: list[str] | None = _flag(None, TARGETS_HELP, _LORA, metavar="M",
+                                                  nargs="+")
+
     # distributed
     local_rank: int = _flag(
         -1, "set by torch.distributed.launch; torchrun's LOCAL_RANK is read too", _DIST,
@@ -180,6 +202,14 @@ class TrainConfig:
     @property
     def evaluating(self) -> bool:
         return not self.skip_eval
+
+    @property
+    def lora(self) -> LoraSettings | None:
+        """The LoRA flags, or ``None`` for full fine-tuning."""
+        if not self.lora_r:
+            return None
+        return LoraSettings(self.lora_r, self.lora_alpha, self.lora_dropout,
+                            tuple(self.lora_target_modules or ()) or None)
 
     def to_json(self) -> dict[str, Any]:
         """The flags as a JSON object (saved in checkpoints)."""
@@ -221,8 +251,12 @@ class TrainConfig:
             self._require_choice("precision", PRECISIONS)
         if self.lr_schedule in ("noam", "noamwd") and self.warmup_steps < 1:
             raise UserError(f"--warmup_steps must be >= 1 for the {self.lr_schedule} schedule")
-        if self.lr_schedule == "BERT" and not 0.0 < self.warmup_proportion < 1.0:
-            raise UserError("--warmup_proportion must be in (0, 1) for the BERT schedule")
+        if self.lr_schedule == "BERT" and not 0.0 <= self.warmup_proportion < 1.0:
+            raise UserError("--warmup_proportion must be in [0, 1) for the BERT schedule (0: "
+                            "linear decay from the first step, GODEL's schedule)")
+        if self.num_train_epochs is not None and not self.num_train_epochs > 0:
+            raise UserError(f"--num_train_epochs must be > 0, got {self.num_train_epochs}")
+        self._validate_lora()
         if self.learning_rate < 0 or self.weight_decay < 0 or self.max_grad_norm < 0:
             raise UserError("--learning_rate, --weight_decay and --max_grad_norm must be >= 0")
         if self.loss_scale < 0:
@@ -241,6 +275,23 @@ class TrainConfig:
             from dialogpt.extras import check_installed
 
             check_installed("tensorboard", "--tensorboard", " (or run without --tensorboard)")
+
+    def _validate_lora(self) -> None:
+        if self.lora_r < 0:
+            raise UserError(f"--lora_r must be >= 0 (0: no LoRA), got {self.lora_r}")
+        if not self.lora_r:
+            return
+        if self.lora_alpha is not None and not self.lora_alpha > 0:
+            raise UserError(f"--lora_alpha must be > 0, got {self.lora_alpha}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise UserError(f"--lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        modules = self.lora_target_modules or []
+        if "all-linear" in modules and len(modules) > 1:
+            raise UserError("--lora_target_modules all-linear stands alone; drop the other names")
+        import importlib.util
+
+        if importlib.util.find_spec("peft") is None:
+            raise UserError(f"--lora_r {self.lora_r}: {INSTALL_HINT}")
 
     def _require_positive(self, *names: str) -> None:
         for name in names:
@@ -271,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
             extra["choices"] = meta["choices"]
         if meta["metavar"]:
             extra["metavar"] = meta["metavar"]
+        if meta["nargs"]:
+            extra["nargs"] = meta["nargs"]
         group.add_argument(f"--{field.name}", *meta["aliases"], dest=field.name,
                            default=field.default, help=meta["help"], **extra)
     return parser
@@ -286,6 +339,7 @@ def _config_defaults(path: str) -> dict[str, Any]:
         raise UserError(f"--config {file} line {exc.lineno}: invalid JSON ({exc.msg})") from exc
     if not isinstance(values, dict):
         raise UserError(f"--config {file} must hold a JSON object of flag values")
+    values = {key: value for key, value in values.items() if not key.startswith("_")}  # notes
     known = {field.name for field in dataclasses.fields(TrainConfig)} - {"config"}
     unknown = sorted(set(values) - known)
     if unknown:

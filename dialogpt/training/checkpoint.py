@@ -6,7 +6,9 @@
   and the tokenizer files: ``AutoModelForCausalLM.from_pretrained`` / ``AutoTokenizer`` load it;
 - ``training_state.pt``: optimizer, grad scaler, counters, the loader position and the RNG states
   of every rank, the arguments; plain tensors and containers, read with ``weights_only=True``;
-- ``trainer_state.json``: a readable summary (step, epoch, loss, world size, precision).
+- ``trainer_state.json``: a readable summary (step, epoch, loss, world size, precision);
+- a LoRA run (``--lora_r``): the weights above are the merged ones, and ``adapter/`` holds the
+  adapter in PEFT's format (``dialogpt.training.lora``).
 
 A directory is written under a temporary name and renamed when complete
 (``dialogpt.fileio.atomic_dir``), so a crash or a failed write never leaves a half checkpoint
@@ -19,7 +21,7 @@ import json
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -177,9 +179,12 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, model, tokenizer, training_state: dict[str, Any],
-                    summary: dict[str, Any], json_files: dict[str, Any] | None = None) -> Path:
+                    summary: dict[str, Any], json_files: dict[str, Any] | None = None,
+                    weights: dict[str, torch.Tensor] | None = None,
+                    write_extra: Callable[[Path], None] | None = None) -> Path:
     """Write a complete checkpoint directory atomically (replacing one of the same name), with
-    ``json_files`` (name -> JSON value) beside the weights."""
+    ``json_files`` (name -> JSON value) beside the weights. ``weights`` replaces the model's own
+    state dict (LoRA: the merged weights); ``write_extra(directory)`` adds files (the adapter)."""
     from transformers.utils import logging as hf_logging
 
     path = Path(path)
@@ -187,7 +192,9 @@ def save_checkpoint(path: str | Path, model, tokenizer, training_state: dict[str
         bars_were_enabled = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
         try:
-            model.save_pretrained(tmp, safe_serialization=True)
+            model.save_pretrained(tmp, safe_serialization=True, state_dict=weights)
+            if write_extra is not None:
+                write_extra(tmp)
         finally:
             if bars_were_enabled:
                 hf_logging.enable_progress_bar()

@@ -117,12 +117,15 @@ def test_help_lists_the_same_flags_and_defaults_as_before_the_typed_config(repo_
     states_own_default = {"--config", "--tokenizer", "--save_step", "--precision"}
     expected = {flag: "(none)" if flag in states_own_default else printed
                 for flag, printed in before["help_defaults"].items()}
-    added = {"--tensorboard": "False"}  # flags added since (issue 15)
+    added = {"--tensorboard": "False",  # flags added since (issue 15; issue 24: epochs, LoRA)
+             "--num_train_epochs": "(none)", "--lora_r": "0", "--lora_alpha": "(none)",
+             "--lora_dropout": "0.05", "--lora_target_modules": "(none)"}
     assert _flag_defaults(build_parser().format_help()) == expected | added
     config = parse_args(["--model_name_or_path", "m", "--train_input_file", "db",
                          "--eval_input_file", "valid.tsv", "--output_dir", "out"])
     assert dataclasses.asdict(config) == before["parsed_with_required_flags"] | {
-        "tensorboard": False}
+        "tensorboard": False, "num_train_epochs": None, "lora_r": 0, "lora_alpha": None,
+        "lora_dropout": 0.05, "lora_target_modules": None}
 
 
 def test_every_flag_is_a_documented_config_field():
