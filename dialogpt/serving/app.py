@@ -2,22 +2,30 @@
 
 ``create_app(state)`` wires the handlers of ``routes`` and wraps them in one ASGI middleware that,
 for every request:
-- refuses a body over ``max_request_bytes`` with a 413 (by ``Content-Length`` or by counting);
+- refuses a body over ``max_request_bytes`` with a 413 (by ``Content-Length`` or by counting), a
+  body not received within ``--body_timeout`` with a 408, and JSON nested deeper than
+  ``connections.MAX_JSON_DEPTH`` with a 400, before any parse;
 - requires ``Authorization: Bearer KEY`` on ``/v1/*`` and TGI's generation routes (``/generate``,
-  ``/generate_stream``, ``POST /``) when a key is set (401);
+  ``/generate_stream``, ``POST /``) when a key is set (401), and on the chat page and its own API
+  (``/gradio_api/...``) the key or the cookie of ``/login`` (``page_auth``);
 - counts the answer by route and status and times it until its last byte (``/metrics``).
 Every error leaves in the route's error shape (OpenAI, or Hugging Face TGI's on its routes); an
-unexpected exception is a 500 in that shape and the server keeps serving.
+unexpected exception is a 500 in that shape and the server keeps serving. Every error leaves
+the keep-alive connection usable (an exception escaping to uvicorn would make it drop the
+connection without ``Connection: close``); one whose body was left unread says
+``Connection: close``.
 """
 
 
+import asyncio
 import hmac
 import json
 import logging
 import time
 
 from dialogpt.serving.errors import APIError, error_body, error_headers
-from dialogpt.serving import tgi
+from dialogpt.serving import page_auth, tgi
+from dialogpt.serving.connections import MAX_JSON_DEPTH, json_too_deep
 from dialogpt.serving.routes import (
     ServerState,
     chat_completions,
@@ -29,6 +37,7 @@ from dialogpt.serving.routes import (
 
 logger = logging.getLogger(__name__)
 
+CLOSE = {"Connection": "close"}
 ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/generate",
           "/generate_stream", "/info", "/health", "/metrics")
 TGI_GENERATION = ("/generate", "/generate_stream")
@@ -60,11 +69,14 @@ async def send_error(send, error: APIError, path: str) -> None:
 
 
 class GuardMiddleware:
-    """Body limit, bearer key and metrics around the whole application (pure ASGI)."""
+    """Body limits, keys and metrics around the whole application (pure ASGI)."""
 
-    def __init__(self, app, state: ServerState) -> None:
+    def __init__(self, app, state: ServerState, page: bool = False,
+                 body_timeout: float = 30.0) -> None:
         self.app = app
         self.state = state
+        self.page = page
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -76,16 +88,22 @@ class GuardMiddleware:
         async def counting_send(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["started"] = True
             await send(message)
 
         try:
+            if self.page_locked(scope):
+                return await page_auth.refuse(scope, counting_send)
             error = self.check_key(scope)
             if error is None:
                 receive, error = await self.read_body(scope, receive)
             if error is not None:
                 await send_error(counting_send, error, path)
+            elif self.page and self.state.api_key and path == page_auth.LOGIN_PATH:
+                body = (await receive()).get("body", b"")
+                await page_auth.login(scope, body, counting_send, self.state.api_key)
             else:
-                await self.app(scope, receive, counting_send)
+                await self.run_app(scope, receive, counting_send, status)
         finally:
             label = route_label(path, scope["method"])
             if label != "page":
@@ -94,10 +112,35 @@ class GuardMiddleware:
                 self.state.metrics.observe("request_latency_seconds",
                                            time.monotonic() - started, route=label)
 
+    async def run_app(self, scope, receive, send, status: dict) -> None:
+        """The application; an exception it lets out is a 500 in the route's shape, and the
+        connection stays open (raised on to uvicorn, it would drop the connection)."""
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            if status.get("started"):
+                raise  # a streamed answer already begun cannot turn into an error
+            logger.exception("unexpected error on %s", scope["path"])
+            await send_error(send, APIError(500, f"internal error: {type(exc).__name__}: {exc}"),
+                             scope["path"])
+
+    def page_locked(self, scope) -> bool:
+        """A chat-page path (the page, its assets, Gradio's API) without the key or cookie."""
+        key = self.state.api_key
+        if not (self.page and key) or route_label(scope["path"], scope["method"]) != "page":
+            return False
+        if scope["path"] == page_auth.LOGIN_PATH or page_auth.has_cookie(scope, key):
+            return False
+        return self.check_bearer(scope) is not None
+
     def check_key(self, scope) -> APIError | None:
         key = self.state.api_key
         if not key or not needs_key(scope["path"], scope["method"]):
             return None
+        return self.check_bearer(scope)
+
+    def check_bearer(self, scope) -> APIError | None:
+        key = self.state.api_key
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, token = given.partition(" ")
@@ -111,7 +154,8 @@ class GuardMiddleware:
         """Read the whole body (bounded) and replay it; a 413 error when it is too large."""
         limit = self.state.max_request_bytes
         too_large = APIError(413, f"the request body is over the server's limit of {limit} "
-                                  "bytes (--max_request_bytes)", code="request_too_large")
+                                  "bytes (--max_request_bytes)", code="request_too_large",
+                             headers=CLOSE)  # the rest of the body is left unread
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -119,8 +163,14 @@ class GuardMiddleware:
         if scope["method"] in ("GET", "HEAD"):
             return receive, None
         chunks, size = [], 0
+        deadline = time.monotonic() + self.body_timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                return receive, APIError(408, f"the request body did not arrive within "
+                                              f"{self.body_timeout:g} s (--body_timeout)",
+                                         code="request_timeout", headers=CLOSE)
             if message["type"] == "http.disconnect":
                 break
             chunks.append(message.get("body", b""))
@@ -130,6 +180,9 @@ class GuardMiddleware:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
+        if json_too_deep(body):
+            return receive, APIError(400, f"the body nests JSON deeper than {MAX_JSON_DEPTH} "
+                                          "levels", code="too_deep")
         replayed = False
 
         async def replay():
@@ -142,7 +195,7 @@ class GuardMiddleware:
         return replay, None
 
 
-def create_app(state: ServerState, page: bool = True):
+def create_app(state: ServerState, page: bool = True, body_timeout: float = 30.0):
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, PlainTextResponse
 
@@ -211,5 +264,5 @@ def create_app(state: ServerState, page: bool = True):
         from dialogpt.serving.page import mount_page
 
         app = mount_page(app, state)
-    app.add_middleware(GuardMiddleware, state=state)
+    app.add_middleware(GuardMiddleware, state=state, page=page, body_timeout=body_timeout)
     return app

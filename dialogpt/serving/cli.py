@@ -44,6 +44,12 @@ class ServeConfig:
     max_queue: int = 256
     max_request_bytes: int = 1 << 20
     max_n: int = 8
+    max_beams: int = 8
+    max_new_tokens: int | None = None
+    request_timeout: float = 300.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 512
     safe: str | None = None
     safe_reply: str = ""
     safe_retries: int = 3
@@ -62,6 +68,12 @@ class ServeConfig:
             problems.append("--max_queue and --max_n must be >= 1")
         if self.max_request_bytes < 1024:
             problems.append("--max_request_bytes must be >= 1024")
+        if self.max_beams < 1 or (self.max_new_tokens is not None and self.max_new_tokens < 1):
+            problems.append("--max_beams and --max_new_tokens must be >= 1")
+        if self.request_timeout < 0:
+            problems.append("--request_timeout must be >= 0 (0 = no limit)")
+        if not (self.header_timeout > 0 and self.body_timeout > 0 and self.max_connections > 0):
+            problems.append("--header_timeout, --body_timeout and --max_connections must be > 0")
         if self.safe and not Path(self.safe).is_file():
             problems.append(f"--safe {self.safe}: no such blocklist file (one word or phrase a "
                             "line, # for comments; a bare --safe uses the built-in list)")
@@ -100,6 +112,25 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--max_request_bytes", type=int, default=d.max_request_bytes,
                       help="largest request body; larger ones get 413")
     http.add_argument("--max_n", type=int, default=d.max_n, help="largest 'n' of a request")
+    limits = parser.add_argument_group("request limits")
+    limits.add_argument("--max_beams", type=int, default=d.max_beams,
+                        help="largest num_beams of a request; n * num_beams is bounded by the "
+                             "larger of --max_n and --max_beams")
+    limits.add_argument("--max_new_tokens", type=int, default=None,
+                        help="largest max_tokens of a request (default: the model's positions "
+                             "for a causal model, 512 for a seq2seq one, whose length is "
+                             "otherwise unbounded)")
+    limits.add_argument("--request_timeout", type=float, default=d.request_timeout,
+                        help="seconds a request may decode: then it stops and frees its slot "
+                             "(a stream ends with finish_reason 'length', other answers are a "
+                             "504); 0 = no limit")
+    limits.add_argument("--header_timeout", type=float, default=d.header_timeout,
+                        help="seconds a client has to send a request's headers (slow clients "
+                             "get a 408 and are disconnected)")
+    limits.add_argument("--body_timeout", type=float, default=d.body_timeout,
+                        help="seconds a client has to send a request's body (else 408)")
+    limits.add_argument("--max_connections", type=int, default=d.max_connections,
+                        help="open connections served at once; a request beyond them gets 503")
     add_bool_flag(http, "--page", d.page, "serve the chat page (Gradio) at /")
     http.add_argument("--threads", type=int, default=d.threads,
                       help="CPU threads of torch (0 = torch's default); on a machine shared with "
@@ -137,7 +168,46 @@ def build_state(decoder, config: ServeConfig, model_name: str):
     model_id = config.served_model_name or Path(model_name.rstrip("/")).name or model_name
     return ServerState(engine=engine, batcher=batcher, metrics=metrics, model_id=model_id,
                        aliases=(model_name,), max_n=config.max_n, api_key=config.api_key,
-                       max_request_bytes=config.max_request_bytes, created=int(time.time()))
+                       max_request_bytes=config.max_request_bytes, created=int(time.time()),
+                       limits=request_limits(config, decoder),
+                       request_timeout=config.request_timeout or None)
+
+
+SEQ2SEQ_MAX_NEW_TOKENS = 512
+"""The default ``--max_new_tokens`` of a seq2seq model: nothing else bounds its reply."""
+
+
+def request_limits(config: ServeConfig, decoder):
+    """``schemas.Limits`` of the server; the default ``--max_length`` must fit its cap."""
+    from dialogpt.serving.schemas import Limits
+
+    seq2seq = getattr(decoder.model.config, "is_encoder_decoder", False)
+    positions = getattr(decoder, "positions", None)
+    cap = config.max_new_tokens or (SEQ2SEQ_MAX_NEW_TOKENS if seq2seq or not positions
+                                    else positions)
+    if decoder.options.max_length > cap:
+        raise UserError(f"--max_length {decoder.options.max_length} is over --max_new_tokens "
+                        f"{cap}: lower it, or raise --max_new_tokens")
+    return Limits(max_n=config.max_n, max_beams=config.max_beams, max_new_tokens=cap)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def warn_if_open(config: ServeConfig) -> None:
+    """Say at start-up what anyone on the network can use: the API and the chat page (with
+    ``--api_key`` both need the key: the page asks for it once)."""
+    if config.host in LOOPBACK or config.api_key:
+        return
+    logger.warning("serving on %s without --api_key: anyone who can reach it can use the API%s",
+                   config.host, " and the chat page at / (which generates without a key; "
+                   "pass --api_key, or --page false)" if config.page else "")
+
+
+def connection_limits(config: ServeConfig):
+    from dialogpt.serving.connections import ConnectionLimits
+
+    return ConnectionLimits(config.header_timeout, config.body_timeout, config.max_connections)
 
 
 SERVE_MODULES = ("fastapi", "uvicorn", "pydantic")
@@ -166,6 +236,7 @@ def main(argv=None) -> int:
 
     from dialogpt.decoding.loading import load_decoder
     from dialogpt.serving.app import create_app
+    from dialogpt.serving.connections import uvicorn_settings
 
     if config.threads:
         import torch
@@ -174,14 +245,13 @@ def main(argv=None) -> int:
     decoder = load_decoder(args)
     state = build_state(decoder, config, args.model)
     state.batcher.start()
-    app = create_app(state, page=config.page)
-    if config.host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
-        logger.warning("serving on %s without --api_key: anyone who can reach it can use it",
-                       config.host)
+    app = create_app(state, page=config.page, body_timeout=config.body_timeout)
+    warn_if_open(config)
     logger.info("serving %s at http://%s:%d/ (API under /v1)", state.model_id, config.host,
                 config.port)
     try:
-        uvicorn.run(app, host=config.host, port=config.port, log_level="info")
+        uvicorn.run(app, host=config.host, port=config.port, log_level="info",
+                    **uvicorn_settings(connection_limits(config)))
     finally:
         state.batcher.stop()
     return 0

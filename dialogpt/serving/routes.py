@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dialogpt.serving.errors import APIError, error_body
@@ -21,10 +21,12 @@ from dialogpt.serving.schemas import (
     ChatBody,
     Choice,
     CompletionBody,
+    Limits,
     Prompt,
     Sampling,
     Usage,
     chat_prompt,
+    check_limits,
     openai_sampling,
     text_prompt,
 )
@@ -33,6 +35,13 @@ from dialogpt.serving.streaming import DONE, KEEPALIVE, sse
 
 KEEPALIVE_SECONDS = 15.0
 DISCONNECT_POLL_SECONDS = 0.5
+STUCK_GRACE_SECONDS = 10.0
+"""How long a request stopped by ``--request_timeout`` may take to leave the engine before
+``/health`` calls the worker stuck."""
+
+
+class RequestTimeout(APIError):
+    """The request ran past ``--request_timeout``: stopped, its engine rows freed."""
 
 
 @dataclass
@@ -46,6 +55,12 @@ class ServerState:
     api_key: str | None = None
     max_request_bytes: int = 1 << 20
     created: int = 0
+    limits: Limits = field(default_factory=Limits)
+    """Per-request caps (n, beams, new tokens); ``schemas.check_limits``."""
+    request_timeout: float | None = None
+    """Seconds a request may decode before it ends (``finish_reason`` length, or 504)."""
+    timed_out: list = field(default_factory=list)
+    """Jobs that hit ``request_timeout``: ``/health`` checks that their decoding stopped."""
 
     def check_model(self, name: str | None) -> None:
         if name is not None and name not in (self.model_id, *self.aliases):
@@ -54,29 +69,58 @@ class ServerState:
 
 
 async def read_json(request) -> dict:
-    """The request's JSON object; 400 for bad JSON or a body that is not an object."""
+    """The request's JSON object; 400 for bad JSON, a body that is not an object, or text that
+    is not valid Unicode (the nesting depth was bounded by the middleware before this parse)."""
     raw = await request.body()
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise APIError(400, f"the body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise APIError(400, "the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise APIError(400, f"the body must be a JSON object, got {type(data).__name__}")
+    check_unicode(data)
     return data
 
 
+def check_unicode(value, where: str = "") -> None:
+    """400 naming the first string (or key) holding a lone surrogate such as ``"\\ud800"``: JSON
+    escapes allow it, but it is not text (tokenizers and UTF-8 encoders fail on it)."""
+    if isinstance(value, str):
+        if any("\ud800" <= char <= "\udfff" for char in value):
+            raise APIError(400, f"{where or 'body'} holds a lone surrogate (an unpaired \\uD800-"
+                                "\\uDFFF escape), which is not valid Unicode text",
+                           param=where or None)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_unicode(key, f"{where}.{key}".lstrip(".") if isinstance(key, str) else where)
+            check_unicode(item, f"{where}.{key}".lstrip("."))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_unicode(item, f"{where}[{index}]")
+
+
+VALUE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
+                "finite_number")
+"""Pydantic errors of a value out of its range: a 400 (a missing field or wrong type: 422)."""
+
+
 def validate(data: dict, model):
-    """``data`` as the pydantic ``model``; 422 naming the fields that are missing or wrong."""
+    """``data`` as the pydantic ``model``; 422 naming the fields that are missing or of the wrong
+    type, 400 naming a number out of its range."""
     from pydantic import ValidationError
 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors(include_input=False)
+        first = errors[0]
         param = ".".join(str(part) for part in first["loc"]) or None
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                             for e in exc.errors()[:5])
-        raise APIError(422, problems, param=param) from exc
+                             for e in errors[:5])
+        status = 400 if all(e["type"] in VALUE_ERRORS for e in errors) else 422
+        raise APIError(status, problems, param=param) from None
 
 
 async def parse_body(request, model):
@@ -94,6 +138,8 @@ class Run:
         self.events: asyncio.Queue = asyncio.Queue()
         self.choices: dict[int, Choice] = {}
         self.finished = 0
+        self.deadline = (time.monotonic() + state.request_timeout if state.request_timeout
+                         else None)
         loop = asyncio.get_running_loop()
         offset = 0
         for job in self.jobs:
@@ -117,10 +163,27 @@ class Run:
             if not job.cancelled.is_set():
                 self.state.batcher.cancel(job)
 
+    def expire_if_late(self) -> float | None:
+        """Seconds left before ``--request_timeout``; past it, stop the jobs (their slots free at
+        the engine's next step) and raise ``RequestTimeout``."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left > 0:
+            return left
+        self.state.timed_out.append((time.monotonic(), list(self.jobs)))
+        self.cancel()
+        raise RequestTimeout(504, f"the request ran past the server's --request_timeout of "
+                                  f"{self.state.request_timeout:g} s: stopped, its slot freed",
+                             code="timeout")
+
     async def next_event(self, timeout: float) -> tuple | None:
+        left = self.expire_if_late()
         try:
-            event = await asyncio.wait_for(self.events.get(), timeout)
+            event = await asyncio.wait_for(self.events.get(),
+                                           timeout if left is None else min(timeout, left))
         except asyncio.TimeoutError:
+            self.expire_if_late()
             return None
         kind = event[0]
         if kind == "error":
@@ -155,8 +218,18 @@ class Run:
 
 async def start(state: ServerState, prompts: Sequence[Prompt], sampling: Sampling,
                 stream: bool) -> Run:
+    """Prepare and queue one job per prompt. Every route comes through here, so the server's
+    per-request limits are checked here (400s: retrying the same request cannot succeed)."""
     from starlette.concurrency import run_in_threadpool
 
+    reranking = state.engine.ranker is not None
+    check_limits(sampling.options, sampling.n, state.limits,
+                 state.engine.defaults.num_candidates if reranking else 0)
+    capacity = state.batcher.max_batch_size + state.batcher.max_queue
+    if len(prompts) > capacity:
+        raise APIError(400, f"the request holds {len(prompts)} prompts, more than the server can "
+                            f"ever hold at once ({capacity}: --max_batch_size + --max_queue); "
+                            "send them in smaller requests", param="prompt")
     jobs = [await run_in_threadpool(state.engine.prepare, prompt, sampling, stream)
             for prompt in prompts]
     run = Run(state, jobs)
@@ -309,6 +382,11 @@ async def stream_chunks(run: Run, state: ServerState, chat: bool,
         while not run.done:
             try:
                 event = await run.next_event(KEEPALIVE_SECONDS)
+            except RequestTimeout:  # the unfinished choices end here, as at max_tokens
+                failed = True
+                for index in sorted(set(range(total)) - set(run.choices)):
+                    yield sse(_chunk(header, chat, index, finish_reason="length"))
+                break
             except APIError as error:
                 failed = True
                 yield sse(error_body(error, "/v1"))
@@ -355,9 +433,30 @@ def get_model(state: ServerState, name: str) -> dict:
     return model_card(state)
 
 
-def health(state: ServerState) -> dict:
+def stuck_requests(state: ServerState) -> int:
+    """Requests stopped by ``--request_timeout`` whose engine work has not ended within
+    ``STUCK_GRACE_SECONDS`` (a worker that no longer steps); ended ones are forgotten."""
+    now, stuck, kept = time.monotonic(), 0, []
+    for when, jobs in state.timed_out:
+        handles = [handle for job in jobs for handle in getattr(job, "handles", ())]
+        if any(not handle.done.is_set() for handle in handles):
+            kept.append((when, jobs))
+            stuck += now - when > STUCK_GRACE_SECONDS
+    state.timed_out[:] = kept
+    return stuck
+
+
+def health(state: ServerState):
+    """``GET /health``: 200 ``ok``; 503 when the worker stopped or is stuck (a request it was
+    told to stop still decoding after ``STUCK_GRACE_SECONDS``)."""
+    from fastapi.responses import JSONResponse
+
     batcher = state.batcher
-    return {"status": "ok" if batcher.thread.is_alive() else "worker stopped",
-            "model": state.model_id,
+    stuck = stuck_requests(state)
+    status = ("worker stopped" if not batcher.thread.is_alive()
+              else f"worker stuck ({stuck} timed-out request(s) still decoding)" if stuck
+              else "ok")
+    body = {"status": status, "model": state.model_id,
             "kind": "seq2seq" if state.engine.seq2seq else "causal",
             "queue_depth": len(batcher.pending), "max_batch_size": batcher.max_batch_size}
+    return JSONResponse(body, status_code=200 if status == "ok" else 503)

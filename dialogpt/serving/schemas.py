@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,37 @@ from dialogpt.serving.refusals import refuse_unsupported, refuse_unsupported_tgi
 
 MAX_STOP_SEQUENCES = 4
 MAX_LOGPROBS = 20
+INT_LIMIT = 2 ** 31 - 1
+"""The largest count or length a request may name (torch's int32 sizes)."""
+
+# Every number a request carries has a range and is finite (a value outside is a 400 naming the
+# field, see ``routes.validate``): one out-of-range float (``length_penalty: 1e308``) or seed
+# (``2**70``) must never reach torch.
+Seed = Annotated[int, Field(ge=0, lt=2 ** 64)]
+Count = Annotated[int, Field(ge=0, le=INT_LIMIT)]
+Positive = Annotated[int, Field(ge=1, le=INT_LIMIT)]
+Length = Annotated[int, Field(le=INT_LIMIT)]  # >= 1 is DecodingOptions' check (its message)
+Finite = Annotated[float, Field(allow_inf_nan=False)]  # the range is DecodingOptions' check
+Temperature = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Penalty = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+LengthPenalty = Annotated[float, Field(ge=-10, le=10, allow_inf_nan=False)]
+OpenAIPenalty = Annotated[float, Field(ge=-2, le=2, allow_inf_nan=False)]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask of the server (``serve.py --max_n --max_beams
+    --max_new_tokens``; ``max_new_tokens`` None = no cap beyond the model's positions)."""
+
+    max_n: int = 8
+    max_beams: int = 8
+    max_new_tokens: int | None = None
+
+    @property
+    def max_rows(self) -> int:
+        """Sequences one request may decode at once: ``n`` times its beams (or MMI candidates)."""
+        return max(self.max_n, self.max_beams)
 
 
 @dataclass(frozen=True)
@@ -86,24 +117,24 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str | None = None
-    max_tokens: int | None = None
-    temperature: float | None = Field(default=None, ge=0)
-    top_p: float | None = None
-    n: int = 1
+    max_tokens: Length | None = None
+    temperature: Temperature | None = None
+    top_p: Finite | None = None
+    n: Count = 1
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: Seed | None = None
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     # vLLM's extras that fit our decoder, and our own decoding names.
-    top_k: int | None = None
-    repetition_penalty: float | None = None
-    min_tokens: int | None = None
-    length_penalty: float | None = None
+    top_k: Count | None = None
+    repetition_penalty: Penalty | None = None
+    min_tokens: Count | None = None
+    length_penalty: LengthPenalty | None = None
     decoding: Literal["greedy", "sample", "beam"] | None = None
-    num_beams: int | None = None
-    no_repeat_ngram_size: int | None = None
-    num_candidates: int | None = None
-    mmi_temperature: float | None = None
+    num_beams: Positive | None = None
+    no_repeat_ngram_size: Count | None = None
+    num_candidates: Positive | None = None
+    mmi_temperature: Temperature | None = None
     knowledge: str | None = None
     instruction: str | None = None
     # OpenAI fields this server does not implement: refused when set (refuse_unsupported).
@@ -113,8 +144,8 @@ class _Body(BaseModel):
     function_call: Any = None
     response_format: Any = None
     logit_bias: dict[str, Any] | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
+    presence_penalty: OpenAIPenalty | None = None
+    frequency_penalty: OpenAIPenalty | None = None
 
     @property
     def include_usage(self) -> bool:
@@ -135,41 +166,41 @@ class ChatMessage(BaseModel):
 
 class ChatBody(_Body):
     messages: list[ChatMessage]
-    max_completion_tokens: int | None = None
+    max_completion_tokens: Length | None = None
     logprobs: bool = False
-    top_logprobs: int | None = None
+    top_logprobs: Count | None = None
 
 
 class CompletionBody(_Body):
-    prompt: str | list[str] | list[int] | list[list[int]]
-    logprobs: int | None = None
+    prompt: str | list[str] | list[int] | list[list[int]]  # ids: checked against the vocabulary
+    logprobs: Count | None = None
     echo: bool = False
-    best_of: int | None = None
+    best_of: Positive | None = None
 
 
 class HFParameters(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    max_new_tokens: int | None = None
+    max_new_tokens: Length | None = None
     do_sample: bool | None = None
-    temperature: float | None = Field(default=None, ge=0)
-    top_k: int | None = None
-    top_p: float | None = None
-    repetition_penalty: float | None = None
-    no_repeat_ngram_size: int | None = None
-    num_beams: int | None = None
+    temperature: Temperature | None = None
+    top_k: Count | None = None
+    top_p: Finite | None = None
+    repetition_penalty: Penalty | None = None
+    no_repeat_ngram_size: Count | None = None
+    num_beams: Positive | None = None
     stop: list[str] = Field(default_factory=list)
-    seed: int | None = None
+    seed: Seed | None = None
     return_full_text: bool | None = False
     decoding: Literal["greedy", "sample", "beam"] | None = None
     details: bool = False
     decoder_input_details: bool = False
-    top_n_tokens: int | None = None
+    top_n_tokens: Count | None = None
     # TGI parameters this server does not implement: refused when set (refuse_unsupported_tgi).
-    best_of: int | None = None
-    typical_p: float | None = None
-    truncate: int | None = None
+    best_of: Positive | None = None
+    typical_p: Probability | None = None
+    truncate: Count | None = None
     watermark: bool = False
-    frequency_penalty: float | None = None
+    frequency_penalty: OpenAIPenalty | None = None
     grammar: Any = None
     adapter_id: str | None = None
 
@@ -323,6 +354,31 @@ def chat_logprobs(body: ChatBody) -> int | None:
     if not body.logprobs:
         return None
     return logprob_count(body.top_logprobs or 0, "top_logprobs")
+
+
+def check_limits(options: DecodingOptions, n: int, limits: Limits, reranking: int = 0) -> None:
+    """``n``, beams, MMI candidates and new tokens within what the server allows (a 400 naming
+    the limit): one request must not take the worker for minutes or its memory. ``reranking``:
+    the server's own ``--num_candidates`` when it reranks (always allowed), else 0."""
+    if not 1 <= n <= limits.max_n:
+        raise APIError(400, f"n must be between 1 and {limits.max_n} (the server's --max_n), "
+                            f"got {n}", param="n")
+    beams = options.num_beams if options.decoding == "beam" else 1
+    if beams > limits.max_beams:
+        raise APIError(400, f"num_beams {beams} is over the server's limit of {limits.max_beams} "
+                            "(--max_beams)", param="num_beams")
+    per_choice = max(beams, options.num_candidates if reranking else 1)
+    allowed = max(limits.max_rows, reranking)
+    if n * per_choice > allowed:
+        name = "num_beams" if beams >= per_choice else "num_candidates"
+        raise APIError(400, f"n * {name} = {n * per_choice} sequences is over the server's limit "
+                            f"of {allowed} per request (the larger of --max_n, --max_beams"
+                            f"{' and --num_candidates' if reranking else ''}): ask for fewer "
+                            f"choices or {name}", param="n")
+    if limits.max_new_tokens is not None and options.max_length > limits.max_new_tokens:
+        raise APIError(400, f"max_tokens {options.max_length} is over the server's limit of "
+                            f"{limits.max_new_tokens} new tokens (--max_new_tokens)",
+                       param="max_tokens")
 
 
 def _sampling(options: DecodingOptions, n: int, stop, seed: int | None,

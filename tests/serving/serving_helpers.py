@@ -44,12 +44,15 @@ def live_server(argv: list[str], page: bool = False):
     import uvicorn
 
     from dialogpt.serving.app import create_app
+    from dialogpt.serving.cli import connection_limits
+    from dialogpt.serving.connections import uvicorn_settings
 
-    state, _config = build_state([*argv, "--device", "cpu"])
+    state, config = build_state([*argv, "--device", "cpu"])
     state.batcher.start()
-    app = create_app(state, page=page)
+    app = create_app(state, page=page, body_timeout=config.body_timeout)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           **uvicorn_settings(connection_limits(config))))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
