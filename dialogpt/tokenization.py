@@ -120,8 +120,9 @@ def load_tokenizer(name_or_path: str | os.PathLike | None = None):
                                 "cache), so neither its tokenizer nor its weights can load. Pass "
                                 f"a local model directory ({download_command(name)} on a "
                                 "machine with a network), or --tokenizer gpt2-bpe for the "
-                                "offline GPT-2 vocabulary; set HF_HUB_OFFLINE=1 once the model is cached. "
-                                f"Tried: AutoTokenizer.from_pretrained({name!r})") from None
+                                "offline GPT-2 vocabulary; set HF_HUB_OFFLINE=1 once the model "
+                                "is cached. Tried: "
+                                f"AutoTokenizer.from_pretrained({name!r})") from None
             tried.append(f"AutoTokenizer.from_pretrained({name!r}): {type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}")
             hint = ("a local directory needs tokenizer.json or vocab.json + merges.txt"
