@@ -202,6 +202,25 @@ def test_resuming_a_lora_checkpoint_needs_its_flags(lora_runs, corpus, base_mode
         main(argv + ["--lora_r", str(2 * R)])
 
 
+def test_resume_refuses_a_base_model_changed_since_the_run_started(base_models, corpus,
+                                                                    tmp_path):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    base = Path(shutil.copytree(base_models["causal"], tmp_path / "base"))
+    out = tmp_path / "out"
+    argv = train_argv(base, corpus["tiny8"], None, out, num_optim_steps=1, lora_r=R)
+    assert main(argv) == 0
+    weights = load_file(str(base / "model.safetensors"))
+    weights["transformer.h.0.mlp.c_fc.weight"] += 0.01     # not adapted, so frozen in the run
+    save_file(weights, str(base / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(UserError, match="base model this LoRA run started from has changed "
+                                        r"since \(transformer.h.0.mlp.c_fc.weight differs"):
+        main(train_argv(base, corpus["tiny8"], None, out, num_optim_steps=2, lora_r=R,
+                        resume="auto"))
+
+
 def test_an_unknown_target_module_names_the_linear_layers(base_models, corpus, tmp_path):
     argv = train_argv(base_models["causal"], corpus["tiny8"], None, tmp_path / "out",
                       lora_r=R) + ["--lora_target_modules", "query"]
