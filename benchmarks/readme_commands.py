@@ -126,8 +126,9 @@ COMMANDS: list[Command] = [
        "application/json' -d '{\"messages\": [{\"role\": \"user\", \"content\": \"Does money "
        "buy happiness?\"}], \"temperature\": 0}'", "dialog", kind="client", server="serve_117m"),
     _c("openai_chat", "python -c \"from openai import OpenAI; c = OpenAI(base_url='http://127.0"
-       ".0.1:8000/v1', api_key='none'); print(c.chat.completions.create(model='117M', messages="
-       "[{'role': 'user', 'content': 'Hi!'}]).choices[0].message.content)\"", "dialog",
+       ".0.1:8000/v1', api_key='none'); m = c.models.list().data[0].id; print(c.chat.completions"
+       ".create(model=m, messages=[{'role': 'user', 'content': 'Hi!'}]).choices[0].message"
+       ".content)\"", "dialog",
        kind="client", server="serve_117m"),
     # --- several GPUs (dialog/)
     _c("torchrun", "torchrun --nproc_per_node=8 LSP_train.py --model_name_or_path configs/345M "
