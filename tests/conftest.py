@@ -22,6 +22,10 @@ def pytest_configure(config):
         torch.set_num_threads(1)
     except ImportError:
         pass
+    if os.environ.get("DIALOGPT_TEST_LIBRARY_INIT") == "zeros":   # tests/training/
+        from tiny_models import zero_library_init                   # test_pinned_weights.py
+
+        zero_library_init()
 
 
 def pytest_collection_modifyitems(config, items):

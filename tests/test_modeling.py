@@ -7,6 +7,7 @@ import os
 
 import pytest
 import torch
+from tiny_models import seeded_init_
 
 from dialogpt.cli import UserError
 from dialogpt.convert import main as convert_main
@@ -22,9 +23,8 @@ GPT2_PUBLIC = {  # the public GPT-2 hyper-parameters (Radford et al., 2019)
 def _tiny_model(seed=0):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    torch.manual_seed(seed)
     config = GPT2Config(vocab_size=50257, n_positions=64, n_embd=32, n_layer=2, n_head=2)
-    return GPT2LMHeadModel(config).eval()
+    return seeded_init_(GPT2LMHeadModel(config), seed).eval()
 
 
 def _original_layout(model, body_only=False):

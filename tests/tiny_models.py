@@ -115,3 +115,36 @@ def save_tiny_t5(directory: Path, tokenizer_dir: Path, seed: int = 1,
     if grounding is not None:
         (directory / "grounding.json").write_text(json.dumps(grounding), encoding="utf-8")
     return directory
+
+
+def zero_library_init(setattr_=setattr) -> None:
+    """Make transformers initialise every new model to zeros: ``_init_weights`` of
+    ``PreTrainedModel`` and of every model class that overrides it (GPT-2's, T5's, ...) zeroes the
+    module's own parameters instead (those not loaded from a checkpoint). Pass ``monkeypatch.setattr`` to undo it after a test.
+
+    Numbers pinned on :func:`seeded_init_` weights must not move under it (tests/training/
+    test_pinned_weights.py; ``DIALOGPT_TEST_LIBRARY_INIT=zeros`` applies it to a whole run).
+    """
+    import torch
+    import transformers.models.bart.modeling_bart  # noqa: F401  (the model classes the tests
+    import transformers.models.gpt2.modeling_gpt2  # noqa: F401   build, so that their
+    import transformers.models.t5.modeling_t5  # noqa: F401       overrides are patched too)
+    from transformers import PreTrainedModel
+    from transformers import initialization
+
+    def zeros(self, module):
+        # transformers' own guarded zeros_, as its _init_weights uses: tensors that
+        # from_pretrained has just loaded are flagged and left alone
+        with torch.no_grad():
+            for param in module.parameters(recurse=False):
+                initialization.zeros_(param)
+
+    pending, seen = [PreTrainedModel], set()
+    while pending:
+        cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        pending.extend(cls.__subclasses__())
+        if "_init_weights" in vars(cls):
+            setattr_(cls, "_init_weights", zeros)

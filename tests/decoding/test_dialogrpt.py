@@ -14,6 +14,7 @@ import math
 import random
 
 import pytest
+from tiny_models import seeded_init_
 
 from dialogpt.cli import UserError
 from dialogpt.decoding.dialogrpt import (CombinedRanker, DialogRPTRanker, build_ranker,
@@ -27,10 +28,9 @@ def build_classifier(tokenizer, n_positions=64, seed=0):
     import torch
     from transformers import GPT2Config, GPT2ForSequenceClassification
 
-    torch.manual_seed(seed)
     config = GPT2Config(n_embd=16, n_layer=2, n_head=2, n_positions=n_positions, num_labels=1,
-                        pad_token_id=tokenizer.eos_token_id, initializer_range=0.5)
-    model = GPT2ForSequenceClassification(config).eval()
+                        pad_token_id=tokenizer.eos_token_id)
+    model = seeded_init_(GPT2ForSequenceClassification(config), seed, std=0.5).eval()
     with torch.no_grad():
         model.transformer.wpe.weight.zero_()
         for block in model.transformer.h:

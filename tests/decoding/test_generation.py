@@ -102,8 +102,11 @@ def position_clock_model(stop: int, first_token: int = 1000):
                         tie_word_embeddings=False)
     model = GPT2LMHeadModel(config).eval()
     with torch.no_grad():
-        for name, param in model.named_parameters():
-            if not name.startswith(("transformer.ln", "transformer.h.0.ln")):
+        for name, param in model.named_parameters():   # LayerNorms: scale 1, shift 0
+            if name.startswith(("transformer.ln", "transformer.h.0.ln")) and \
+                    name.endswith("weight"):
+                param.fill_(1.0)
+            else:
                 param.zero_()
         for position in range(width):
             model.transformer.wpe.weight[position, position] = 1.0

@@ -7,6 +7,7 @@ import random
 
 import pytest
 import torch
+from tiny_models import seeded_init_
 
 from dialogpt.decoding.generation import Decoder
 from dialogpt.decoding.options import DecodingOptions
@@ -64,14 +65,15 @@ def reverse_model(tokenizer):
     """A tiny backward model trained to memorise REVERSE_CORPUS (about a second on one core)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=1, n_head=1, n_positions=32))
+    model = seeded_init_(GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=1, n_head=1,
+                                                    n_positions=32)), seed=0)
     rows = [tokenizer.encode(candidate) + [GPT2_EOS_ID] + tokenizer.encode(source) + [GPT2_EOS_ID]
             for candidate, source in REVERSE_CORPUS]
     width = max(map(len, rows))
     ids = torch.tensor([row + [GPT2_EOS_ID] * (width - len(row)) for row in rows])
     labels = torch.tensor([row + [-100] * (width - len(row)) for row in rows])
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-2)
+    torch.manual_seed(0)   # dropout
     model.train()
     for _ in range(80):
         optimizer.zero_grad()

@@ -11,10 +11,9 @@ from dialogpt.training.loss import (CausalLMLoss, LossSums, ProjectedCrossEntrop
 
 @pytest.fixture(scope="module")
 def tiny_model(repo_root):
-    from dialogpt.modeling import load_model
+    from tiny_models import model_from_config
 
-    torch.manual_seed(0)
-    return load_model(repo_root / "configs" / "tiny").eval()
+    return model_from_config(repo_root / "configs" / "tiny", seed=0)
 
 
 def _fixed_batch():
