@@ -23,7 +23,7 @@ import json
 import logging
 import time
 
-from dialogpt.serving.errors import APIError, error_body, error_headers
+from dialogpt.serving.errors import APIError, error_body, error_headers, error_response
 from dialogpt.serving import page_auth, tgi
 from dialogpt.serving.connections import MAX_JSON_DEPTH, json_too_deep
 from dialogpt.serving.routes import (
@@ -91,12 +91,12 @@ class GuardMiddleware:
                 status["started"] = True
             await send(message)
 
-        try:
-            if self.page_locked(scope):
+        try:  # the body is read first: an error sent with it unread would end the connection
+            receive, error = await self.read_body(scope, receive)
+            if error is None and self.page_locked(scope):
                 return await page_auth.refuse(scope, counting_send)
-            error = self.check_key(scope)
             if error is None:
-                receive, error = await self.read_body(scope, receive)
+                error = self.check_key(scope)
             if error is not None:
                 await send_error(counting_send, error, path)
             elif self.page and self.state.api_key and path == page_auth.LOGIN_PATH:
@@ -197,21 +197,19 @@ class GuardMiddleware:
 
 def create_app(state: ServerState, page: bool = True, body_timeout: float = 30.0):
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, PlainTextResponse
+    from fastapi.responses import PlainTextResponse
 
     app = FastAPI(title="DialoGPT / GODEL server", docs_url="/docs", redoc_url=None)
 
     @app.exception_handler(APIError)
     async def api_error(request: Request, error: APIError):
-        return JSONResponse(error_body(error, request.url.path), status_code=error.status,
-                            headers=error_headers(error))
+        return error_response(error, request.url.path)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         logger.exception("unexpected error on %s", request.url.path)
-        error = APIError(500, f"internal error: {type(exc).__name__}: {exc}")
-        return JSONResponse(error_body(error, request.url.path), status_code=500,
-                            headers=error_headers(error))
+        return error_response(APIError(500, f"internal error: {type(exc).__name__}: {exc}"),
+                              request.url.path)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):

@@ -79,7 +79,11 @@ def error_headers(error: APIError) -> dict[str, str]:
 
 
 def error_response(error: APIError, path: str):
-    from fastapi.responses import JSONResponse
+    """The error as a response; ASCII JSON (``\\uXXXX`` escapes), so a message quoting text
+    that is not valid Unicode (a lone surrogate) still encodes."""
+    import json
 
-    return JSONResponse(error_body(error, path), status_code=error.status,
-                        headers=error_headers(error))
+    from fastapi.responses import Response
+
+    return Response(json.dumps(error_body(error, path)), status_code=error.status,
+                    headers=error_headers(error), media_type="application/json")

@@ -56,7 +56,8 @@ async def login(scope, body: bytes, send, key: str) -> None:
         return
     given = parse_qs(body.decode("utf-8", "replace")).get("key", [""])[0]
     if not hmac.compare_digest(given.encode(), key.encode()):
-        await respond(send, 401, login_form("That is not the server's key."))
+        await respond(send, 401, login_form("Wrong key: not the one the server was started "
+                                            "with."))
         return
     cookie = f"{COOKIE}={cookie_value(key)}; Path=/; HttpOnly; SameSite=Strict".encode()
     await respond(send, 303, b"", [(b"location", b"/"), (b"set-cookie", cookie)])
