@@ -22,7 +22,7 @@ import pytest
 
 
 START, END = "<!-- walkthrough:start -->", "<!-- walkthrough:end -->"
-SETUP = re.compile(r"^python3 -m venv .*?&& pip install -e \S+ && ")
+SETUP = re.compile(r"^python3 -m venv .*?&& pip install (-c \S+ )?-e \S+ && ")
 
 
 def walkthrough_commands(readme: str) -> list[str]:

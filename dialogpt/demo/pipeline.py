@@ -47,9 +47,11 @@ def build_parser():
     from dialogpt.demo.grounded import add_grounded_args
 
     parser = make_parser("demo.py", __doc__)
-    parser.add_argument("--task", choices=("dialog", "grounded"), default="dialog",
+    parser.add_argument("--task", choices=("dialog", "grounded", "finetune"), default="dialog",
                         help="dialog: DialoGPT on Reddit-format data; grounded: GODEL (a T5 "
-                             "answering from knowledge) on grounded dummy records")
+                             "answering from knowledge) on grounded dummy records; finetune: "
+                             "the grounded model fine-tuned on 10/50/200 synthetic WoW dialogs "
+                             "(full and LoRA) against zero-shot")
     parser.add_argument("--data", choices=("dummy", "small", "full"), default="dummy",
                         help="dummy: generated Reddit-format dumps, offline; small/full: the "
                              "original's month ranges through reddit_extractor (bring dumps "
@@ -64,10 +66,12 @@ def build_parser():
                              "microsoft/GODEL-v1_1-*-seq2seq; or a local HF directory")
     parser.add_argument("--output_dir", default=None,
                         help="where the model, logs and REPORT.md go (default: models/demo, "
-                             "--task grounded: models/demo-grounded)")
+                             "--task grounded: models/demo-grounded, --task finetune: "
+                             "models/demo-finetune)")
     parser.add_argument("--data_dir", default=None,
                         help="where dumps and TSVs go (default: data/dummy for --data dummy, "
-                             "else data; --task grounded: data/grounded)")
+                             "else data; --task grounded: data/grounded, --task finetune: "
+                             "data/finetune)")
     parser.add_argument("--max_seq_len", type=int, default=128, help="prepro --max_seq_len")
     parser.add_argument("--num_optim_steps", type=int, default=None,
                         help="training steps (default: 300; --task grounded: 500)")
@@ -84,6 +88,9 @@ def build_parser():
     add_bool_flag(parser, "--mmi", False, "also train a backward model on prepro.py --reverse "
                   "data and rerank sampled candidates with it (MMI); the report has both rows")
     add_grounded_args(parser)
+    from dialogpt.demo.finetune import add_finetune_args
+
+    add_finetune_args(parser)
     return parser
 
 
@@ -100,9 +107,11 @@ class Demo:
         grounded = getattr(self.args, "task", "dialog") == "grounded"
         if self.args.num_optim_steps is None:
             self.args.num_optim_steps = 500 if grounded else 300
-        self.out = Path(self.args.output_dir
-                        or ("models/demo-grounded" if grounded else "models/demo"))
-        default_data = ("data/grounded" if grounded else
+        finetune = getattr(self.args, "task", "dialog") == "finetune"
+        self.out = Path(self.args.output_dir or ("models/demo-grounded" if grounded else
+                                                 "models/demo-finetune" if finetune else
+                                                 "models/demo"))
+        default_data = ("data/grounded" if grounded else "data/finetune" if finetune else
                         "data/dummy" if self.args.data == "dummy" else "data")
         self.data = Path(self.args.data_dir or default_data)
 
@@ -379,6 +388,11 @@ def _run(demo: Demo, args) -> int:
 
         task.validate(demo)  # model, training flags: before any stage starts or deletes
         stages, options = task.grounded_stages(), task.grounded_options(demo)
+    elif args.task == "finetune":
+        from dialogpt.demo import finetune as task
+
+        task.validate(demo)
+        return _run_finetune(demo, task)
     else:
         from dialogpt.demo.stage_options import stage_options, validate
 
@@ -397,6 +411,20 @@ def _run(demo: Demo, args) -> int:
         return 130
     except subprocess.CalledProcessError as exc:
         raise UserError(f"{' '.join(map(str, exc.cmd[:3]))} ... failed with exit {exc.returncode}")
+    print(task.next_steps(demo, results))
+    return 0
+
+
+def _run_finetune(demo: Demo, task) -> int:
+    """``--task finetune``: its stages, with its own clean-up before a redo."""
+    from dialogpt.demo.stages import run_stages as run_cached
+
+    try:
+        results = run_cached(demo.stage_dir, task.finetune_stages(), demo,
+                             task.finetune_options(demo), demo.args.force,
+                             before_redo=lambda name: task.clear_for_redo(demo, name))
+    except KeyboardInterrupt:
+        return 130
     print(task.next_steps(demo, results))
     return 0
 
