@@ -111,6 +111,10 @@ def mount_page(app, state):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
+    from dialogpt.serving.page_title import PageTitle
+
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
-    return gr.mount_gradio_app(app, build_page(state), path="/", theme=theme, ssr_mode=False,
-                               footer_links=[], pwa=False, mcp_server=False)
+    app = gr.mount_gradio_app(app, build_page(state), path="/", theme=theme, ssr_mode=False,
+                              footer_links=[], pwa=False, mcp_server=False)
+    app.add_middleware(PageTitle, title=f"Chat with {state.model_id}")  # Gradio's HTML has none
+    return app
