@@ -5,7 +5,7 @@ training the same Hugging Face model through the same loss modules, DDP wrapper 
 only the LoRA matrices require gradients, so only they are optimised, clipped, synchronised and
 saved in the optimizer state.
 
-A checkpoint of a LoRA run holds (see ``docs/spec/training.md`` section 6):
+A checkpoint of a LoRA run holds (the layout of the README's "Fine-tuning on a task" section):
 
 - the merged weights (each targeted ``W`` replaced by ``W + scaling * B @ A``) as
   ``model.safetensors``: the directory loads with ``from_pretrained``, decodes and serves like
