@@ -120,7 +120,8 @@ def save_tiny_t5(directory: Path, tokenizer_dir: Path, seed: int = 1,
 def zero_library_init(setattr_=setattr) -> None:
     """Make transformers initialise every new model to zeros: ``_init_weights`` of
     ``PreTrainedModel`` and of every model class that overrides it (GPT-2's, T5's, ...) zeroes the
-    module's own parameters instead (those not loaded from a checkpoint). Pass ``monkeypatch.setattr`` to undo it after a test.
+    module's own parameters instead (those not loaded from a checkpoint). Pass
+    ``monkeypatch.setattr`` to undo it after a test.
 
     Numbers pinned on :func:`seeded_init_` weights must not move under it (tests/training/
     test_pinned_weights.py; ``DIALOGPT_TEST_LIBRARY_INIT=zeros`` applies it to a whole run).

@@ -78,8 +78,8 @@ PINNED_EVAL = {0: 11.768477741469685, 2: 10.653046436798878, 3: 9.94263190897102
 def test_a_seq2seq_run_trains_on_jsonl_and_saves_loadable_checkpoints(grounded, t5_tiny_weights,
                                                                       tmp_path):
     out = tmp_path / "run"
-    assert main(train_argv(t5_tiny_weights, grounded["train"], grounded["eval"], out, num_optim_steps=3,
-                           valid_step=2, eval_at_start="true")) == 0
+    assert main(train_argv(t5_tiny_weights, grounded["train"], grounded["eval"], out,
+                           num_optim_steps=3, valid_step=2, eval_at_start="true")) == 0
     records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["loss"] for r in records] == pytest.approx(PINNED_STEP_LOSSES, rel=1e-4)
     evals = {r["global_step"]: r["eval_loss"] for r in

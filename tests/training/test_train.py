@@ -160,7 +160,8 @@ def test_accumulation_split_does_not_change_the_update(corpus, tiny_config_no_dr
 
 @pytest.mark.parametrize("flags, losses, rel", [
     # bf16 autocast: first loss 1.0e-5 from fp32's here; the tolerance allows other CPUs' kernels
-    ({"precision": "bf16", "optimizer": "original"}, [10.823161605136846, 10.506059888383033], 1e-3),
+    ({"precision": "bf16", "optimizer": "original"},
+     [10.823161605136846, 10.506059888383033], 1e-3),
     ({"num_workers": 1, "grad_checkpointing": "true", "lr_schedule": "noamwd", "warmup_steps": 2,
       "learning_rate": 2e-6}, [10.82327330346201, 10.56786679549956], 1e-4),
 ])
