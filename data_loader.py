@@ -4,6 +4,7 @@
 from dialogpt.data.loader import (BucketingDataLoader, DistributedBucketingDataLoader,
                                   DynamicBatchingLoader, GroundedEvalLoader)
 from dialogpt.data.db import TokenDB
+from dialogpt.data.db_open import open_db
 
 __all__ = ["BucketingDataLoader", "DistributedBucketingDataLoader", "DynamicBatchingLoader",
-           "GroundedEvalLoader", "TokenDB"]
+           "GroundedEvalLoader", "TokenDB", "open_db"]

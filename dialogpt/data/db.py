@@ -22,8 +22,8 @@ The manifest's ``kind`` says what the examples are: ``causal`` (above; the defau
 without ``kind``) or ``seq2seq`` (GODEL: an encoder source and a decoder target per example,
 stored as ``NNNNN.tokens.bin``/``NNNNN.lengths.bin`` for the sources and
 ``NNNNN.target_tokens.bin``/``NNNNN.target_lengths.bin`` for the targets, each target ending in
-EOS; read by :class:`dialogpt.data.db_seq2seq.Seq2SeqDB`, which ``TokenDB(path)`` returns for such
-a DB). Same manifest, checksums and sharding for both.
+EOS; read by :class:`dialogpt.data.db_seq2seq.Seq2SeqDB`). Same manifest, checksums and sharding
+for both; :func:`dialogpt.data.db_open.open_db` opens a DB of either kind.
 """
 
 from __future__ import annotations
@@ -320,15 +320,6 @@ class TokenDB:
     ``verify=True`` (default), its sha256: a corrupt or mismatched shard raises ``UserError``.
     """
 
-    def __new__(cls, path: str | os.PathLike | None = None, verify: bool = True):
-        # path None: unpickling, which restores the attributes without __init__
-        if (cls is TokenDB and path is not None
-                and read_manifest(path).get("kind", "causal") == "seq2seq"):
-            from dialogpt.data.db_seq2seq import Seq2SeqDB
-
-            cls = Seq2SeqDB
-        return super().__new__(cls)
-
     kind = "causal"
 
     def __init__(self, path: str | os.PathLike, verify: bool = True):
@@ -337,7 +328,8 @@ class TokenDB:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
         if self.manifest.get("kind", "causal") != "causal":
-            raise UserError(f"{self.path} is a {self.manifest.get('kind')} DB, not a causal one")
+            raise UserError(f"{self.path} is a {self.manifest.get('kind')} DB, not a causal one "
+                            "(open a DB of either kind with dialogpt.data.db_open.open_db)")
         try:
             self.eos_id = int(self.manifest["eos_id"])
             self.max_seq_len = int(self.manifest["max_seq_len"])

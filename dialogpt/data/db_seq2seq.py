@@ -4,8 +4,8 @@ Same directory layout, manifest and checksums as the causal DB (:mod:`dialogpt.d
 holds ``tokens``/``lengths`` (the encoder sources, special tokens included, e.g. T5's closing
 ``</s>``) and ``target_tokens``/``target_lengths`` (the responses, each ending in EOS). The
 manifest adds ``template``, ``instruction``, ``max_source_len``, ``max_target_len``,
-``knowledge_budget`` and ``pad_id`` to the tokenizer fields of a causal DB. ``TokenDB(path)``
-returns a :class:`Seq2SeqDB` for such a directory.
+``knowledge_budget`` and ``pad_id`` to the tokenizer fields of a causal DB.
+:func:`dialogpt.data.db_open.open_db` returns a :class:`Seq2SeqDB` for such a directory.
 """
 
 from __future__ import annotations

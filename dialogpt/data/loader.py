@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Iterator
 from dialogpt.cli import UserError
 from dialogpt.data import sampling
 from dialogpt.data.db import TokenDB
+from dialogpt.data.db_open import open_db
 from dialogpt.data.encoding import TurnEncoder
 from dialogpt.data.features import BadLine, build_eval_feature, parse_line
 from dialogpt.data.lines import decode_line, read_raw_lines
@@ -80,7 +81,7 @@ class BucketingDataLoader:
             raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
-        self.db = db_or_path if isinstance(db_or_path, TokenDB) else TokenDB(db_or_path)
+        self.db = db_or_path if isinstance(db_or_path, TokenDB) else open_db(db_or_path)
         self.batch_size = batch_size
         self.max_seq_len = int(max_seq_len or self.db.max_seq_len)
         self.shuffle = shuffle

@@ -72,7 +72,7 @@ def add_ray_flags(parser) -> None:
 
 def ray_shard_writer(options: RayOptions):
     """``write_shards`` bound to ``options``: the hook ``prepro`` calls instead of its local
-    shard writer (same arguments as ``prepro_seq2seq._write_shards``)."""
+    shard writer (``prepro_build.build_db``'s ``write_shards``)."""
     import_ray(*NEEDS_RAY)  # fail at start-up, before any work
     if options.range_bytes < 1 or options.max_retries < 0:
         raise UserError("--range_bytes must be >= 1 and --max_retries >= 0")
@@ -281,17 +281,11 @@ def kind_of(config) -> str:
 
 
 def _stage(kind: str):
-    """``(chunk module, summary class, skip meanings, malformed reasons)`` of a DB kind."""
-    if kind == "causal":
-        from dialogpt.data import pipeline
-        from dialogpt.data.features import MALFORMED_REASONS, SKIP_REASONS
-        from dialogpt.data.prepro import PreproSummary
+    """``(chunk stage, summary class)`` of a DB kind."""
+    from dialogpt.data.prepro_chunks import stage_for
+    from dialogpt.data.prepro_summary import summary_class_for
 
-        return pipeline, PreproSummary, SKIP_REASONS, MALFORMED_REASONS
-    from dialogpt.data import seq2seq
-    from dialogpt.data.prepro_seq2seq import Seq2SeqSummary
-
-    return seq2seq, Seq2SeqSummary, seq2seq.SKIP_REASONS, seq2seq.MALFORMED_REASONS
+    return stage_for(kind), summary_class_for(kind)
 
 
 def _maybe_kill_for_test(job: RangeJob) -> None:
@@ -314,7 +308,7 @@ def encode_range(job: RangeJob, encoder, config) -> dict:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     started = time.perf_counter()
     kind = kind_of(config)
-    stage, summary_class, _, malformed_reasons = _stage(kind)
+    stage, summary_class = _stage(kind)
     with open(job.corpus, "rb") as handle:
         handle.seek(job.start)
         data = handle.read(job.end - job.start)
@@ -326,8 +320,7 @@ def encode_range(job: RangeJob, encoder, config) -> dict:
         encoded.append(result.encoded)
         rows.append(((first - 1) // job.chunk_lines, result.encoded.n_examples,
                      len(result.encoded.tokens), len(getattr(result.encoded, "target_tokens", ()))))
-        bad = [skip for skip in result.skips if skip[1] in malformed_reasons]
-        malformed = malformed or (bad[0] if bad else None)
+        malformed = malformed or summary_class.first_malformed(result.skips)
     if summary.lines_read != job.n_lines:
         raise RuntimeError(f"{job.corpus} changed while it was read: bytes {job.start}-{job.end} "
                            f"hold {summary.lines_read} lines, {job.n_lines} when counted")
@@ -402,12 +395,11 @@ def _encode_all(ray, jobs: list[RangeJob], encoder, config, max_retries: int) ->
 
 
 def _check_strict(corpus: Path, results: list[dict], meanings: dict) -> None:
+    from dialogpt.data.prepro_build import malformed_error
+
     for result in results:
         if result["malformed"]:
-            line, reason, detail = result["malformed"]
-            raise UserError(f"{corpus}:{line}: {meanings[reason]}"
-                            f"{f' ({detail})' if detail else ''}; fix the line, or run "
-                            "without --strict to skip such lines and count them")
+            raise malformed_error(corpus, result["malformed"], meanings)
 
 
 def placement_lines(results: list[dict]) -> list[str]:
@@ -422,13 +414,13 @@ def placement_lines(results: list[dict]) -> list[str]:
 
 def write_shards(directory: Path, corpus: Path, encoder, config, workers: int, strict: bool,
                  chunk_lines: int, shard_tokens: int, *, options: RayOptions):
-    """The Ray counterpart of prepro's ``_write_shards``: ``(ShardWriter, summary)``; the
+    """The Ray counterpart of ``prepro_build.write_local_shards``: ``(ShardWriter, summary)``; the
     writer holds the shard table, :meth:`ShardWriter.finish` writes the manifest."""
     from dialogpt.data.db import ShardWriter
 
     ray = import_ray(*NEEDS_RAY)
     kind, corpus, directory = kind_of(config), Path(corpus).resolve(), Path(directory).resolve()
-    summary_class, meanings = _stage(kind)[1:3]
+    summary_class = _stage(kind)[1]
     parts = directory / PARTS
     parts.mkdir()
     clock = [time.perf_counter()]
@@ -438,7 +430,7 @@ def write_shards(directory: Path, corpus: Path, encoder, config, workers: int, s
         results = _run_ranges(ray, corpus, parts, encoder, config, chunk_lines, options)
         clock.append(time.perf_counter())
         if strict:
-            _check_strict(corpus, results, meanings)
+            _check_strict(corpus, results, summary_class.skip_reasons)
         ends = shard_ends(merge_chunk_rows(row for result in results for row in result["rows"]),
                           shard_tokens)
         shards = _write_all_shards(ray, directory, parts, kind, config, results, ends,

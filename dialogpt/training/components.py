@@ -45,10 +45,10 @@ class BatchPlan:
 
 
 def open_train_db(path: str, verify: bool):
-    """The token DB at ``path`` (``TokenDB`` raises ``UserError`` if missing or corrupt)."""
-    from dialogpt.data.db import TokenDB
+    """The token DB at ``path``, causal or seq2seq (``UserError`` if missing or corrupt)."""
+    from dialogpt.data.db_open import open_db
 
-    return TokenDB(path, verify=verify)
+    return open_db(path, verify=verify)
 
 
 def load_training_tokenizer(tokenizer: str | None, model_name_or_path: str,

@@ -44,14 +44,14 @@ def test_weights_and_records(tmp_path, capsys):
 
 
 def test_records_feed_prepro(tmp_path, t5_tokenizer_dir):
-    from dialogpt.data.db import TokenDB
+    from dialogpt.data.db_open import open_db
     from dialogpt.data.prepro import main as prepro
 
     code, _ = _convert(tmp_path, b"hi EOS how are you\tfine\n")
     assert code == 0
     assert prepro(["--corpus", str(tmp_path / "train.jsonl"), "--tokenizer",
                    str(t5_tokenizer_dir), "--workers", "1"]) == 0
-    assert len(TokenDB(tmp_path / "train.512src128tgt.card.db")) == 1
+    assert len(open_db(tmp_path / "train.512src128tgt.card.db")) == 1
 
 
 def test_turn_that_would_not_survive_the_split_is_written_as_a_list(tmp_path):

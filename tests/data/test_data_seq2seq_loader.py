@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dialogpt.cli import UserError
-from dialogpt.data.db import TokenDB
+from dialogpt.data.db_open import open_db
 from dialogpt.data.loader import BucketingDataLoader, GroundedEvalLoader
 from dialogpt.data.prepro import main
 
@@ -38,7 +38,7 @@ def corpus_and_db(tmp_path_factory, t5_tokenizer_dir):
 
 def test_db_examples_and_shards(corpus_and_db):
     _, db_path = corpus_and_db
-    db = TokenDB(db_path)
+    db = open_db(db_path)
     assert db.kind == "seq2seq" and len(db) == 57 and len(db.manifest["shards"]) > 1
     for index in range(len(db)):
         source, target = db[index]
@@ -51,7 +51,7 @@ def test_db_examples_and_shards(corpus_and_db):
 
 def test_batch_follows_the_contract(corpus_and_db):
     _, db_path = corpus_and_db
-    db = TokenDB(db_path)
+    db = open_db(db_path)
     loader = BucketingDataLoader(db, batch_size=4, shuffle=False, bucket_size=1)
     batch = next(iter(loader))
     assert set(batch) == {"input_ids", "attention_mask", "labels"}
@@ -72,7 +72,7 @@ def test_batch_follows_the_contract(corpus_and_db):
 
 def test_every_example_once_per_epoch_and_buckets_by_source_plus_target(corpus_and_db):
     _, db_path = corpus_and_db
-    db = TokenDB(db_path)
+    db = open_db(db_path)
     loader = BucketingDataLoader(db, batch_size=5, bucket_size=3, seed=1)
     plan = loader.batch_plan(0)
     seen = np.concatenate(plan)
@@ -101,7 +101,7 @@ def test_resume_gives_the_same_next_batches(corpus_and_db):
 
 def test_max_seq_len_limits_the_source(corpus_and_db):
     _, db_path = corpus_and_db
-    db = TokenDB(db_path)
+    db = open_db(db_path)
     limit = int(np.median(db.lengths))
     loader = BucketingDataLoader(db, batch_size=4, max_seq_len=limit)
     assert loader.n_left_out == int((db.lengths > limit).sum()) > 0
@@ -109,7 +109,7 @@ def test_max_seq_len_limits_the_source(corpus_and_db):
 
 def test_eval_loader_matches_the_db_in_file_order(corpus_and_db, tok):
     corpus, db_path = corpus_and_db
-    db = TokenDB(db_path)
+    db = open_db(db_path)
     loader = GroundedEvalLoader.for_db(corpus, tok, batch_size=10, db=db)
     batches = list(loader)
     assert len(loader) == len(batches) == 6 and loader.skipped == {"bad_json": 1}
@@ -142,4 +142,4 @@ def test_corrupt_target_shard_is_detected(tmp_path, corpus_and_db):
     data[0] ^= 1
     target.write_bytes(bytes(data))
     with pytest.raises(UserError, match="sha256"):
-        TokenDB(copy)
+        open_db(copy)

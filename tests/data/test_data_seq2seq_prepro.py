@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dialogpt.cli import run_main
-from dialogpt.data.db import TokenDB
+from dialogpt.data.db_open import open_db
 from dialogpt.data.db_seq2seq import Seq2SeqDB
 from dialogpt.data.prepro import main
 
@@ -61,7 +61,7 @@ def test_card_template_ids_are_the_tokenizers_ids_of_the_literal_source(
     rows = _inspect(capsys, corpus, "--tokenizer", str(t5_tokenizer_dir), "--instruction",
                     INSTRUCTION)
     assert [row["source"] for row in rows] == [source_1, source_2]  # byte for byte
-    db = TokenDB(db_path)
+    db = open_db(db_path)
     assert isinstance(db, Seq2SeqDB)
     manifest = db.manifest
     assert manifest["kind"] == "seq2seq" and manifest["template"] == "card"
@@ -112,7 +112,7 @@ def test_every_bad_line_is_skipped_and_counted_with_its_line_number(tmp_path, t5
         expected
     assert summary["lines_read"] == len(BAD_LINES) + 2
     assert summary["lines_written"] == 2 and summary["lines_skipped"] == len(BAD_LINES)
-    db = TokenDB(db_path)
+    db = open_db(db_path)
     # a Context string and a Context list of the same turns give the same source
     assert db[0][0].tolist() == db[1][0].tolist()
 
@@ -163,7 +163,7 @@ def test_db_is_byte_identical_across_worker_counts(tmp_path, t5_tokenizer_dir):
     assert _prepro(t5_tokenizer_dir, corpus, *flags, "--output", str(tmp_path / "one")) == 0
     assert main(["--corpus", str(corpus), "--tokenizer", str(t5_tokenizer_dir), "--workers", "2",
                  *flags, "--output", str(tmp_path / "two")]) == 0
-    one, two = TokenDB(tmp_path / "one"), TokenDB(tmp_path / "two")
+    one, two = open_db(tmp_path / "one"), open_db(tmp_path / "two")
     assert one.manifest["shards"] == two.manifest["shards"]  # every file's sha256
     assert len(one) == 120
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())
@@ -182,7 +182,7 @@ def test_rerun_is_a_no_op_and_changed_flags_need_force(tmp_path, capsys, t5_toke
     assert code == 2 and "--force" in capsys.readouterr().err
     assert _prepro(t5_tokenizer_dir, corpus, "--output", out, "--template", "repo",
                    "--force") == 0
-    assert TokenDB(out).manifest["template"] == "repo"
+    assert open_db(out).manifest["template"] == "repo"
 
 
 def test_tokenizer_without_pad_token_is_a_clear_error(tmp_path, capsys):
@@ -225,7 +225,7 @@ def test_seq2seq_db_pickles(tmp_path, t5_tokenizer_dir):
 
     corpus = _write(tmp_path / "t.jsonl", RECORD)
     assert _prepro(t5_tokenizer_dir, corpus, "--output", str(tmp_path / "db")) == 0
-    db = TokenDB(tmp_path / "db")
+    db = open_db(tmp_path / "db")
     copy = pickle.loads(pickle.dumps(db))
     assert isinstance(copy, Seq2SeqDB)
     assert [a.tolist() for a in copy[0]] == [a.tolist() for a in db[0]]

@@ -122,7 +122,7 @@ def test_shards_written_from_range_slices_equal_shard_writer(tmp_path, seed):
 
 
 def test_summaries_of_ranges_add_up_to_the_whole(tmp_path):
-    from dialogpt.data.prepro import PreproSummary
+    from dialogpt.data.prepro_summary import PreproSummary
 
     whole, first, second = PreproSummary(), PreproSummary(), PreproSummary()
     for line in range(1, 16):
