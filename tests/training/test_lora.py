@@ -322,3 +322,16 @@ def test_two_process_ddp_lora_equals_one_process(kind, request, base_models, tmp
     for a, b in zip(read_csv_rows(single / "train_log.txt"), read_csv_rows(ddp / "train_log.txt"),
                     strict=True):
         assert float(a["mean_loss"]) == pytest.approx(float(b["mean_loss"]), rel=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_lora_on_cuda_trains_under_autocast(precision, base_models, corpus, tmp_path):
+    """fp16 (the grad scaler unscales the adapters' gradients alone) and bf16 on CUDA."""
+    out = tmp_path / precision
+    assert main(train_argv(base_models["causal"], corpus["tiny8"], None, out, num_optim_steps=4,
+                           learning_rate=0.1, lora_r=R, precision=precision,
+                           device="cuda")) == 0
+    losses = _losses(out)
+    assert all(loss == loss for loss in losses) and losses[-1] < losses[0], losses
+    assert (out / "checkpoint-step-4" / "adapter" / "adapter_model.safetensors").is_file()
