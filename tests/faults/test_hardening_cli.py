@@ -133,7 +133,8 @@ def test_bad5_training_seed_minus_one_and_config_file_seeds(tmp_path, capsys):
 
     with pytest.raises(SystemExit):
         main(["--seed", "-1"])
-    assert "argument --seed: -1 is out of range: a seed is 0 to 2**64 - 1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "argument --seed: -1 is out of range: a seed is 0 to 2**64 - 1" in err
     config = tmp_path / "flags.json"
     config.write_text(json.dumps({"seed": 2 ** 70}), encoding="utf-8")
     code = run_main(main, ["--config", str(config), "--model_name_or_path", "configs/tiny",

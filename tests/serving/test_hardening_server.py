@@ -234,7 +234,7 @@ def test_bad10_beams_are_capped_and_n_times_beams_bounded(server):
     assert chat(server, num_beams=4, n=2).status_code == 200
 
 
-# -- Weak 8: more prompts than the queue can hold ----------------------------------------------------
+# -- Weak 8: more prompts than the queue can hold --------------------------------------------------
 
 def test_weak8_more_prompts_than_the_queue_can_hold_is_400_naming_the_limit(server):
     response = httpx.post(server.api + "/completions", headers=AUTH, timeout=60,
@@ -247,7 +247,7 @@ def test_weak8_more_prompts_than_the_queue_can_hold_is_400_naming_the_limit(serv
     assert ok.status_code == 200 and len(ok.json()["choices"]) == 4
 
 
-# -- Weak 9: slow clients ----------------------------------------------------------------------------
+# -- Weak 9: slow clients --------------------------------------------------------------------------
 
 def test_weak9_partial_headers_get_408_and_the_connection_closes(server):
     raw = Raw(server.port)
@@ -287,7 +287,7 @@ def test_weak9_open_connections_are_capped(tiny_gpt2_dir):
             time.sleep(0.1)
 
 
-# -- Weak 10: the chat page and its own API ----------------------------------------------------------
+# -- Weak 10: the chat page and its own API --------------------------------------------------------
 
 def test_weak10_the_page_and_its_api_need_the_key(server):
     with httpx.Client(base_url=server.url, timeout=60) as browser:
@@ -322,7 +322,7 @@ def test_weak10_start_up_warns_when_the_page_is_open_on_the_network(caplog):
                         "--api_key, or --page false)"]
 
 
-# -- Bad 11: seq2seq token caps, the request timeout, a stuck worker ---------------------------------
+# -- Bad 11: seq2seq token caps, the request timeout, a stuck worker -------------------------------
 
 @pytest.fixture(scope="module")
 def godel(tiny_t5_serve_dir):
