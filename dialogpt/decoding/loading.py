@@ -42,6 +42,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default="auto",
                        help="torch device: auto (CUDA when available), cpu, cuda, cuda:1...")
     add_bool_flag(group, "--fp16", False, "run the models in float16 (CUDA only)")
+    group.add_argument("--quantize", choices=("none", "int8"), default="none",
+                       help="int8: PyTorch dynamic int8 quantization of the model's linear "
+                            "layers (CPU only; faster, slightly different numbers)")
     from dialogpt.decoding.dialogrpt import add_ranker_args
 
     add_ranker_args(parser)  # --ranker dialogrpt --ranker_model ... (alone or with --mmi_model)
@@ -195,6 +198,13 @@ def _load_decoder(args: argparse.Namespace):
     tokenizer = load_tokenizer(source)
     check_vocabulary(model, len(tokenizer), args.model, "--model")
     model = model.to(device=device, dtype=torch.float16 if args.fp16 else torch.float32).eval()
+    if getattr(args, "quantize", "none") == "int8":
+        if device.type != "cpu" or args.fp16:
+            raise UserError("--quantize int8 runs on the CPU in float32: drop --fp16 and pass "
+                            "--device cpu")
+        from dialogpt.decoding.quantize import quantize_int8
+
+        model = quantize_int8(model)
     if not is_seq2seq(model):
         return Decoder(model, tokenizer, options, _causal_ranker(args, options, tokenizer, device))
     from dialogpt.decoding.grounded_source import source_settings

@@ -161,3 +161,18 @@ def test_scoring_a_prompt_without_new_tokens(tiny_model):
         [Request([7, 8, 9], SamplingParams(max_new_tokens=0, prompt_logprobs=0))])
     assert completion.token_ids == [] and completion.finish_reason == "length"
     assert [e.token_id for e in completion.prompt_logprobs[1:]] == [8, 9]
+
+
+@pytest.mark.slow
+def test_int8_model_decodes_as_generate_does(tiny_model_dir):
+    from dialogpt.decoding.quantize import quantize_int8
+    from dialogpt.modeling import load_model
+
+    model = quantize_int8(load_model(tiny_model_dir).eval())
+    assert "DynamicQuantizedLinear" in repr(model.transformer.h[0].attn.c_attn)
+    batch = contexts(4, seed=8)
+    # One request at a time: dynamic quantization scales each call's activations by their own
+    # range, so batch neighbours move the numbers (int8 output depends on the batch).
+    got = Engine(model, eos_id=GPT2_EOS_ID, max_rows=1).run(
+        [Request(c, greedy(8)) for c in batch])
+    assert [c.token_ids for c in got] == [hf_greedy(model, c, 8) for c in batch]

@@ -23,6 +23,8 @@ def head_logits(head, hidden):
     import torch
     from torch.nn.functional import linear
 
+    if not isinstance(getattr(head, "weight", None), torch.Tensor):  # e.g. a quantized head
+        return head(hidden).float()
     logits = torch.cat([linear(hidden, rows) for rows in head.weight.split(HEAD_ROWS)], dim=-1)
     if getattr(head, "bias", None) is not None:
         logits += head.bias
