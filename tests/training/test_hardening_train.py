@@ -138,3 +138,26 @@ def test_weak3_full_disk_while_writing_a_checkpoint_is_no_space_left(corpus, tin
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "unexpected pos" not in done.stderr
     assert f"error: no space left writing {out / 'checkpoint-step-1'}" in done.stderr
+
+
+def test_weak3_torch_unexpected_pos_on_a_full_disk_is_no_space_left(corpus, tiny_config, tmp_path,
+                                                                    capsys, monkeypatch):
+    """The default suite's twin of the tmpfs test: the message torch's writer gave on that full
+    tmpfs (captured there), with the disk's free space as it was."""
+    import shutil
+
+    from dialogpt import fileio
+    from dialogpt.training import checkpoint as ckpt
+
+    def full_disk_save(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+
+    real_usage = shutil.disk_usage
+    monkeypatch.setattr(ckpt.torch, "save", full_disk_save)
+    monkeypatch.setattr(fileio.shutil, "disk_usage",
+                        lambda path: real_usage(path)._replace(free=0))
+    out = tmp_path / "run"
+    code, err = train(train_argv(tiny_config, corpus["tiny8"], None, out, num_optim_steps=1,
+                                 train_batch_size=4), capsys)
+    assert code == 2 and "unexpected pos" not in err
+    assert f"error: no space left writing {out / 'checkpoint-step-1'}" in err
