@@ -1,8 +1,10 @@
-"""The chat page at ``/``: a Gradio ``ChatInterface`` on the same FastAPI app and batcher.
+"""The chat page at ``/``: a Gradio ``ChatInterface`` on the same FastAPI app and engine.
 
-Replies stream as they are generated; the settings accordion holds the decoding method, top-k,
-top-p, temperature and max new tokens (the server's flags are the defaults) and, for a GODEL
-(seq2seq) model, the instruction and knowledge boxes. The chat's clear button resets the dialog.
+Replies stream token by token from the decoding engine, as the API's do. For a GODEL (seq2seq)
+model the instruction and knowledge boxes are the point of the page: they stand open beside the
+chat (above it on a narrow screen), filled with the server's defaults. The closed settings
+accordion under the chat holds the decoding method, top-k, top-p, temperature and max new tokens
+(the server's flags are the defaults). The chat's clear button resets the dialog.
 It works offline: analytics are off, server-side rendering (which needs Node) is off, and the
 theme uses the browser's own fonts, so no remote font or script is requested.
 """
@@ -79,32 +81,63 @@ def make_reply(state):
     return reply
 
 
+def grounding_boxes(state) -> list:
+    """GODEL's instruction and knowledge boxes (rendered where they are built)."""
+    import gradio as gr
+
+    sources = state.engine.sources
+    return [gr.Textbox(label="instruction", lines=2, value=getattr(sources, "instruction", "")
+                       or "", placeholder="e.g. Instruction: given a dialog context and related "
+                                          "knowledge, you need to respond safely based on the "
+                                          "knowledge."),
+            gr.Textbox(label="knowledge", lines=8, value=getattr(sources, "knowledge", "") or "",
+                       placeholder="facts the reply should use (empty: chit-chat)")]
+
+
 def build_page(state):
     import gradio as gr
 
     defaults = state.engine.defaults
     positions = state.engine.default_decoder.positions
     kind = "GODEL (seq2seq)" if state.engine.seq2seq else "DialoGPT"
+    with gr.Blocks(title=f"Chat with {state.model_id}", analytics_enabled=False) as page:
+        gr.Markdown(f"## Chat with {state.model_id}\n{kind} model served by serve.py; the same "
+                    "model answers the OpenAI-compatible API under /v1 and TGI's /generate. The "
+                    "clear button resets the dialog.")
+        with gr.Row(equal_height=False):
+            grounding = []
+            if state.engine.seq2seq:
+                with gr.Column(scale=2, min_width=280):
+                    grounding = grounding_boxes(state)
+            with gr.Column(scale=3, min_width=360):
+                chat_interface(state, defaults, positions, grounding)
+    return page
+
+
+def chat_interface(state, defaults, positions, grounding: list):
+    import gradio as gr
+
+    # Unrendered (render=False): the ChatInterface puts them in its accordion.
     settings = [
-        gr.Radio(list(DECODING_METHODS), value=defaults.decoding, label="decoding method"),
-        gr.Slider(0, 200, value=defaults.top_k, step=1, label="top-k (sample; 0 = off)"),
-        gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="top-p (sample; 1 = off)"),
+        gr.Radio(list(DECODING_METHODS), value=defaults.decoding, label="decoding method",
+                 render=False),
+        gr.Slider(0, 200, value=defaults.top_k, step=1, label="top-k (sample; 0 = off)",
+                  render=False),
+        gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="top-p (sample; 1 = off)",
+                  render=False),
         gr.Slider(0.05, 2.0, value=defaults.temperature, step=0.05,
-                  label="temperature (sample)"),
+                  label="temperature (sample)", render=False),
         gr.Slider(1, max(defaults.max_length, (positions or 513) - 1), value=defaults.max_length,
-                  step=1, label="max new tokens"),
+                  step=1, label="max new tokens", render=False),
     ]
-    if state.engine.seq2seq:
-        settings += [gr.Textbox(label="instruction", lines=2),
-                     gr.Textbox(label="knowledge", lines=4)]
     return gr.ChatInterface(
-        make_reply(state), additional_inputs=settings,
-        additional_inputs_accordion=gr.Accordion("decoding settings", open=state.engine.seq2seq),
-        title=f"Chat with {state.model_id}",
-        description=f"{kind} model served by serve.py; the same model answers the "
-                    "OpenAI-compatible API under /v1. The clear button resets the dialog.",
+        make_reply(state), additional_inputs=settings + grounding,
+        textbox=gr.Textbox(placeholder="Type a message...", elem_id="chat-input",
+                           show_label=False, scale=7, render=False),
+        additional_inputs_accordion=gr.Accordion("decoding settings", open=False,
+                                                 render=False),
         flagging_mode="never", analytics_enabled=False, api_name=False,
-        concurrency_limit=None)  # the batcher, not Gradio's queue, decides what runs together
+        concurrency_limit=None)  # the engine, not Gradio's queue, decides what runs together
 
 
 def mount_page(app, state):

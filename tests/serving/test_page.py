@@ -6,6 +6,7 @@ Screenshots go to the test's temporary directory.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from urllib.parse import urlparse
@@ -20,9 +21,11 @@ ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-
         "--disable-sync", "--disable-quic", "--disable-dev-shm-usage"]
 
 KNOWLEDGE = "the boat is red and it sails on the river every morning"
+INSTRUCTION = ("Instruction: given a dialog context and related knowledge, you need to respond "
+               "safely based on the knowledge.")
 
 
-def greedy_reply(model_dir, turns, max_length, knowledge=None) -> str:
+def greedy_reply(model_dir, turns, max_length, knowledge=None, instruction=None) -> str:
     """The toolkit's ``Decoder`` on the same model, called directly."""
     from dialogpt.decoding.generation import Decoder
     from dialogpt.decoding.options import DecodingOptions
@@ -31,7 +34,7 @@ def greedy_reply(model_dir, turns, max_length, knowledge=None) -> str:
 
     decoder = Decoder(load_model(str(model_dir)), load_tokenizer(str(model_dir)),
                       DecodingOptions(max_length=max_length))
-    return decoder.respond([turns], knowledge=[knowledge])[0].text
+    return decoder.respond([turns], knowledge=[knowledge], instructions=[instruction])[0].text
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +69,14 @@ def open_page(playwright, url: str, profile: Path):
 
 def send(page, text: str, replies_before: int) -> str:
     """Type ``text``, press Enter, and return the bot's finished reply."""
-    box = page.locator("textarea").first
+    box = page.locator("#chat-input textarea")
     box.fill(text)
     box.press("Enter")
     page.wait_for_function(
         "n => document.querySelectorAll('[data-testid=\"bot\"]').length > n",
         arg=replies_before, timeout=60_000)
     # The reply streams in; it is finished when the textbox takes input again.
-    page.wait_for_function("() => { const t = document.querySelector('textarea');"
+    page.wait_for_function("() => { const t = document.querySelector('#chat-input textarea');"
                            " return t && !t.disabled; }", timeout=60_000)
     page.wait_for_timeout(300)
     return page.locator('[data-testid="bot"]').nth(replies_before).inner_text().strip()
@@ -96,17 +99,27 @@ def test_dialogpt_page_chats_offline(playwright, tiny_gpt2_dir, tmp_path):
 
 
 def test_godel_page_knowledge_changes_the_reply(playwright, tiny_t5_serve_dir, tmp_path):
+    shots = Path(os.environ.get("DIALOGPT_SCREENSHOTS", tmp_path))
     with live_server(["--model", str(tiny_t5_serve_dir), "--max_length", "10"],
                      page=True) as live:
         context, page, _ = open_page(playwright, live.url + "/", tmp_path / "profile")
         try:
             plain = send(page, "tell me about the river", 0)
-            page.get_by_label("knowledge").fill(KNOWLEDGE)
+            # The grounding boxes stand open beside the chat, not in the settings accordion.
+            knowledge = page.get_by_label("knowledge")
+            instruction = page.get_by_label("instruction")
+            assert knowledge.is_visible() and instruction.is_visible()
+            assert not page.get_by_text("decoding method").is_visible()  # accordion closed
+            chat = page.locator("#chat-input textarea").bounding_box()
+            box = knowledge.bounding_box()
+            assert box["x"] + box["width"] <= chat["x"] or box["y"] + box["height"] <= chat["y"]
+            instruction.fill(INSTRUCTION)
+            knowledge.fill(KNOWLEDGE)
             page.get_by_role("button", name="Clear").click()
             grounded = send(page, "tell me about the river", 0)
-            page.screenshot(path=str(tmp_path / "godel.png"), full_page=True)
+            page.screenshot(path=str(shots / "chat_page_godel.png"), full_page=True)
         finally:
             context.close()
     assert plain != grounded
     assert grounded == greedy_reply(tiny_t5_serve_dir, ["tell me about the river"], 10,
-                                    knowledge=KNOWLEDGE)
+                                    knowledge=KNOWLEDGE, instruction=INSTRUCTION)
