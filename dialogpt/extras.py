@@ -24,7 +24,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "tensorboard": ("tensorboard", "the tensorboard package"),
     "torch.utils.tensorboard": ("tensorboard", "the tensorboard package"),
     "ray": ("cluster", "Ray"),
-    "peft": ("lora", "peft"),
+    "peft": ("lora", "the peft package"),
     "datasets": ("tasks", "the datasets package"),
     "isal": ("fast", "isal"),
 }

@@ -118,3 +118,26 @@ def test_gzip_falls_back_to_the_standard_library_without_isal(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                             text=True, timeout=120, check=True)
     assert result.stdout.split(" ", 1) == ["gzip", "[b'{\"id\": \"a\"}', b'{\"id\": \"b\"}']\n"]
+
+
+@pytest.mark.parametrize("module, function, args, message", [
+    ("peft", "dialogpt.training.lora:import_peft", (),
+     'LoRA needs the peft package: pip install -e ".[lora]"'),
+    ("datasets", "dialogpt.data.tasks.chat_columns:load_table", ("chats.csv", "cache"),
+     'reading CSV/Parquet/column tables needs the datasets package: pip install -e ".[tasks]"'),
+    ("matplotlib", "dialogpt.plot:_pyplot", (),
+     'plotting needs matplotlib: pip install -e ".[plot]"'),
+    ("ray", "dialogpt.ray_support:import_ray", ("EXECUTOR=ray",),
+     'EXECUTOR=ray needs Ray: pip install -e ".[cluster]"'),
+])
+def test_each_feature_that_needs_an_extra_says_which(module, function, args, message,
+                                                     monkeypatch, tmp_path):
+    import importlib
+    from pathlib import Path
+
+    where, name = function.split(":")
+    call = getattr(importlib.import_module(where), name)
+    block(monkeypatch, module)
+    with pytest.raises(UserError) as caught:
+        call(*[Path(tmp_path / arg) if arg.endswith(".csv") else arg for arg in args])
+    assert str(caught.value) == message

@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from dialogpt.cli import UserError
+from dialogpt.extras import missing_message, require
 
 logger = logging.getLogger(__name__)
 
 ADAPTER_DIR = "adapter"
 """Sub-directory of a checkpoint holding the adapter in PEFT's format (not at the top level, where
 ``from_pretrained`` would take the directory for a bare adapter)."""
-INSTALL_HINT = 'LoRA needs the peft package: pip install -e ".[lora]"'
+INSTALL_HINT = missing_message("peft", "LoRA")
 
 DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
     "gpt2": ("c_attn",),
@@ -72,11 +73,7 @@ class LoraSettings:
 
 def import_peft():
     """The ``peft`` module, or a ``UserError`` saying how to install it."""
-    try:
-        import peft
-    except ImportError as exc:
-        raise UserError(INSTALL_HINT) from exc
-    return peft
+    return require("peft", "LoRA")
 
 
 def target_modules(model_type: str, given: tuple[str, ...] | None) -> list[str] | str:

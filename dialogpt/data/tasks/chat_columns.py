@@ -22,11 +22,9 @@ OPTIONAL = ("knowledge", "instruction")
 
 def load_table(path: Path, cache_dir: str):
     """The rows of ``path`` as a ``datasets.Dataset`` (its arrow cache in ``cache_dir``)."""
-    try:
-        import datasets
-    except ImportError:
-        raise UserError("reading CSV/Parquet/column tables needs the 'datasets' package: "
-                        "pip install 'dialogpt-lsp[tasks]'") from None
+    from dialogpt.extras import require
+
+    datasets = require("datasets", "reading CSV/Parquet/column tables")
     datasets.disable_progress_bars()
     builder = BUILDERS[path.suffix.lower()]
     try:
