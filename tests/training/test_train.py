@@ -24,12 +24,13 @@ def _weights(checkpoint_dir):
 # A fixed run: configs/tiny with our seeded weights (`tiny_weights`: tests/tiny_models.py, seed 7,
 # N(0, 0.02^2), never transformers' init) on the 120-example corpus (conftest), 8 examples per step
 # in 2 micro-batches, noam schedule warming up over 3 steps, evaluation at 0, 2, 4 and the end,
-# dropout from seed 7. Derivation: the step-1 and step-0 eval losses are recomputed below by an
-# explicit log-softmax over the same weights and batches; the later values are a regression pin
-# of this end-to-end run (torch 2.13 CPU, transformers 5.25; identical with 5.24 and with 1 or 2
-# threads), made credible by the checks beside them: the first eval sits at ln(50257) (a fresh
-# model is near uniform) and the learning rates equal the noam formula. Any change to masking, loss
-# normalisation, the schedule or the data order moves them far beyond rtol 1e-4.
+# dropout from seed 7. Derivation: the step-1 loss and the step-0 eval loss and ppl are
+# recomputed below by an explicit log-softmax over the same weights and batches; the later values
+# are a regression pin of this end-to-end run (torch 2.13 CPU, transformers 5.25; unchanged when
+# the library's init writes zeros: test_pinned_weights.py), made credible by the checks beside
+# them: the first eval sits at ln(50257) (a fresh model is near uniform) and the learning rates
+# equal the noam formula. Any change to masking, loss normalisation, the schedule or the data
+# order moves them far beyond rtol 1e-4.
 PINNED_FLAGS = dict(num_optim_steps=5, valid_step=2, eval_at_start="true", lr_schedule="noam",
                     warmup_steps=3, learning_rate=2e-6)
 PINNED_STEP_LOSSES = [10.82327330346201, 10.657996808978874, 10.447893109237938,
@@ -108,7 +109,7 @@ def _explicit_token_nll(logits, labels):
 
 
 def test_first_step_and_first_eval_losses_equal_an_explicit_computation(corpus, tiny_weights):
-    """The trainer's step-1 loss and step-0 eval loss, recomputed from the full logits of a
+    """The trainer's step-1 loss and step-0 eval loss and ppl, recomputed from the full logits of a
     plain ``model(input_ids)`` call on the same batches from the same stored weights, with the
     same dropout seed (seed + rank), without the trainer's loss module."""
     from dialogpt.data.loader import BucketingDataLoader, DynamicBatchingLoader
@@ -117,14 +118,19 @@ def test_first_step_and_first_eval_losses_equal_an_explicit_computation(corpus, 
 
     model = load_model(tiny_weights)
     eval_nll = eval_count = 0
+    example_means = []   # the original's ppl: exp(mean over examples of their token-mean loss)
     model.eval()
     with torch.no_grad():
         for batch in DynamicBatchingLoader(corpus["eval"], load_tokenizer(), 4, 128):
-            nll, count = _explicit_token_nll(
-                model(batch["input_ids"], position_ids=batch["position_ids"]).logits,
-                batch["labels"])
+            logits = model(batch["input_ids"], position_ids=batch["position_ids"]).logits
+            nll, count = _explicit_token_nll(logits, batch["labels"])
             eval_nll, eval_count = eval_nll + nll, eval_count + count
+            for row_logits, row_labels in zip(logits, batch["labels"]):
+                row_nll, row_count = _explicit_token_nll(row_logits, row_labels)
+                example_means += [row_nll / row_count] if row_count else []
     assert eval_nll / eval_count == pytest.approx(PINNED_EVAL[0], rel=1e-5)
+    assert math.exp(sum(example_means) / len(example_means)) == pytest.approx(
+        PINNED_EVAL_PPL[0], rel=1e-5)
 
     torch.manual_seed(7)
     model.train()
