@@ -18,79 +18,20 @@ import os
 import sys
 from pathlib import Path
 
-from dialogpt.cli import UserError, add_bool_flag, make_parser, run_main, setup_logging
-from dialogpt.data.prepro_causal import db_path_for
+from dialogpt.cli import UserError, run_main, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import parse_config
+from dialogpt.data.prepro_causal import causal_plan, db_path_for
+from dialogpt.data.prepro_config import PreproConfig, default_workers
 
-
-def default_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+__all__ = ["main", "build_parser", "inspect_db", "db_path_for", "default_workers"]
+"""``db_path_for`` and ``default_workers`` are the prepro names other tools import from here."""
 
 
 def build_parser():
-    parser = make_parser("prepro.py", __doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1])
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--corpus", help="TSV corpus: CONTEXT<TAB>RESPONSE per line, context turns "
-                      "joined by ' EOS ', each turn optionally prefixed by a weight (0.0/1.0); or "
-                      "GODEL JSON lines (.jsonl: {Context, Knowledge, Response[, Instruction]}) "
-                      "-> a seq2seq DB. TSV -> JSONL: python -m dialogpt.data.convert_tsv")
-    mode.add_argument("--inspect", metavar="DB|JSONL", help="print the examples of a DB as JSON "
-                      "lines ({id, input_ids, lm_labels, weights}; seq2seq: {id, source, "
-                      "input_ids, labels, target}) instead of building one; a .jsonl file: each "
-                      "record as it would be encoded (exact source string, ids, cuts)")
-    parser.add_argument("--format", choices=("auto", "tsv", "jsonl"), default="auto",
-                        help="corpus format; auto: jsonl for a .jsonl/.json name, else tsv")
-    parser.add_argument("--max_seq_len", type=int, default=128,
-                        help="longest example in tokens; longer conversations are windowed")
-    parser.add_argument("--tokenizer", default=None, help="tokenizer directory or Hugging Face "
-                        "id (a T5 tokenizer for JSONL); default: 'gpt2-bpe' (the offline real "
-                        "GPT-2 BPE) for TSV, microsoft/GODEL-v1_1-base-seq2seq for JSONL")
-    add_bool_flag(parser, "--reverse", False, "reverse the turn order (data for the backward "
-                  "model used by MMI reranking); adds '.reverse' to the DB name")
-    add_bool_flag(parser, "--two_turn", False, "keep only the first two turns; adds '.2turn'")
-    parser.add_argument("--workers", type=int, default=default_workers(),
-                        help="tokenisation processes (1 = in this process)")
-    add_bool_flag(parser, "--strict", False, "stop with an error at the first malformed line "
-                  "instead of skipping and counting it")
-    add_bool_flag(parser, "--force", False, "rebuild the DB even if it exists")
-    parser.add_argument("--output", default=None, help="DB directory (default: the corpus path "
-                        "without .tsv + .{max_seq_len}len[.reverse][.2turn].db)")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="with --inspect: print at most this many examples")
-    parser.add_argument("--chunk_lines", type=int, default=2000,
-                        help="lines per work unit sent to a worker")
-    parser.add_argument("--shard_tokens", type=int, default=1 << 27,
-                        help="start a new shard after about this many tokens")
-    _add_record_flags(parser)
-    from dialogpt.data.prepro_cluster import add_ray_flags
-
-    add_ray_flags(parser)
-    return parser
-
-
-def _add_record_flags(parser) -> None:
-    from dialogpt.data.prepro_seq2seq import DEFAULT_MAX_SOURCE_LEN, DEFAULT_MAX_TARGET_LEN
-
-    group = parser.add_argument_group(
-        "GODEL records (JSONL -> seq2seq DB; see README 'GODEL')")
-    group.add_argument("--template", choices=("card", "repo"), default="card",
-                       help="source template: card = v1.1 model cards ('{instruction} [CONTEXT] "
-                       "turns [KNOWLEDGE] knowledge'), repo = GODEL repository scripts "
-                       "('context <|Knowledge|> knowledge => ')")
-    group.add_argument("--instruction", default="", help="instruction of records without their "
-                       "own 'Instruction' (card template only), e.g. the card's 'Instruction: "
-                       "given a dialog context and related knowledge, you need to response "
-                       "safely based on the knowledge.'")
-    group.add_argument("--max_source_len", type=int, default=DEFAULT_MAX_SOURCE_LEN,
-                       help="longest encoder source in tokens (EOS included); longer sources lose "
-                       "their oldest turns, then knowledge beyond its budget, counted. 512 = "
-                       "GODEL's README commands and T5's pre-training length (GODEL's own "
-                       "default 128 cuts most grounded sources)")
-    group.add_argument("--max_target_len", type=int, default=DEFAULT_MAX_TARGET_LEN,
-                       help="longest target in tokens (EOS included), cut keeping the EOS and "
-                       "counted; 128 = the max_length of both decoding presets")
-    group.add_argument("--knowledge_budget", type=int, default=None,
-                       help="knowledge tokens kept before older turns (default: half of "
-                       "--max_source_len)")
+    """The ``prepro.py`` parser: one flag per :class:`PreproConfig` field, in field order."""
+    parts = __doc__.split("\n\n")
+    return build_config_parser(PreproConfig, "prepro.py", parts[0] + "\n\n" + parts[1])
 
 
 def inspect_db(path: str, limit: int | None, tokenizer: str | None = None) -> int:
@@ -115,60 +56,43 @@ def inspect_db(path: str, limit: int | None, tokenizer: str | None = None) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    config = parse_config(PreproConfig, build_parser(), argv)
     setup_logging()
-    from dialogpt.data import prepro_seq2seq as records
-
-    if args.inspect:
-        if Path(args.inspect).is_file():
-            if not records.is_records_file(args.inspect, args.format):
-                raise UserError(f"--inspect {args.inspect}: a file must be GODEL JSON lines "
-                                "(.jsonl, or --format jsonl); otherwise pass a DB directory")
-            return records.inspect_records(args.inspect, args.limit, **_record_options(args))
-        return inspect_db(args.inspect, args.limit, args.tokenizer)
+    if config.inspect:
+        return _inspect(config)
     from dialogpt.cli import check_paths, check_writable
     from dialogpt.data.prepro_build import build_db
-    from dialogpt.data.prepro_causal import causal_plan
     from dialogpt.locking import hold_run_lock
 
     write_shards = None
-    if args.executor == "ray":  # fails at once without Ray
-        from dialogpt.data.prepro_cluster import RayOptions, ray_shard_writer
+    if config.executor == "ray":  # fails at once without Ray
+        from dialogpt.data.prepro_cluster import ray_shard_writer
 
-        write_shards = ray_shard_writer(RayOptions(args.ray_address, args.max_retries,
-                                                   args.range_bytes))
-    is_records = records.is_records_file(args.corpus, args.format)
-    if is_records:
-        db_path = Path(args.output) if args.output else records.db_path_for_records(
-            args.corpus, args.max_source_len, args.max_target_len, args.template)
-        plan = functools.partial(records.seq2seq_plan, **_record_options(args))
+        write_shards = ray_shard_writer(config.ray_options())
+    if config.records:
+        from dialogpt.data.prepro_seq2seq import seq2seq_plan
+
+        plan = functools.partial(seq2seq_plan, **config.record_options())
     else:
-        db_path = Path(args.output) if args.output else db_path_for(
-            Path(args.corpus), args.max_seq_len, args.reverse, args.two_turn)
-        plan = functools.partial(causal_plan, tokenizer=args.tokenizer,
-                                 max_seq_len=args.max_seq_len, reverse=args.reverse,
-                                 two_turn=args.two_turn)
-    check_paths(input_files={"--corpus": args.corpus}, output_dirs={"--output": db_path})
+        plan = functools.partial(causal_plan, **config.causal_options())
+    db_path = config.db_path()
+    check_paths(input_files={"--corpus": config.corpus}, output_dirs={"--output": db_path})
     check_writable("--output", db_path, db_path.parent)  # its lock and temporaries go there
     with hold_run_lock(db_path, flag="--output", inside=False):  # one run per DB
-        _check_args(args)
-        return build_db(args.corpus, db_path, plan, workers=args.workers, strict=args.strict,
-                        force=args.force, chunk_lines=args.chunk_lines,
-                        shard_tokens=args.shard_tokens, write_shards=write_shards)
+        return build_db(config.corpus, db_path, plan, write_shards=write_shards,
+                        **config.build_options())
 
 
-def _check_args(args) -> None:
-    if args.max_seq_len < 2:
-        raise UserError(f"--max_seq_len must be >= 2, got {args.max_seq_len}")
-    if args.chunk_lines < 1 or not 1 <= args.shard_tokens <= 1 << 31:
-        raise UserError("--chunk_lines must be >= 1 and --shard_tokens in [1, 2**31]")
+def _inspect(config: PreproConfig) -> int:
+    """``--inspect``: a DB directory, or a GODEL JSONL file as prepro would encode it."""
+    if Path(config.inspect).is_file():
+        if not config.records:
+            raise UserError(f"--inspect {config.inspect}: a file must be GODEL JSON lines "
+                            "(.jsonl, or --format jsonl); otherwise pass a DB directory")
+        from dialogpt.data.prepro_seq2seq import inspect_records
 
-
-def _record_options(args) -> dict:
-    """The flags of the GODEL-record path, as keyword arguments."""
-    return {"tokenizer_name": args.tokenizer, "template": args.template,
-            "instruction": args.instruction, "max_source_len": args.max_source_len,
-            "max_target_len": args.max_target_len, "knowledge_budget": args.knowledge_budget}
+        return inspect_records(config.inspect, config.limit, **config.record_options())
+    return inspect_db(config.inspect, config.limit, config.tokenizer)
 
 
 if __name__ == "__main__":

@@ -54,28 +54,16 @@ class RayOptions:
     max_retries: int = 3
     range_bytes: int = DEFAULT_RANGE_BYTES
 
-
-def add_ray_flags(parser) -> None:
-    group = parser.add_argument_group(
-        "executor (the corpus and the output must be on storage every node sees for ray)")
-    group.add_argument("--executor", choices=("local", "ray"), default="local",
-                       help="local: --workers processes here; ray: byte ranges of the corpus as "
-                       "Ray tasks over a cluster (pip install -e \".[cluster]\"), same DB bytes")
-    group.add_argument("--ray_address", default=os.environ.get("RAY_ADDRESS"),
-                       help="Ray cluster to join (HOST:PORT or 'auto'; default: $RAY_ADDRESS, "
-                       "else a local Ray instance is started)")
-    group.add_argument("--max_retries", type=int, default=3,
-                       help="ray: retries of a task whose worker or node died")
-    group.add_argument("--range_bytes", type=int, default=DEFAULT_RANGE_BYTES,
-                       help="ray: corpus bytes per encode task (cut at line ends)")
+    def validate(self) -> None:
+        if self.range_bytes < 1 or self.max_retries < 0:
+            raise UserError("--range_bytes must be >= 1 and --max_retries >= 0")
 
 
 def ray_shard_writer(options: RayOptions):
     """``write_shards`` bound to ``options``: the hook ``prepro`` calls instead of its local
     shard writer (``prepro_build.build_db``'s ``write_shards``)."""
     import_ray(*NEEDS_RAY)  # fail at start-up, before any work
-    if options.range_bytes < 1 or options.max_retries < 0:
-        raise UserError("--range_bytes must be >= 1 and --max_retries >= 0")
+    options.validate()
     return functools.partial(write_shards, options=options)
 
 

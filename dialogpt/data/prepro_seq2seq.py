@@ -55,10 +55,9 @@ def load_seq2seq_tokenizer(name: str | None):
                         "vocabulary has no pad token)") from exc
 
 
-def make_config(tokenizer, template: str, instruction: str, max_source_len: int,
-                max_target_len: int, knowledge_budget: int | None):
-    from dialogpt.data.db import length_dtype_for, token_dtype_for
-    from dialogpt.data.seq2seq import Seq2SeqConfig
+def check_record_limits(template: str, max_source_len: int, max_target_len: int,
+                        knowledge_budget: int | None) -> None:
+    """``UserError`` for a template or limits a seq2seq DB cannot be built with."""
     from dialogpt.grounding import TEMPLATES
 
     if template not in TEMPLATES:
@@ -68,6 +67,14 @@ def make_config(tokenizer, template: str, instruction: str, max_source_len: int,
     if knowledge_budget is not None and not 0 <= knowledge_budget <= max_source_len:
         raise UserError(f"--knowledge_budget must be in [0, --max_source_len], "
                         f"got {knowledge_budget}")
+
+
+def make_config(tokenizer, template: str, instruction: str, max_source_len: int,
+                max_target_len: int, knowledge_budget: int | None):
+    from dialogpt.data.db import length_dtype_for, token_dtype_for
+    from dialogpt.data.seq2seq import Seq2SeqConfig
+
+    check_record_limits(template, max_source_len, max_target_len, knowledge_budget)
     return Seq2SeqConfig(template, instruction, max_source_len, max_target_len,
                          max_source_len // 2 if knowledge_budget is None else knowledge_budget,
                          token_dtype_for(len(tokenizer)),

@@ -1,0 +1,47 @@
+"""dialogpt.config: a parser generated from a typed dataclass config, and its validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from dialogpt.cli import UserError
+from dialogpt.config import build_parser, flag, parse_config
+
+
+@dataclass
+class ToolConfig:
+    source: str | None = flag(None, "read this", one_of="what")
+    listing: bool = flag(False, "list instead", kind=bool, one_of="what")
+    size: int = flag(3, "how many", kind=int)
+    mode: str = flag("a", "which mode", "details", choices=("a", "b"))
+    where: str = flag(help="where to", group="details", default_factory=lambda: "here")
+    note: str = "not a flag"
+
+    def validate(self) -> None:
+        if self.size < 1:
+            raise UserError(f"--size must be >= 1, got {self.size}")
+
+
+def _parser():
+    return build_parser(ToolConfig, "tool.py", "A tool.")
+
+
+def test_fields_become_flags_with_types_defaults_and_groups(capsys):
+    config = parse_config(ToolConfig, _parser(), ["--source", "x", "--size", "5", "--mode", "b"])
+    assert config == ToolConfig(source="x", size=5, mode="b", where="here")
+    assert parse_config(ToolConfig, _parser(), ["--listing"]).listing is True
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--listing", "--note", "x"])  # a plain field is no flag
+    text = _parser().format_help()
+    assert "details:" in text and "how many (default: 3)" in text
+    assert "(--source SOURCE | --listing [true|false])" in text
+
+
+def test_exactly_one_of_a_group_and_validate_runs(capsys):
+    for argv in ([], ["--source", "x", "--listing"]):
+        with pytest.raises(SystemExit):
+            parse_config(ToolConfig, _parser(), argv)
+    with pytest.raises(UserError, match="--size must be >= 1, got 0"):
+        parse_config(ToolConfig, _parser(), ["--source", "x", "--size", "0"])
