@@ -3,7 +3,7 @@
 A grounded example is a dialog (``turns``, oldest first), a piece of external text
 (``knowledge``, may be empty), a natural-language ``instruction`` (may be empty) and, for training
 and evaluation, the ``response``. The encoder of a seq2seq model reads one *source* string built
-from them by a template (``../shared/spec/grounded.md`` §2):
+from them by a template (``docs/spec/grounded.md`` §2):
 
 - ``card`` (the v1.1 model cards, our default):
   ``f"{instruction} [CONTEXT] {' EOS '.join(turns)} {kn}"`` with
@@ -12,7 +12,10 @@ from them by a template (``../shared/spec/grounded.md`` §2):
   knowledge + ' => '``, or ``context + ' => '`` without knowledge; no instruction.
 
 Everything here is pure (no torch): the token counts come from an ``encode`` callable, so the
-same code fits sources for prepro, decoding and the server.
+same code fits sources for prepro, decoding and the server. The one file read here is a
+checkpoint's grounding record (:data:`GROUNDING_FILE`), which this module owns: what it holds
+(:func:`grounding_record`), how it is found (:func:`read_grounding`) and checked against a DB
+(:func:`check_grounding_matches`).
 
 Length policy (:func:`fit_source`). GODEL cuts the source from the right, which silently drops
 the knowledge and then the newest turns. Ours keeps, in order of priority: the instruction; the
@@ -22,11 +25,28 @@ first); then more knowledge. Every cut is reported in :class:`SourceFit` so call
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from dialogpt.cli import UserError
 
 TEMPLATES = ("card", "repo")
 DEFAULT_TEMPLATE = "card"
+DEFAULT_MAX_SOURCE_LEN = 512
+"""Source tokens when nothing else says (prepro's ``--max_source_len``, decoding a checkpoint that
+records none): GODEL's README commands and T5's pre-training length (GODEL's own default, 128,
+cuts most grounded sources; T5's relative positions have no hard limit)."""
+
+GROUNDING_FILE = "grounding.json"
+"""Beside a seq2seq checkpoint's weights, written by the trainer: how the model's sources were
+built (:func:`grounding_record`); read by the decoder for its template, instruction and limits,
+and by a training that continues from the checkpoint (:func:`check_grounding_matches`)."""
+GROUNDING_KEYS = ("template", "instruction", "max_source_len", "max_target_len",
+                  "tokenizer_fingerprint")
+"""The DB manifest fields a grounding record copies, after ``"kind": "seq2seq"``."""
 
 TURN_SEPARATOR = " EOS "
 """How GODEL joins turns in a ``Context`` string (split on this exact string, never on a bare
@@ -218,3 +238,46 @@ def fit_source(turns: Sequence[str], knowledge: str, instruction: str, template:
     return SourceFit(build_source([text_turn], "", instruction, template),
                      measure([text_turn], ""), 1, turns_dropped=len(turns) - 1,
                      knowledge_cut=bool(knowledge), newest_turn_cut=True)
+
+
+def grounding_record(manifest: dict[str, Any]) -> dict[str, Any]:
+    """:data:`GROUNDING_FILE` of a model trained on a seq2seq DB with this ``manifest``."""
+    return {"kind": "seq2seq", **{key: manifest.get(key) for key in GROUNDING_KEYS}}
+
+
+def read_grounding(*places: str | os.PathLike | None) -> tuple[dict, Path | None]:
+    """The first :data:`GROUNDING_FILE` found in ``places`` (directories, or files whose directory
+    is searched), and its path; ``({}, None)`` when there is none (e.g. a Hub id)."""
+    for place in places:
+        if not place:
+            continue
+        path = Path(place)
+        directory = path if path.is_dir() else path.parent if path.is_file() else None
+        if directory is None or not (directory / GROUNDING_FILE).is_file():
+            continue
+        file = directory / GROUNDING_FILE
+        try:
+            recorded = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{file}: cannot read the checkpoint's grounding record ({exc}); "
+                            "restore the file or delete it and pass --template") from exc
+        if not isinstance(recorded, dict):
+            raise UserError(f"{file} must hold a JSON object")
+        return recorded, file
+    return {}, None
+
+
+def check_grounding_matches(db_path: str, manifest: dict[str, Any],
+                            places: list[str | Path | None]) -> None:
+    """A model trained on sources of one template (its :data:`GROUNDING_FILE`) must not
+    continue on a DB of another kind, template or tokenizer."""
+    for place in places:
+        recorded, file = read_grounding(place)
+        for key in ("kind", "template", "tokenizer_fingerprint"):
+            ours = "seq2seq" if key == "kind" else manifest.get(key)
+            if recorded.get(key) is not None and recorded.get(key) != ours:
+                raise UserError(f"{file} says the model was trained with {key} "
+                                f"{recorded.get(key)!r}, but token DB {db_path} has {ours!r}; "
+                                f"rebuild the DB with prepro.py --{key} {recorded.get(key)} "
+                                "(tokenizer: --tokenizer of the model), or start from another "
+                                "model")

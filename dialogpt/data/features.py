@@ -1,4 +1,5 @@
-"""TSV line -> training features: the pure rules of DialoGPT's ``prepro.py`` (spec: training.md §1).
+"""TSV line -> training features: the pure rules of DialoGPT's ``prepro.py`` (spec:
+``docs/spec/training.md`` §1).
 
 A corpus line is ``CONTEXT<TAB>RESPONSE``; CONTEXT is turns joined by the literal ``" EOS "``.
 Every turn may start with a weight token (``0.0``/``1.0`` in extractor output). A feature is::

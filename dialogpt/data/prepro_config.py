@@ -15,8 +15,9 @@ from pathlib import Path
 from dialogpt.cli import UserError
 from dialogpt.config import flag
 from dialogpt.data.prepro_cluster import DEFAULT_RANGE_BYTES, RayOptions
-from dialogpt.data.prepro_seq2seq import (DEFAULT_MAX_SOURCE_LEN, DEFAULT_MAX_TARGET_LEN,
-                                          check_record_limits, is_records_file)
+from dialogpt.data.prepro_seq2seq import (DEFAULT_MAX_TARGET_LEN, check_record_limits,
+                                          is_records_file)
+from dialogpt.grounding import DEFAULT_MAX_SOURCE_LEN
 
 _RECORDS = "GODEL records (JSONL -> seq2seq DB; see README 'GODEL')"
 _EXECUTOR = "executor (the corpus and the output must be on storage every node sees for ray)"

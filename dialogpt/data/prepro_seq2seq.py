@@ -19,9 +19,9 @@ from pathlib import Path
 
 from dialogpt.cli import UserError
 from dialogpt.data.prepro_build import BuildPlan, corpus_identity
+from dialogpt.grounding import DEFAULT_MAX_SOURCE_LEN
 
 RECORD_SUFFIXES = (".jsonl", ".json")
-DEFAULT_MAX_SOURCE_LEN = 512
 DEFAULT_MAX_TARGET_LEN = 128
 DEFAULT_TOKENIZER = "microsoft/GODEL-v1_1-base-seq2seq"
 

@@ -2,10 +2,10 @@
 
 An encoder-decoder model reads one *source* string per dialog, built by
 ``dialogpt.grounding.fit_source`` from the instruction, the knowledge and the turns with the
-template the model was trained with (``grounded.md`` §2). This module
+template the model was trained with (``docs/spec/grounded.md`` §2). This module
 
-- reads what a checkpoint recorded about its sources (:data:`GROUNDING_FILE` beside the weights:
-  ``{"kind", "template", "instruction"?, "max_source_len", "max_target_len",
+- reads what a checkpoint recorded about its sources (``dialogpt.grounding.GROUNDING_FILE`` beside
+  the weights: ``{"kind", "template", "instruction"?, "max_source_len", "max_target_len",
   "tokenizer_fingerprint"?}``) and resolves the template to decode with: the recorded one, unless
   the user names another (the override is announced), else ``card`` (a Hub GODEL model);
 - turns a dialog into source ids (:func:`source_window`), with every cut reported in the
@@ -14,23 +14,16 @@ template the model was trained with (``grounded.md`` §2). This module
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from dialogpt.cli import UserError
 from dialogpt.decoding.context import ContextWindow
+from dialogpt.grounding import DEFAULT_MAX_SOURCE_LEN, read_grounding
 
 logger = logging.getLogger(__name__)
-
-GROUNDING_FILE = "grounding.json"
-"""Written by the trainer next to a seq2seq checkpoint's weights (see ``notes/contracts.md``)."""
-DEFAULT_MAX_SOURCE_LEN = 512
-"""Source tokens when neither the checkpoint nor ``--max_context_tokens`` says (GODEL's README
-commands use 512; T5's relative positions have no hard limit)."""
 
 
 @dataclass(frozen=True)
@@ -43,28 +36,6 @@ class SourceSettings:
     knowledge: str = ""
     """Used for a dialog that brings no knowledge of its own."""
     max_source_len: int = DEFAULT_MAX_SOURCE_LEN
-
-
-def read_recorded(*places: str | os.PathLike | None) -> tuple[dict, Path | None]:
-    """The first :data:`GROUNDING_FILE` found in ``places`` (directories, or files whose directory
-    is searched), and its path; ``({}, None)`` when there is none (e.g. a Hub id)."""
-    for place in places:
-        if not place:
-            continue
-        path = Path(place)
-        directory = path if path.is_dir() else path.parent if path.is_file() else None
-        if directory is None or not (directory / GROUNDING_FILE).is_file():
-            continue
-        file = directory / GROUNDING_FILE
-        try:
-            recorded = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"{file}: cannot read the checkpoint's grounding record ({exc}); "
-                            "restore the file or delete it and pass --template") from exc
-        if not isinstance(recorded, dict):
-            raise UserError(f"{file} must hold a JSON object")
-        return recorded, file
-    return {}, None
 
 
 def resolve_template(flag: str | None, recorded: dict, record_file: Path | None) -> str:
@@ -97,7 +68,7 @@ def source_settings(model: str, init_checkpoint: str | None, template: str | Non
     ``instruction`` None: the instruction the checkpoint was trained with, if recorded, else "".
     A recorded ``tokenizer_fingerprint`` must match ``tokenizer``'s.
     """
-    recorded, file = read_recorded(init_checkpoint, model)
+    recorded, file = read_grounding(init_checkpoint, model)
     chosen = resolve_template(template, recorded, file)
     fingerprint = recorded.get("tokenizer_fingerprint")
     if fingerprint and tokenizer is not None:

@@ -1,4 +1,5 @@
-"""The metrics GODEL reports, and the unigram F1 its users ask for (``grounded.md`` §5). Pure.
+"""The metrics GODEL reports, and the unigram F1 its users ask for (``docs/spec/grounded.md``
+§5). Pure.
 
 * :func:`normalize_answer`: lower-case, punctuation and the articles ``a``/``an``/``the`` become
   spaces, whitespace collapsed. Every metric here scores normalised text.

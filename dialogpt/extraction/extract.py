@@ -4,7 +4,7 @@
 writes ``T/train/extract/2009-05/`` (``rs_sub*.tsv.gz``, ``rc_sub*.tsv.gz``, ``report.json``)
 atomically: an interrupted or failed run leaves no month directory behind.
 
-Rules, in order (spec: extraction.md, "Extract step rules"):
+Rules, in order (spec: docs/spec/extraction.md, "Extract step rules"):
 submissions need ``num_comments >= 2``; a comment needs its ``dep`` key (when a key file is
 used), a body other than ``[deleted]``/``[removed]`` without ``>`` or ``&gt;``, a ``link_id`` that
 is a kept submission of the same month, and at least 2 words after ``minimal_norm``.

@@ -5,7 +5,7 @@ For every comment, in ``(link_id, parent_id, comment_id)`` order, that may be a 
 (null = 0) reaches ``min_score``), the parent chain is walked up: at most ``max_depth`` turns, a
 turn of more than ``max_len`` words ends the chain (no instance if it is the target), a missing
 parent ends it. Chains shorter than ``min_depth`` are dropped; the rest are normalised, weighted
-and filtered (spec: extraction.md, "Conversation step").
+and filtered (spec: docs/spec/extraction.md, "Conversation step").
 
 Every comment is normalised and weighted at most once (``_TurnCache``); the original
 re-normalised every turn of every instance, which was most of its run time. Instance filters

@@ -8,7 +8,6 @@ differs from the model's vocabulary, a model trained with another source templat
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,39 +113,6 @@ def check_resume_matches(how: str, resume_dir: Path, db_path: str, db_kind: str,
 KIND_NAMES = {"causal": "causal (DialoGPT TSV)", "seq2seq": "seq2seq (GODEL)"}
 KIND_INPUTS = {"causal": "a context<TAB>response TSV", "seq2seq": "GODEL JSONL"}
 KIND_MODELS = {"causal": "GPT-2 (causal)", "seq2seq": "T5/BART (encoder-decoder)"}
-GROUNDING_FILE = "grounding.json"
-"""Beside a seq2seq checkpoint's weights: how its sources were built (read by the decoder)."""
-_GROUNDING_KEYS = ("template", "instruction", "max_source_len", "max_target_len",
-                   "tokenizer_fingerprint")
-
-
-def grounding_record(manifest: dict[str, Any]) -> dict[str, Any]:
-    """``grounding.json`` of a seq2seq run: the DB's source template, instruction and limits."""
-    return {"kind": "seq2seq", **{key: manifest.get(key) for key in _GROUNDING_KEYS}}
-
-
-def check_grounding_matches(db_path: str, manifest: dict[str, Any],
-                            places: list[str | Path | None]) -> None:
-    """A model trained on sources of one template (its ``grounding.json``) must not continue on
-    a DB of another template or tokenizer."""
-    for place in places:
-        if not place:
-            continue
-        file = Path(place) / GROUNDING_FILE if Path(place).is_dir() else \
-            Path(place).parent / GROUNDING_FILE
-        if not file.is_file():
-            continue
-        recorded = json.loads(file.read_text(encoding="utf-8"))
-        for key in ("kind", "template", "tokenizer_fingerprint"):
-            ours = "seq2seq" if key == "kind" else manifest.get(key)
-            if recorded.get(key) is not None and recorded.get(key) != ours:
-                raise UserError(f"{file} says the model was trained with {key} "
-                                f"{recorded.get(key)!r}, but token DB {db_path} has {ours!r}; "
-                                f"rebuild the DB with prepro.py --{key} {recorded.get(key)} "
-                                "(tokenizer: --tokenizer of the model), or start from another "
-                                "model")
-
-
 def precision_for_model(precision: str, explicit: bool, model_config) -> str:
     """T5 overflows in fp16 (activations beyond 65504; GODEL never trains in fp16): fp16 that
     only came from the original's ``--fp16`` default on CUDA becomes bf16 (fp32 on GPUs without

@@ -29,6 +29,7 @@ from typing import Iterator, NamedTuple
 
 import torch
 
+from dialogpt import grounding
 from dialogpt.cli import SEED_LIMIT, UserError
 from dialogpt.interrupts import GracefulStop
 from dialogpt.training import checkpoint as ckpt
@@ -346,7 +347,7 @@ class Trainer:
                        "model_name_or_path": self.model_source,
                        "resumed_from": str(self.resume_dir) if self.resume_dir else None}
             summary["init_checkpoint"] = self.init_source  # a LoRA resume rebuilds its base
-            extra = ({components.GROUNDING_FILE: components.grounding_record(self.db.manifest)}
+            extra = ({grounding.GROUNDING_FILE: grounding.grounding_record(self.db.manifest)}
                      if self.db.kind == "seq2seq" else {})
             try:
                 ckpt.save_checkpoint(path, self.model, self.tokenizer, state, summary, extra,
@@ -383,7 +384,7 @@ class Trainer:
         components.check_db_matches(config.train_input_file, self.db.kind, self.db.manifest,
                                     self.tokenizer, model_config, max_length)
         if self.db.kind == "seq2seq":
-            components.check_grounding_matches(
+            grounding.check_grounding_matches(
                 config.train_input_file, self.db.manifest,
                 [self.resume_dir, config.model_name_or_path, config.init_checkpoint])
         explicit = config.precision is not None or config.fp16 is not None

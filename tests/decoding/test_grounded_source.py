@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from dialogpt.cli import UserError
-from dialogpt.decoding.grounded_source import (DEFAULT_MAX_SOURCE_LEN, read_recorded,
-                                               source_settings)
+from dialogpt.decoding.grounded_source import source_settings
+from dialogpt.grounding import DEFAULT_MAX_SOURCE_LEN, read_grounding
 
 
 def record(directory, **fields):
@@ -57,9 +57,9 @@ def test_init_checkpoint_record_wins_over_the_model_dir(tmp_path):
     checkpoint.mkdir()
     record(model, template="card")
     record(checkpoint, template="repo")
-    assert read_recorded(checkpoint / "model.safetensors", model)[0]["template"] == "card"
+    assert read_grounding(checkpoint / "model.safetensors", model)[0]["template"] == "card"
     (checkpoint / "model.safetensors").write_bytes(b"")
-    assert read_recorded(checkpoint / "model.safetensors", model)[0]["template"] == "repo"
+    assert read_grounding(checkpoint / "model.safetensors", model)[0]["template"] == "repo"
     assert source_settings(str(model), str(checkpoint), None, None, "", 0).template == "repo"
 
 

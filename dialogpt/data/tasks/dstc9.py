@@ -4,10 +4,11 @@ Input: the track's ``data`` folder: ``knowledge.json`` and per split a folder wi
 (a list of dialog contexts, each a list of ``{speaker, text}``) and ``labels.json`` (one label per
 log: ``target``, and where true ``knowledge`` [{domain, entity_id, doc_id}] and ``response``).
 ``train`` and ``val`` (written as ``valid``) are needed; ``test`` is converted when present.
-Rules of GODEL's ``examples/dstc9/converter.py`` (spec grounded.md §8): a log whose label has
-``target: true`` is an example; Context = all its turns' texts; Knowledge = ``Q: {title} A: {body}``
-of each labelled snippet (``knowledge.json[domain][entity_id]["docs"][doc_id]``), joined by a
-space; Response = the label's response.
+Rules of GODEL's ``examples/dstc9/converter.py`` (spec ``docs/spec/grounded.md`` §8): a log
+whose label has ``target: true`` is an example; Context = all its turns' texts; Knowledge =
+``Q: {title} A: {body}`` of each labelled snippet
+(``knowledge.json[domain][entity_id]["docs"][doc_id]``), joined by a space; Response = the
+label's response.
 
 One fault not repeated: GODEL's script never resets its example list between splits, so its val
 file also holds every train example; ours holds the val examples only. ``--train godel`` keeps a

@@ -3,7 +3,7 @@
 Input: a folder with ``train.json``, ``val.json``, ``test.json`` (``val`` is written as ``valid``);
 each a JSON list of dialogs ``{"file": ..., "info": [turn, ...]}`` with turns carrying
 ``user_orig``, ``sys``, ``BS`` ({domain: [[slot, value], ...]}), ``KB`` (the DB match count) and
-``act`` ({act name: ...}). Rules (spec grounded.md §8), for each turn:
+``act`` ({act name: ...}). Rules (spec docs/spec/grounded.md §8), for each turn:
 
 - the user text (as it is) is appended to the history; Context = the history;
 - Knowledge = the domains joined by `` | ``, each ``domain slot = value ; slot = value``, then

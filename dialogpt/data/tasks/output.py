@@ -4,10 +4,11 @@ JSONL: one record a line, keys ``Context``, ``Knowledge``, ``Response`` in GODEL
 ``Instruction`` (the record's own, else ``--instruction`` when given), non-ASCII kept as is.
 
 TSV (``--to tsv``, for the causal model): ``0.0 turn EOS 0.0 turn ...<TAB>1.0 response``: the
-context turns weigh 0 (never predicted), the response 1 (training.md §1). A TSV line has no place
-for knowledge or instruction: records that had them are counted (``knowledge_dropped``,
-``instruction_dropped``). Tabs and line breaks inside a text become spaces (``texts_flattened``);
-a record whose turn holds `` EOS `` (it would split in two) is skipped (``eos_in_turn``).
+context turns weigh 0 (never predicted), the response 1 (``docs/spec/training.md`` §1). A TSV
+line has no place for knowledge or instruction: records that had them are counted
+(``knowledge_dropped``, ``instruction_dropped``). Tabs and line breaks inside a text become spaces
+(``texts_flattened``); a record whose turn holds `` EOS `` (it would split in two) is skipped
+(``eos_in_turn``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Input: a folder with ``train.jsonl``, ``valid.jsonl``, ``test.jsonl``; each line is
 ``{dialog_id: {"apprentice_persona": ..., "dialog_history": [{action, text, context}, ...]}}``.
-Rules (spec grounded.md §8):
+Rules (spec docs/spec/grounded.md §8):
 
 - the history starts as the persona with newlines replaced by spaces;
 - turns whose action contains ``SearchAgent`` are skipped (neither examples nor history);

@@ -7,7 +7,8 @@ optionally, the unseen-topic splits ``valid_topic_split.json`` / ``test_topic_sp
 speaker contains ``Wizard`` and may carry ``checked_sentence``, a dict whose first value is the
 knowledge sentence; ``{}`` or no key = no knowledge; ``no_passages_used`` is kept as it is).
 
-Rules of GODEL's ``scripts/downstream_tasks_converter.py`` (spec grounded.md §8), kept exactly:
+Rules of GODEL's ``scripts/downstream_tasks_converter.py`` (spec ``docs/spec/grounded.md`` §8),
+kept exactly:
 
 - every wizard turn is one example: Context = the history so far, Knowledge = the checked
   sentence, Response = the stripped text; every turn, wizard or not, is then appended;
