@@ -335,3 +335,16 @@ def test_lora_on_cuda_trains_under_autocast(precision, base_models, corpus, tmp_
     losses = _losses(out)
     assert all(loss == loss for loss in losses) and losses[-1] < losses[0], losses
     assert (out / "checkpoint-step-4" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_all_linear_adapts_the_four_matrices_of_every_gpt2_block_but_not_the_output_layer():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from dialogpt.training.lora import LoraSettings, add_adapters, parameter_counts
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=3, n_head=2, n_positions=32,
+                                       vocab_size=64))
+    add_adapters(model, LoraSettings(r=2, target_modules=("all-linear",)))
+    # per block: c_attn 16->48, attn.c_proj 16->16, c_fc 16->64, mlp.c_proj 64->16
+    assert parameter_counts(model)[0] == 3 * 2 * ((16 + 48) + (16 + 16) + (16 + 64) + (64 + 16))
