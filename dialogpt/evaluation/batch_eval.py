@@ -24,8 +24,7 @@ from pathlib import Path
 
 from dialogpt.cli import UserError, add_bool_flag, check_paths, make_parser, setup_logging
 from dialogpt.evaluation import inputs
-from dialogpt.evaluation.meteor import (MeteorError, MeteorUnavailable, locate_meteor,
-                                        meteor_file_mode, meteor_many)
+from dialogpt.evaluation.meteor import MeteorUnavailable, locate_meteor, meteor_scores
 from dialogpt.evaluation.report import (headline_table, per_segment_tsv, summary_tsv,
                                         system_report)
 from dialogpt.evaluation.scoring import DstcScorer, PreparedSystem
@@ -189,23 +188,10 @@ def _meteor_setup(args):
         return None
 
 
-def _meteor_scores(setup, systems) -> list[float | None]:
-    if setup is None or not systems:
-        return [None] * len(systems)
-    pairs = [(s.hypotheses, s.reference_streams) for s in systems]
-    try:
-        if len(pairs) == 1:
-            return [meteor_file_mode(setup, *pairs[0])]
-        return meteor_many(setup, pairs)
-    except MeteorError as exc:
-        print(f"warning: METEOR failed: {exc}", file=sys.stderr)
-        return [None] * len(systems)
-
-
 def _score_one(session: _Session, args) -> int:
     path = Path(args.hyp)
     system = session.prepare(path, path.name)
-    (meteor,) = _meteor_scores(_meteor_setup(args), [system])
+    (meteor,) = meteor_scores(_meteor_setup(args), [system])
     segments = session.scorer.segment_stats(system)
     scores = session.scorer.score(system, meteor, segments)
     if args.per_segment:
@@ -232,9 +218,9 @@ def _score_folder(session: _Session, args) -> int:
         except UserError as exc:  # reported at the end; the other systems are still scored
             failed.append(str(exc))
     logger.info("scoring %d systems (METEOR: one JVM for all)", len(systems))
-    meteor_scores = _meteor_scores(_meteor_setup(args), systems)
+    meteors = meteor_scores(_meteor_setup(args), systems)
     rows = []
-    for system, meteor in zip(systems, meteor_scores):
+    for system, meteor in zip(systems, meteors):
         scores = session.scorer.score(system, meteor)
         rows.append((system.name, scores))
         with atomic_write(output_dir / f"{system.name}.eval.txt") as handle:

@@ -77,13 +77,13 @@ def score_system(references: inputs.GroundedReferences, hypotheses: Sequence[str
     scores["n_lines_skipped"] = references.n_lines - len(references.lines)
     if not dstc:
         return scores, None
-    from dialogpt.evaluation.batch_eval import _meteor_scores
+    from dialogpt.evaluation.meteor import meteor_scores
     from dialogpt.evaluation.scoring import DstcScorer
 
     refs, hyps, keys = dstc_inputs(references, hypotheses, name)
     scorer = DstcScorer(refs, n_refs=1, vshuman=-1, clean=clean, compat=compat)
     system = scorer.prepare(name, hyps, keys)
-    (meteor,) = _meteor_scores(meteor_setup, [system])
+    (meteor,) = meteor_scores(meteor_setup, [system])
     return scores, scorer.score(system, meteor)
 
 

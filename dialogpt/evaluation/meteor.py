@@ -195,3 +195,20 @@ def meteor_many(setup: MeteorSetup, systems: Sequence[tuple[Sequence[str], Seque
         if scores[i] is None:
             scores[i] = meteor_file_mode(setup, hypotheses, streams)
     return scores
+
+
+def meteor_scores(setup: MeteorSetup | None, systems) -> list[float | None]:
+    """METEOR of each prepared system (``hypotheses``, ``reference_streams``), one jar run for
+    all; ``None`` for each when ``setup`` is None or the jar fails (with a warning)."""
+    import sys
+
+    if setup is None or not systems:
+        return [None] * len(systems)
+    pairs = [(s.hypotheses, s.reference_streams) for s in systems]
+    try:
+        if len(pairs) == 1:
+            return [meteor_file_mode(setup, *pairs[0])]
+        return meteor_many(setup, pairs)
+    except MeteorError as exc:
+        print(f"warning: METEOR failed: {exc}", file=sys.stderr)
+        return [None] * len(systems)
