@@ -26,7 +26,6 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "ray": ("cluster", "Ray"),
     "peft": ("lora", "the peft package"),
     "datasets": ("tasks", "the datasets package"),
-    "isal": ("fast", "isal"),
 }
 """Which extra installs each optional package (keep in step with ``pyproject.toml``)."""
 
