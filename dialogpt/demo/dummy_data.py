@@ -62,9 +62,13 @@ EXCHANGES: list[list[str | list[str] | tuple[str, ...]]] = [
 NOISE_BODIES = ["[deleted]", "> quoting someone here", "ok"]  # dropped by the extractor
 
 
+DUMMY_MONTHS = ("2011-01", "2011-02", "2011-03")
+"""The months of the dummy dumps (``demo.py --data dummy``)."""
+
+
 @dataclass(frozen=True)
 class DummySpec:
-    months: tuple[str, ...] = ("2011-01", "2011-02", "2011-03")
+    months: tuple[str, ...] = DUMMY_MONTHS
     threads_per_month: int = 600
     seed: int = 1234
 

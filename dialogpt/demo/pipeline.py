@@ -31,15 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialogpt.cli import UserError, add_bool_flag, make_parser, run_main, setup_logging
+from dialogpt.demo import models
+from dialogpt.demo.dummy_data import DUMMY_MONTHS
+from dialogpt.demo.models import REPO_ROOT
 
 logger = logging.getLogger("dialogpt.demo")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HUB_MODELS = {"small": "microsoft/DialoGPT-small", "medium": "microsoft/DialoGPT-medium",
-              "large": "microsoft/DialoGPT-large"}
-SIZE_CONFIGS = {"tiny": "configs/tiny", "small": "configs/117M", "medium": "configs/345M",
-                "large": "configs/762M"}
-DUMMY_MONTHS = ("2011-01", "2011-02", "2011-03")
 STAGES = ("dumps", "extract", "prepro", "train", "generate", "evaluate", "report")
 
 
@@ -215,16 +212,9 @@ def stage_prepro(demo: Demo, results) -> dict:
     return {"db": str(db), "summary": summary}
 
 
-def _model_source(demo: Demo) -> str:
-    model = demo.args.model
-    if model in HUB_MODELS:
-        return HUB_MODELS[model]
-    if model == "tiny":
-        return str(REPO_ROOT / SIZE_CONFIGS["tiny"])
-    if Path(model).exists():
-        return model
-    raise UserError(f"--model {model!r}: expected tiny, small, medium, large or a local "
-                    "model directory")
+def model_source(demo: Demo) -> str:
+    """``--model_name_or_path`` of the demo's training (``demo.models.model_source``)."""
+    return models.model_source(demo.args.model)
 
 
 def stage_train(demo: Demo, results) -> dict:
@@ -249,7 +239,7 @@ def run_training(flags: list[str], train_dir: Path) -> None:
 def train_model(demo: Demo, db: str, train_dir: Path) -> dict:
     """The demo's training run on ``db`` into ``train_dir`` (the backward model of ``--mmi``
     trains the same way on the reversed DB)."""
-    flags = ["--model_name_or_path", _model_source(demo),
+    flags = ["--model_name_or_path", model_source(demo),
              "--train_input_file", db,
              "--eval_input_file", str(demo.valid_tsv),
              "--output_dir", str(train_dir),

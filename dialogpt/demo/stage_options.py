@@ -23,7 +23,8 @@ from dialogpt.cli import UserError
 
 
 def stage_options(demo) -> dict[str, dict[str, Any]]:
-    from dialogpt.demo.pipeline import DUMMY_MONTHS, _model_source
+    from dialogpt.demo.dummy_data import DUMMY_MONTHS
+    from dialogpt.demo.models import model_source
 
     args = demo.args
     dumps = None if args.data == "dummy" else str(Path(args.dumps).resolve())
@@ -33,7 +34,7 @@ def stage_options(demo) -> dict[str, dict[str, Any]]:
         "dumps": data,
         "extract": {**data, "valid_fraction": args.valid_fraction},
         "prepro": {"max_seq_len": args.max_seq_len},
-        "train": {"model": _model_source(demo), "num_optim_steps": args.num_optim_steps,
+        "train": {"model": model_source(demo.args.model), "num_optim_steps": args.num_optim_steps,
                   "train_batch_size": args.train_batch_size, "valid_step": args.valid_step,
                   "max_seq_len": args.max_seq_len, "train_flags": list(demo.train_flags)},
         "generate": {"num_heldout": args.num_heldout},
@@ -56,14 +57,14 @@ def clear_for_redo(demo, name: str) -> None:
 
 def validate(demo) -> None:
     """Raise ``UserError`` for anything that would make a stage fail before it does real work."""
-    from dialogpt.demo.pipeline import HUB_MODELS, _model_source
+    from dialogpt.demo.models import HUB_MODELS, model_source
     from dialogpt.hub import require_hub_id
 
     if demo.args.data != "dummy":
         dumps = demo.dumps  # raises without --dumps
         if not dumps.is_dir():
             raise UserError(f"--dumps {dumps} does not exist (a folder of RS_/RC_ monthly dumps)")
-    source = _model_source(demo)
+    source = model_source(demo.args.model)
     if demo.args.model in HUB_MODELS or not Path(source).exists():
         require_hub_id(source, "model")
     check_train_flags(demo.train_flags)

@@ -17,12 +17,12 @@ def _args(*argv):
 
 def test_hub_and_local_model_sources(tmp_path):
     demo = pipeline.Demo(_args("--model", "medium"), [])
-    assert pipeline._model_source(demo) == "microsoft/DialoGPT-medium"
+    assert pipeline.model_source(demo) == "microsoft/DialoGPT-medium"
     demo = pipeline.Demo(_args("--model", str(tmp_path)), [])
-    assert pipeline._model_source(demo) == str(tmp_path)
+    assert pipeline.model_source(demo) == str(tmp_path)
     demo = pipeline.Demo(_args("--model", "huge"), [])
     with pytest.raises(UserError, match="tiny, small, medium, large"):
-        pipeline._model_source(demo)
+        pipeline.model_source(demo)
 
 
 def test_small_data_runs_the_makefile_with_size(tmp_path):
