@@ -59,5 +59,11 @@ def main(argv=None) -> int:
     return 0
 
 
+def console_main() -> int:
+    """The ``dialogpt-convert`` console script: :func:`main` through ``run_main``, so a bad
+    command ends in one ``error:`` line (exit 2), never a traceback."""
+    return run_main(main)
+
+
 if __name__ == "__main__":
-    raise SystemExit(run_main(main))
+    raise SystemExit(console_main())

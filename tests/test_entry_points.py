@@ -57,3 +57,21 @@ def test_help_documents_every_flag_without_heavy_imports(repo_root, script):
     # (a command with sub-commands lists them; each sub-command's --help prints its defaults)
     assert "(default:" in probe["help"] or probe["subcommands"], \
         f"{script} --help prints no defaults"
+
+
+def test_console_scripts_end_a_bad_command_in_one_error_line(repo_root, tmp_path, monkeypatch,
+                                                            capsys):
+    """Each ``[project.scripts]`` target goes through ``run_main``: exit 2 and one ``error:``
+    line for a missing input, never a traceback."""
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts
+    for name, target in scripts.items():
+        module, _, function = target.partition(":")
+        monkeypatch.setattr(sys, "argv", [name, "--checkpoint", str(tmp_path / "missing.pkl"),
+                                          "--output_dir", str(tmp_path / "out")])
+        assert getattr(importlib.import_module(module), function)() == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, (name, err)
