@@ -125,10 +125,6 @@ class Engine:
             self.loop.stop()
         self.worker.shutdown(wait=False, cancel_futures=True)
 
-    @property
-    def alive(self) -> bool:
-        return self.loop is None or self.loop.thread.is_alive()
-
     # -- preparing (request threads) ------------------------------------------------------------
 
     def decoder_for(self, options: DecodingOptions):

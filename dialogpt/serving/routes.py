@@ -245,18 +245,10 @@ def _header(kind: str, state: ServerState) -> dict[str, Any]:
             "model": state.model_id}
 
 
-def token_texts(state: ServerState):
-    from dialogpt.serving.logprobs import TokenText
-
-    if state.engine.token_texts is None:
-        state.engine.token_texts = TokenText(state.engine.tokenizer)
-    return state.engine.token_texts
-
-
 def chat_logprobs(state: ServerState, choice: Choice, wanted: bool) -> dict | None:
     if not wanted or choice.logprobs is None:
         return None
-    return logprob_shapes.chat_logprobs(choice.logprobs, token_texts(state))
+    return logprob_shapes.chat_logprobs(choice.logprobs, state.engine.token_texts)
 
 
 def legacy_logprobs(choice: Choice, sampling: Sampling) -> dict | None:
@@ -362,7 +354,7 @@ class ChunkLogprobs:
         if not self.wanted or tokens is None:
             return None
         if self.chat:
-            return logprob_shapes.chat_logprobs(tokens, token_texts(self.state))
+            return logprob_shapes.chat_logprobs(tokens, self.state.engine.token_texts)
         tokens = logprob_shapes.reply_tokens(tokens)
         start = self.offsets.get(index, 0)
         self.offsets[index] = start + sum(len(token.text) for token in tokens)

@@ -28,7 +28,7 @@ loglikelihood clients (lm-evaluation-harness) expect; a prompt of token ids is a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,18 +99,11 @@ class Sampling:
     stop: tuple[str, ...] = ()
     length_penalty: float | None = None
     explicit_seed: bool = False
-    """The request set ``seed``: it is decoded in a batch of its own, so it is reproducible."""
+    """The request set ``seed``: its sequences' generators start from it (reproducible)."""
     logprobs: int | None = None
     """None: no log-probabilities; 0: the chosen token's; N: also the N most likely."""
     echo: bool = False
     """Completions: the prompt's tokens (and their log-probabilities) precede the reply."""
-
-    def batch_key(self) -> tuple:
-        """Requests with equal keys can share one ``generate`` call (max tokens may differ)."""
-        settings = tuple((f.name, getattr(self.options, f.name)) for f in fields(self.options)
-                         if f.name != "max_length")
-        return (settings, self.length_penalty,
-                self.explicit_seed and self.options.seed)
 
 
 class _Body(BaseModel):

@@ -70,7 +70,8 @@ def parse(data: dict, state: ServerState) -> tuple[HFBody, Prompt, Sampling]:
 
 
 def seed_of(sampling: Sampling) -> int | None:
-    return sampling.options.seed if sampling.options.decoding == "sample" else None
+    """The request's own seed (TGI reports the seed a sampled reply used)."""
+    return sampling.options.seed if sampling.explicit_seed else None
 
 
 def details(choice: Choice, body: HFBody, sampling: Sampling) -> dict:
