@@ -53,13 +53,16 @@ def add_finetune_args(parser: argparse.ArgumentParser) -> None:
                        help="synthetic WoW training dialogs the --shots are sampled from")
     group.add_argument("--shots", type=int, nargs="+", default=[10, 50, 200],
                        help="training dialogs sampled per run (convert_task.py --shots)")
-    group.add_argument("--finetune_steps", type=int, default=80,
-                       help="optimizer steps of each fine-tuning run")
+    group.add_argument("--finetune_epochs", type=float, default=8,
+                       help="passes over the K dialogs' examples per run (steps = epochs x "
+                            "examples / batch size, at least --finetune_min_steps)")
+    group.add_argument("--finetune_min_steps", type=int, default=100,
+                       help="fewest optimizer steps of a run (the small K's)")
     group.add_argument("--finetune_batch_size", type=int, default=16,
                        help="examples per fine-tuning step")
-    group.add_argument("--finetune_lr", type=float, default=1e-3,
+    group.add_argument("--finetune_lr", type=float, default=2e-3,
                        help="peak learning rate of full fine-tuning (linear warm-up and decay)")
-    group.add_argument("--lora_lr", type=float, default=5e-3,
+    group.add_argument("--lora_lr", type=float, default=1e-2,
                        help="peak learning rate of the LoRA runs")
     group.add_argument("--finetune_lora_r", type=int, default=8,
                        help="LoRA rank of the LoRA runs")
@@ -75,7 +78,9 @@ def validate(demo) -> None:
     if max(args.shots) > args.num_train_dialogs:
         raise UserError(f"--shots {max(args.shots)} exceeds the {args.num_train_dialogs} "
                         "synthetic training dialogs")
-    for flag in ("finetune_steps", "finetune_batch_size", "finetune_lora_r"):
+    if not args.finetune_epochs > 0:
+        raise UserError(f"--finetune_epochs must be > 0, got {args.finetune_epochs}")
+    for flag in ("finetune_min_steps", "finetune_batch_size", "finetune_lora_r"):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be at least 1")
     if args.model != "tiny" and not Path(args.model).is_dir():
@@ -94,7 +99,8 @@ def finetune_options(demo) -> dict[str, dict]:
     return {"pretrained": {"model": args.model, "pretrained_dir": args.pretrained_dir},
             "data": data, "convert": {"shots": args.shots, "seed": args.finetune_seed},
             "prepro": {"max_target_len": TARGET_LEN},
-            "train": {"steps": args.finetune_steps, "batch": args.finetune_batch_size,
+            "train": {"epochs": args.finetune_epochs, "min_steps": args.finetune_min_steps,
+                      "batch": args.finetune_batch_size,
                       "lr": args.finetune_lr, "lora_lr": args.lora_lr,
                       "lora_r": args.finetune_lora_r, "seed": args.finetune_seed,
                       "train_flags": list(demo.train_flags)},
@@ -204,8 +210,11 @@ def stage_train(demo, results) -> dict:
     from dialogpt.demo.pipeline import latest_checkpoint, run_training
 
     args = demo.args
-    checkpoints = {}
+    checkpoints, steps_of = {}, {}
     for shots in args.shots:
+        examples = results["convert"]["records"][str(shots)]["train"]
+        steps = run_steps(examples, args.finetune_epochs, args.finetune_batch_size,
+                          args.finetune_min_steps)
         for method in METHODS:
             name = run_name(shots, method)
             train_dir = demo.out / "runs" / name
@@ -215,9 +224,8 @@ def stage_train(demo, results) -> dict:
                      "--train_input_file", results["prepro"]["dbs"][str(shots)],
                      "--eval_input_file", str(shots_dir(demo, shots) / "valid.jsonl"),
                      "--output_dir", str(train_dir), "--seed", str(args.finetune_seed),
-                     "--num_optim_steps", str(args.finetune_steps),
-                     "--valid_step", str(args.finetune_steps),
-                     "--save_step", str(args.finetune_steps),
+                     "--num_optim_steps", str(steps), "--valid_step", str(steps),
+                     "--save_step", str(steps),
                      "--train_batch_size", str(args.finetune_batch_size),
                      "--gradient_accumulation_steps", "1", "--eval_batch_size", "64",
                      "--max_seq_length", str(SOURCE_LEN),
@@ -229,7 +237,15 @@ def stage_train(demo, results) -> dict:
                 flags += ["--lora_r", str(args.finetune_lora_r), "--lora_dropout", "0"]
             run_training(flags + demo.train_flags, train_dir)
             checkpoints[name] = str(latest_checkpoint(train_dir))
-    return {"checkpoints": checkpoints}
+            steps_of[name] = steps
+    return {"checkpoints": checkpoints, "steps": steps_of}
+
+
+def run_steps(examples: int, epochs: float, batch_size: int, min_steps: int) -> int:
+    """``ceil(epochs x examples / batch_size)``, at least ``min_steps``."""
+    import math
+
+    return max(min_steps, math.ceil(epochs * examples / batch_size))
 
 
 def test_records(demo) -> Path:

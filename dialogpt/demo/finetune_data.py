@@ -6,7 +6,8 @@ friend, dream city and lucky color, in random order, and the wizard answers each
 checked (``checked_sentence``)::
 
     apprentice: "what is anna 's best friend ?"
-    wizard:     "it is tom ."      checked_sentence {"anna_best friend": "anna 's best friend is tom ."}
+    wizard:     "it is tom ."
+                checked_sentence {"anna_best friend": "anna 's best friend is tom ."}
 
 The values are drawn per dialog, so an answer can only come from the knowledge. The grounded
 demo's model was pre-trained on other attributes (``grounded_data.ATTRIBUTES``): these names are
@@ -88,5 +89,5 @@ def write_wow_files(out_dir: str | Path, spec: WowSpec = WowSpec()) -> dict[str,
 
 
 def answer_value(text: str) -> str:
-    """The value a fact or response states: the word before its final full stop."""
+    """The value a fact or a response states: the word before its final full stop."""
     return text.split()[-2]

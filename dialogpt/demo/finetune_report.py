@@ -85,6 +85,11 @@ def plot_curve(metrics: Mapping[str, Mapping], path: Path) -> bool:
     return True
 
 
+def _steps(results: dict) -> str:
+    steps = results["train"].get("steps", {})
+    return ", ".join(f"{name} {n}" for name, n in steps.items() if name.endswith("full"))
+
+
 def write_finetune_report(demo, results: dict) -> dict:
     from dialogpt.demo.finetune import test_records
     from dialogpt.fileio import atomic_write
@@ -98,8 +103,10 @@ def write_finetune_report(demo, results: dict) -> dict:
         "# Few-shot fine-tuning demo (GODEL, synthetic Wizard of Wikipedia)", "",
         f"Pretrained model: `{results['pretrained']['checkpoint']}` (the grounded demo's tiny "
         "T5). Each run fine-tunes it on K dialogs sampled by `convert_task.py wow --train shots "
-        f"--shots K --seed {args.finetune_seed}`: {args.finetune_steps} steps of "
-        f"{args.finetune_batch_size}, every weight at {args.finetune_lr} (full) or LoRA "
+        f"--shots K --seed {args.finetune_seed}`: {args.finetune_epochs:g} passes over its "
+        f"examples (at least {args.finetune_min_steps} steps; steps per run: "
+        f"{_steps(results)}) in batches of {args.finetune_batch_size}, every weight at "
+        f"{args.finetune_lr} (full) or LoRA "
         f"r={args.finetune_lora_r} at {args.lora_lr}. Scored on "
         f"`{test_records(demo)}` ({metrics[next(iter(metrics))]['n_examples']} records); "
         "greedy decoding; all figures x 100.", "",

@@ -24,6 +24,7 @@ def test_dialogs_are_parlai_wow_with_the_answer_only_in_the_checked_sentence():
             person, value = dialog["chosen_topic"], fd.answer_value(fact)
             assert fact.startswith(f"{person} 's ") and value != person
             assert answer["text"] == f"it is {value} ."          # the value the fact gives
+            assert fd.answer_value(answer["text"]) == value
             assert value not in question["text"]                # only the knowledge has it
             attribute = fact[len(f"{person} 's "):-len(f" is {value} .")]
             assert value in fd.ATTRIBUTES[attribute]
