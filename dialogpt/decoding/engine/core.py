@@ -295,23 +295,31 @@ class Engine:
         return len(row.prompt) + max(row.params.max_new_tokens, 1)
 
     def _admit(self) -> None:
+        """Move waiting requests into free slots: as many as the rows and the cache budget
+        allow, oldest first; the cache grows once for all of them."""
         import heapq
+        from itertools import islice
 
         cache = self.runner.cache
-        while self.waiting and self.occupied < self.max_rows:
-            row = self.waiting[0]
-            width = max(cache.width, self._width(row))
-            if self.occupied and (self.occupied + 1) * width > self.cache_tokens:
+        width, admitted = cache.width, []
+        for row in islice(self.waiting, max(self.max_rows - self.occupied, 0)):
+            wider = max(width, self._width(row))
+            rows = self.occupied + len(admitted)
+            if rows and (rows + 1) * wider > self.cache_tokens:
                 break
+            width = wider
+            admitted.append(row)
+        if not admitted:
+            return
+        total, old = self.occupied + len(admitted), cache.slots
+        slots = old if total <= old else min(self.max_rows, max(total, 2 * old))
+        cache.reserve(slots, width)
+        self.free_slots.extend(range(old, cache.slots))
+        heapq.heapify(self.free_slots)
+        if self.runner.seq2seq:
+            self.runner.cross.reserve(cache.slots, max(len(row.prompt) for row in admitted))
+        for row in admitted:
             self.waiting.popleft()
-            if not self.free_slots:
-                old = cache.slots
-                cache.reserve(min(max(2 * old, 1), self.max_rows), width)
-                self.free_slots.extend(range(old, cache.slots))
-                heapq.heapify(self.free_slots)
-            cache.reserve(cache.slots, width)
-            if self.runner.seq2seq:
-                self.runner.cross.reserve(cache.slots, len(row.prompt))
             row.slot = heapq.heappop(self.free_slots)
             self.prefilling.append(row)
 
