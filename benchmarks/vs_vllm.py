@@ -84,20 +84,24 @@ def gpt2_model(work: Path) -> Path:
 
 
 def godel_model(work: Path) -> Path:
-    """``configs/godel-v1_1-base`` with seeded random weights and a T5 vocabulary trained on the
-    synthetic turns (as ``benchmarks/readme_prep.py`` makes its GODEL stand-in)."""
+    """``configs/godel-v1_1-base`` with seeded random weights and a T5 vocabulary (BPE, up to
+    GODEL's 32k pieces) trained on random text over GPT-2's words, so that most generated ids
+    are text; the output layer keeps GODEL's 32128 rows."""
     target = work / "random-godel-base"
     if (target / "config.json").exists():
         return target
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from dialogpt.tokenization import train_t5_tokenizer
+    from dialogpt.tokenization import load_tokenizer, train_t5_tokenizer
 
     partial = target.with_name(target.name + ".part")
     shutil.rmtree(partial, ignore_errors=True)
-    texts = [" ".join(turns) for turns in dialogs(4000, 1)]
-    train_t5_tokenizer(texts, partial, vocab_size=2000, model_type="bpe")
+    words = [w[1:] for w in load_tokenizer().get_vocab() if w.startswith("\u0120") and
+             w[1:].isalpha()]
+    rng = random.Random(1)
+    texts = [" ".join(rng.choices(words, k=24)) for _ in range(60000)]
+    train_t5_tokenizer(texts, partial, vocab_size=32000, model_type="bpe")
     torch.manual_seed(0)
     config = T5Config.from_pretrained(ROOT / "configs" / "godel-v1_1-base")
     config.decoder_start_token_id = 0
