@@ -176,3 +176,17 @@ def test_int8_model_decodes_as_generate_does(tiny_model_dir):
     got = Engine(model, eos_id=GPT2_EOS_ID, max_rows=1).run(
         [Request(c, greedy(8)) for c in batch])
     assert [c.token_ids for c in got] == [hf_greedy(model, c, 8) for c in batch]
+
+
+def test_an_interrupted_run_leaves_the_engine_clean(tiny_model):
+    engine = Engine(tiny_model, eos_id=GPT2_EOS_ID)
+
+    def interrupt(event):
+        if event.index == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.run([Request([1, 2, 3], greedy(20)), Request([4, 5], greedy(20))], interrupt)
+    assert not engine.has_work()
+    (again,) = engine.run([Request([1, 2, 3], greedy(5))])
+    assert again.token_ids == hf_greedy(tiny_model, [1, 2, 3], 5)

@@ -401,13 +401,19 @@ class Engine:
         for request in requests:
             self.add(request)
         done: dict[str, Completion] = {}
-        while self.has_work():
-            for event in self.step():
-                if on_event is not None:
-                    on_event(event)
-                if event.finished:
-                    done[event.request_id] = event.completion
-        self.release()
+        try:
+            while self.has_work():
+                for event in self.step():
+                    if on_event is not None:
+                        on_event(event)
+                    if event.finished:
+                        done[event.request_id] = event.completion
+        except BaseException:  # e.g. Ctrl-C in interact.py: the next call starts clean
+            for request in requests:
+                self.abort(request.request_id)
+            raise
+        finally:
+            self.release()
         return [done[request.request_id] for request in requests]
 
     def release(self) -> None:
