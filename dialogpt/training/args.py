@@ -200,10 +200,6 @@ class TrainConfig:
         return self.save_step or self.valid_step
 
     @property
-    def evaluating(self) -> bool:
-        return not self.skip_eval
-
-    @property
     def lora(self) -> LoraSettings | None:
         """The LoRA flags, or ``None`` for full fine-tuning."""
         if not self.lora_r:
@@ -357,19 +353,3 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     config = TrainConfig(**vars(parser.parse_args(argv)))
     config.validate()
     return config
-
-
-def resolve_precision(config: TrainConfig, device_type: str) -> str:
-    """The autocast precision for ``device_type`` ('cpu' or 'cuda') from --precision / --fp16."""
-    if config.precision is not None:
-        wanted = config.precision
-        source = f"--precision {wanted}"
-    elif config.fp16 is None:
-        return "fp16" if device_type == "cuda" else "fp32"
-    else:
-        wanted = "fp16" if config.fp16 else "fp32"
-        source = f"--fp16 {str(config.fp16).lower()}"
-    if wanted == "fp16" and device_type != "cuda":
-        raise UserError(f"{source} needs a CUDA device; on CPU use --precision bf16 (fast with "
-                        "AMX) or --precision fp32")
-    return wanted

@@ -73,6 +73,16 @@ class DistContext:
             if report:
                 raise UserError(f"set-up failed on process {rank}: {report}")
 
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` inside ``DistributedDataParallel`` when several processes train, else
+        itself."""
+        if not self.distributed:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [self.local_rank] if self.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids, gradient_as_bucket_view=True)
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

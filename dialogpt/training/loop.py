@@ -13,19 +13,21 @@ One optimizer step (``train_step``):
 
 Rank 0 logs every step; a checkpoint is saved every ``--save_step`` and at the end; evaluation is
 sharded over all processes every ``--valid_step`` and at the end. Below the loop: evaluation,
-saving, and the set-up (model, data, optimizer, resume). What a checkpoint holds is
-``resume.py``'s business.
+saving, and ``setup()``, which builds every part of the run in one pass (start, data, model,
+optimizer, schedule, resumed state, outlook). What a checkpoint holds is ``resume.py``'s
+business.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import torch
 
@@ -33,19 +35,20 @@ from dialogpt import grounding
 from dialogpt.cli import SEED_LIMIT, UserError
 from dialogpt.interrupts import GracefulStop
 from dialogpt.training import checkpoint as ckpt
-from dialogpt.training import components, lora, resume
-from dialogpt.training.args import TrainConfig, resolve_precision
+from dialogpt.training import compat, data, lora, model_setup, resume
+from dialogpt.training.args import TrainConfig
 from dialogpt.training.distributed import DistContext
 from dialogpt.training.logs import RunLogger
 from dialogpt.training.loss import LossSums, loss_module_for
 from dialogpt.training.optim import build_optimizer, clips_per_tensor
-from dialogpt.training.prefetch import prefetched, with_positions
+from dialogpt.training.plan_report import Outlook, describe_plan
+from dialogpt.training.precision import (autocast, grad_scaler, precision_for_model,
+                                         resolve_precision)
 from dialogpt.training.resume import EpochTotals, Progress
 from dialogpt.training.schedules import learning_rate
+from dialogpt.training.step_batches import step_batches
 
 logger = logging.getLogger(__name__)
-
-_AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class StepTokens(NamedTuple):
@@ -68,20 +71,21 @@ class StepResult:
 
 
 class Trainer:
-    """Holds the model, optimizer, loaders and counters of one run; ``run()`` trains."""
+    """Holds the model, optimizer, loaders and counters of one run; ``run()`` trains.
+
+    ``__init__`` sets what the run is given and what it will record; ``setup()`` every part it
+    builds. No other method adds an attribute."""
 
     def __init__(self, config: TrainConfig, ctx: DistContext, stop: GracefulStop | None = None):
         self.config, self.ctx, self.device = config, ctx, ctx.device
-        self.stop, self.stopped = stop, False  # Ctrl-C/SIGTERM: stop after the current step
-        self._last_loss = math.nan
-        self.precision = resolve_precision(config, ctx.device.type)
         self.output_dir = Path(config.output_dir)
-        self.progress = Progress()
-        self.last_eval: LossSums | None = None
-        self._checkpointed_step = self._evaluated_step = -1
+        self.stop, self.stopped = stop, False  # Ctrl-C/SIGTERM: stop after the current step
+        self.last_eval: LossSums | None = None  # the newest evaluation, and its step
+        self._evaluated_step = -1
+        self._last_loss = math.nan              # the newest step's loss (checkpoint summaries)
         failure = None
         try:
-            self._set_up()
+            self.setup()
         except Exception as exc:  # every process must learn of it, or the others would hang
             failure = exc
         ctx.raise_if_failed_anywhere(failure)
@@ -112,7 +116,10 @@ class Trainer:
     def _train_epoch(self, run_log: RunLogger) -> None:
         """Train on the rest of the loader's current epoch, or until the last step."""
         config, progress = self.config, self.progress
-        with contextlib.closing(self._step_batches()) as steps:
+        pin = self.device.type == "cuda" and config.num_workers > 0
+        steps = step_batches(self.train_loader, config.gradient_accumulation_steps,
+                             depth=config.num_workers * 2, pin_memory=pin)
+        with contextlib.closing(steps):
             for micro_batches, position in steps:
                 self._loader_position = position        # what a checkpoint saved now resumes
                 if position["epoch"] != progress.epoch:
@@ -132,14 +139,19 @@ class Trainer:
         """One optimizer step on this process's ``micro_batches`` (see the module docstring)."""
         started = time.perf_counter()
         tokens = self._count_tokens(micro_batches)
-        lr = self._set_learning_rate()
+        lr = self.lr_at(self.progress.global_step + 1)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
         # forward and backward: each micro-batch's summed token loss, weighted by the step's
-        # labelled tokens on all processes (DDP averages gradients over processes)
+        # labelled tokens on all processes (DDP averages gradients over processes, and
+        # synchronises them on the last micro-batch only)
         weight = self.ctx.world_size / max(tokens.labelled, 1)
         stats = torch.zeros(4, dtype=torch.float64, device=self.device)
         for index, batch in enumerate(micro_batches):
-            with self._gradient_sync(last=index == len(micro_batches) - 1):
+            last = index == len(micro_batches) - 1
+            with (contextlib.nullcontext() if last or not self.ctx.distributed
+                  else self.train_module.no_sync()):
                 token_loss, batch_stats = self._forward(self.train_module, batch)
                 self.scaler.scale(token_loss * weight).backward()
             stats += batch_stats
@@ -160,51 +172,18 @@ class Trainer:
                           seconds=time.perf_counter() - started)
 
     # ------------------------------------------------------------------ step helpers
-    def _step_batches(self) -> Iterator[tuple[list[dict], dict]]:
-        """(micro-batches of one optimizer step, loader position after them), for the rest of
-        the epoch; a partial last group is dropped. ``--num_workers`` > 0 prefetches."""
-        accumulation = self.config.gradient_accumulation_steps
-        pin = self.device.type == "cuda" and self.config.num_workers > 0
-        batches = prefetched(with_positions(self.train_loader), self.config.num_workers * 2,
-                             pin_memory=pin)
-        with contextlib.closing(batches):
-            group: list[dict] = []
-            for batch, position in batches:
-                group.append(batch)
-                if len(group) == accumulation:
-                    yield group, position
-                    group = []
-
     def _count_tokens(self, micro_batches: list[dict[str, torch.Tensor]]) -> StepTokens:
         local = torch.tensor([self.loss_module.token_counts(batch) for batch in micro_batches],
                              dtype=torch.float64).sum(dim=0)
         counts = self.ctx.all_reduce_sum(local)
         return StepTokens(*(round(value) for value in counts.tolist()))
 
-    def _set_learning_rate(self) -> float:
-        config = self.config
-        lr = learning_rate(config.lr_schedule, self.progress.global_step + 1,
-                           base_lr=config.learning_rate, warmup_steps=config.warmup_steps,
-                           warmup_proportion=config.warmup_proportion,
-                           total_steps=config.num_optim_steps,
-                           n_embd=components.model_width(self.model.config))
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return lr
-
-    def _gradient_sync(self, last: bool):
-        """DDP synchronises gradients on the last micro-batch of a step only."""
-        if last or not self.ctx.distributed:
-            return contextlib.nullcontext()
-        return self.train_module.no_sync()
-
     def _forward(self, module: torch.nn.Module, batch: dict[str, torch.Tensor]):
         """(summed token loss, ``LossSums.stack``) of ``batch``; the model kind's loss module
         picks the inputs (causal: ids, positions; seq2seq: source, mask, shifted target)."""
         inputs = {name: tensor.to(self.device, non_blocking=True)
                   for name, tensor in self.loss_module.inputs(batch).items()}
-        with torch.autocast(self.device.type, dtype=_AUTOCAST_DTYPES.get(self.precision),
-                            enabled=self.precision in _AUTOCAST_DTYPES):
+        with autocast(self.device.type, self.precision):
             return module(**inputs)
 
     def _unscale_and_clip(self) -> float:
@@ -243,8 +222,7 @@ class Trainer:
             "skipped": result.skipped,
             "loss_scale": self.scaler.get_scale() if self.scaler.is_enabled() else None,
             "wall_time": progress.train_seconds})
-        for line in (self._outlook.after_step(progress.global_step, progress.train_seconds)
-                     if getattr(self, "_outlook", None) is not None else []):
+        for line in self.outlook.after_step(progress.global_step, progress.train_seconds):
             logger.info("%s", line)  # the plan in hours, once the speed is measured
 
     def _stop_if_diverged(self) -> None:
@@ -365,80 +343,6 @@ class Trainer:
             logger.info("saved %s", path)
         return path
 
-    # ------------------------------------------------------------------ set-up
-    def _set_up(self) -> None:
-        """Build everything, checking inputs before any step; restore a checkpoint if resuming."""
-        config, ctx = self.config, self.ctx
-        self.resume_dir = resume.find_start(config.resume, config.continue_from, self.output_dir)
-        torch.manual_seed(config.seed)
-        self.db = components.open_train_db(config.train_input_file, verify=ctx.is_main)
-        self.tokenizer = components.load_training_tokenizer(
-            config.tokenizer, config.model_name_or_path, self.db.manifest)
-        model_config = components.model_config_of(self.resume_dir or config.model_name_or_path)
-        max_length = components.length_limit(config.max_seq_length, self.db)
-        if self.resume_dir is not None:
-            how = (f"--resume {config.resume}" if config.resume
-                   else f"--continue_from {config.continue_from}")
-            components.check_resume_matches(how, self.resume_dir, config.train_input_file,
-                                            self.db.kind, model_config)
-        components.check_db_matches(config.train_input_file, self.db.kind, self.db.manifest,
-                                    self.tokenizer, model_config, max_length)
-        if self.db.kind == "seq2seq":
-            grounding.check_grounding_matches(
-                config.train_input_file, self.db.manifest,
-                [self.resume_dir, config.model_name_or_path, config.init_checkpoint])
-        explicit = config.precision is not None or config.fp16 is not None
-        self.precision = components.precision_for_model(self.precision, explicit, model_config)
-        self.train_loader = components.build_train_loader(
-            self.db, config.micro_batch_size, max_length, config.seed, ctx.rank,
-            ctx.world_size)
-        self.plan = components.make_plan(config, ctx.world_size, self.train_loader)
-        if config.num_train_epochs is not None:
-            self.config = config = components.with_epochs(config, self.plan)
-        self.eval_loader = (None if config.skip_eval
-                            else components.build_eval_loader(config, self.tokenizer, self.db))
-        describe = getattr(self.eval_loader, "describe", None)  # counts; no usable line: error
-        self.eval_summary = describe() if describe else None
-        self._set_up_model()
-        self.optimizer = build_optimizer(self.model, config.optimizer, config.learning_rate,
-                                         config.weight_decay, config.max_grad_norm)
-        self.scaler = components.build_grad_scaler(self.device.type, self.precision,
-                                                   config.loss_scale)
-        if self.resume_dir is not None:
-            self.progress = resume.restore(
-                ckpt.load_training_state(self.resume_dir), self.resume_dir,
-                optimizer=self.optimizer, scaler=self.scaler, loader=self.train_loader,
-                rank=ctx.rank, world_size=ctx.world_size, seed=config.seed)
-            self._checkpointed_step = self.progress.global_step
-        else:
-            torch.manual_seed((config.seed + ctx.rank) % SEED_LIMIT)  # 2**64 - 1 + rank wraps
-        self._loader_position = self.train_loader.state_dict()
-        if ctx.is_main:
-            self._log_plan()
-
-    def _set_up_model(self) -> None:
-        config = self.config
-        self.model_source, self.init_source = config.model_name_or_path, config.init_checkpoint
-        if self.resume_dir is not None:
-            self.model_source = self._resumed_model_source()
-        if config.lora is None or self.resume_dir is None:
-            model = components.build_model(config.model_name_or_path, config.init_checkpoint,
-                                           self.resume_dir)
-        else:  # a LoRA run resumes from its base model plus the checkpoint's adapter
-            model = components.build_model(self.model_source, self.init_source, None)
-        if config.lora is not None and self.resume_dir is None:
-            lora.warn_if_untrained(config.model_name_or_path, config.init_checkpoint)
-        self.adapted = lora.adapt(model, config.lora, self.resume_dir)
-        self.model = model.to(self.device)
-        self.model.train()
-        if config.grad_checkpointing:
-            components.enable_activation_checkpointing(self.model)
-        if config.compile:
-            self.model.base_model.compile()
-        self.loss_module = loss_module_for(self.model)
-        self.train_module = components.wrap_for_ddp(self.loss_module, self.ctx)
-        self.params = [param for param in self.model.parameters() if param.requires_grad]
-
     def _lora_outputs(self) -> dict:
         """A LoRA checkpoint's merged weights and its adapter directory (none without LoRA)."""
         if self.adapted is None:
@@ -447,48 +351,83 @@ class Trainer:
                 "write_extra": lambda directory: lora.save_adapter(
                     self.adapted, directory / lora.ADAPTER_DIR, self.model_source)}
 
-    def _log_plan(self) -> None:
+    # ------------------------------------------------------------------ set-up
+    def setup(self) -> None:
+        """Build every part of the run, top-down, checking each input before any step."""
+        config, ctx = self.config, self.ctx
+        # the start: the precision the flags ask for; a checkpoint to resume, or a fresh run
+        asked_precision = resolve_precision(config, self.device.type)
+        self.resume_dir = resume.find_start(config.resume, config.continue_from, self.output_dir)
+        torch.manual_seed(config.seed)
+
+        # data, checked against the model's config before any weights load
+        self.db = data.open_train_db(config.train_input_file, verify=ctx.is_main)
+        self.tokenizer = data.load_training_tokenizer(config.tokenizer, config.model_name_or_path,
+                                                      self.db.manifest)
+        model_config = model_setup.model_config_of(self.resume_dir or config.model_name_or_path)
+        max_length = data.length_limit(config.max_seq_length, self.db)
+        compat.check_run_fits(config, self.db, self.tokenizer, model_config, max_length,
+                              self.resume_dir)
+        self.precision = precision_for_model(
+            asked_precision, config.precision is not None or config.fp16 is not None, model_config)
+        self.train_loader = data.build_train_loader(self.db, config.micro_batch_size, max_length,
+                                                    config.seed, ctx.rank, ctx.world_size)
+        self.plan = data.make_plan(config, ctx.world_size, self.train_loader)
+        self.config = config = data.with_epochs(config, self.plan)  # --num_train_epochs: steps
+        self.eval_loader = (None if config.skip_eval
+                            else data.build_eval_loader(config, self.tokenizer, self.db))
+        self.eval_summary = data.eval_summary(self.eval_loader)
+
+        # the model (LoRA adapters in it), its loss, DDP around that, the parameters trained
+        self.model_source, self.init_source = model_setup.model_sources(config, self.resume_dir,
+                                                                        warn=ctx.is_main)
+        self.model, self.adapted = model_setup.build_model(
+            config, self.resume_dir, (self.model_source, self.init_source), self.device)
+        self.loss_module = loss_module_for(self.model)
+        self.train_module = ctx.wrap(self.loss_module)
+        self.params = [param for param in self.model.parameters() if param.requires_grad]
+
+        # optimizer, fp16's loss scaler, and the learning rate of each (1-based) step
+        self.optimizer = build_optimizer(self.model, config.optimizer, config.learning_rate,
+                                         config.weight_decay, config.max_grad_norm)
+        self.scaler = grad_scaler(self.device.type, self.precision, config.loss_scale)
+        width = model_setup.model_width(self.model.config)
+        self.lr_at = functools.partial(
+            learning_rate, config.lr_schedule, base_lr=config.learning_rate,
+            warmup_steps=config.warmup_steps, warmup_proportion=config.warmup_proportion,
+            total_steps=config.num_optim_steps, n_embd=width)
+
+        # resume: the checkpoint's counters, optimizer, scaler, loader and RNG states
+        if self.resume_dir is not None:
+            self.progress = resume.restore(
+                ckpt.load_training_state(self.resume_dir), self.resume_dir,
+                optimizer=self.optimizer, scaler=self.scaler, loader=self.train_loader,
+                rank=ctx.rank, world_size=ctx.world_size, seed=config.seed)
+        else:
+            self.progress = Progress()
+            torch.manual_seed((config.seed + ctx.rank) % SEED_LIMIT)  # 2**64 - 1 + rank wraps
+        self._checkpointed_step = self.progress.global_step if self.resume_dir else -1
+        self._loader_position = self.train_loader.state_dict()  # what a checkpoint now resumes
+
+        # outlook: the plan, told now and once the speed is measured
         n_params = sum(param.numel() for param in self.model.parameters())
-        logger.info(components.describe_plan(self.plan, self.config, str(self.device),
-                                             self.ctx.backend, self.precision, n_params,
-                                             self.db.manifest, self.db.kind))
+        self.outlook = Outlook(config, width, self.device.type, n_params,
+                               self.progress.global_step, self.progress.train_seconds)
+        if ctx.is_main:
+            self._log_plan()
+
+    def _log_plan(self) -> None:
+        logger.info(describe_plan(self.plan, self.config, str(self.device), self.ctx.backend,
+                                  self.precision, self.outlook.n_params, self.db.manifest,
+                                  self.db.kind))
         if self.adapted is not None:
             logger.info("%s", lora.describe(self.adapted, self.config.lora))
-        from dialogpt.training.outlook import Outlook
-
-        model_config = self.model.config
-        self._outlook = Outlook(self.config, getattr(model_config, "n_embd", None)
-                                or getattr(model_config, "d_model", 768), self.device.type,
-                                n_params, self.progress.global_step, self.progress.train_seconds)
-        for line in self._outlook.at_start():
+        for line in self.outlook.at_start():
             logger.info("%s", line)
         if self.eval_summary:
             logger.info("%s", self.eval_summary)
         if self.resume_dir is not None:
             logger.info("resuming from %s at step %d", self.resume_dir, self.progress.global_step)
-
-    def _resumed_model_source(self) -> str:
-        """The model a resumed run started from (recorded in the checkpoint); warns when
-        --model_name_or_path / --init_checkpoint name something else: the checkpoint's weights
-        are what is loaded, and what is recorded."""
-        import json
-
-        try:
-            summary = json.loads((self.resume_dir / ckpt.SUMMARY_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            summary = {}
-        source = summary.get("model_name_or_path") or str(self.resume_dir)
-        self.init_source = summary.get("init_checkpoint")
-        ignored = []
-        if self.config.model_name_or_path != source:
-            ignored.append(f"--model_name_or_path {self.config.model_name_or_path}")
-        if self.config.init_checkpoint:
-            ignored.append(f"--init_checkpoint {self.config.init_checkpoint}")
-        if ignored and self.ctx.is_main:
-            logger.warning("resuming: %s not used; the weights come from %s (a run started from "
-                           "%s), and that is what checkpoints record", " and ".join(ignored),
-                           self.resume_dir, source)
-        return source
 
 
 def skip_decision(loss_finite: bool, grads_finite: bool, *, has_labels: bool,

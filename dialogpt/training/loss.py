@@ -105,15 +105,6 @@ def token_loss_stats(token_losses: torch.Tensor, rows: torch.Tensor, n_rows: int
                           per_example.numel())
 
 
-def loss_sums_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> LossSums:
-    """``LossSums`` of full [B, T, V] logits against pre-shifted [B, T] labels (no gradient)."""
-    with torch.no_grad():
-        rows, cols = labelled_positions(labels)
-        token_losses = F.cross_entropy(logits[rows, cols].float(), labels[rows, cols],
-                                       reduction="none")
-        return LossSums.from_tensor(token_loss_stats(token_losses, rows, labels.shape[0]))
-
-
 def output_cross_entropy(head: nn.Module, hidden: torch.Tensor,
                          targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of each row of ``hidden`` [N, H] through the output projection ``head``

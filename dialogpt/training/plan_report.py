@@ -1,8 +1,10 @@
-"""What a training plan means in time: printed at start-up and once the speed is measured.
+"""What a training plan means, told at start-up and once the speed is measured.
 
-The original's defaults (1,000,000 steps, noam warm-up over 16,000 steps, a checkpoint every
-10,000) are sized for 8 V100s; on a CPU they mean a learning rate near zero for days and no
-checkpoint for hours. These pure functions say so in numbers:
+``describe_plan`` is the start-up summary (processes, batch, tokens, data, schedule, precision,
+model). The rest says what the plan means in time: the original's defaults (1,000,000 steps, noam
+warm-up over 16,000 steps, a checkpoint every 10,000) are sized for 8 V100s; on a CPU they mean a
+learning rate near zero for days and no checkpoint for hours. These pure functions say so in
+numbers:
 
 - :func:`peak_step`: the step where the schedule's learning rate is highest (noam: the warm-up's
   end; noamwd: earlier, as its halving every 1000 steps starts at step 500; BERT: at
@@ -13,17 +15,46 @@ checkpoint for hours. These pure functions say so in numbers:
   few minutes to an hour with the same flags;
 - :func:`busy_note`: on a CPU shared with other work, that the measured times are slower than an
   idle machine's (the README's times are for an idle 2-core box).
+
+``Outlook`` says them for one run: at start-up, then once with the measured speed.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING, Any
 
 from dialogpt.training.schedules import learning_rate
 
+if TYPE_CHECKING:
+    from dialogpt.training.args import TrainConfig
+    from dialogpt.training.data import BatchPlan
+
 CPU_STEPS = 2000
 """Steps of the suggested CPU-sized run (warm-up a tenth of it, checkpoints every quarter)."""
+
+
+def describe_plan(plan: BatchPlan, config: TrainConfig, device: str, backend: str | None,
+                  precision: str, n_params: int, manifest: dict[str, Any], kind: str) -> str:
+    """The start-up summary printed before training."""
+    epochs = config.num_optim_steps / plan.steps_per_epoch
+    return "\n".join([
+        "training plan:",
+        f"  processes        {plan.world_size} ({backend or 'single process'}), device {device}",
+        f"  batch            micro-batch {plan.micro_batch} x {plan.accumulation} accumulation x "
+        f"{plan.world_size} processes = {plan.examples_per_step} examples per optimizer step",
+        f"  tokens           up to {plan.max_tokens_per_step} per optimizer step "
+        f"(max_seq_length {plan.max_seq_length})",
+        f"  data             {plan.examples_used} examples used of {manifest.get('n_examples')} "
+        f"({plan.examples_left_out} longer than max_seq_length left out), "
+        f"{manifest.get('n_tokens')} tokens in the DB; {plan.steps_per_epoch} optimizer steps per "
+        "epoch",
+        f"  schedule         {config.num_optim_steps} optimizer steps (~{epochs:.2f} epochs), "
+        f"lr {config.learning_rate} {config.lr_schedule}, optimizer {config.optimizer}",
+        f"  precision        {precision}",
+        f"  model            {n_params / 1e6:.1f}M parameters, {kind}",
+    ])
 
 
 def peak_step(schedule: str, warmup_steps: int, warmup_proportion: float, total_steps: int,

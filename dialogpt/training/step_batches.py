@@ -1,4 +1,4 @@
-"""Batches paired with the loader position after each, optionally prepared in a background thread.
+"""The micro-batches of each optimizer step, each step with the loader position to resume from.
 
 The trainer must checkpoint the position of the last batch it *trained on*, not of the last one
 the loader produced, so every batch travels with ``loader.state_dict()`` taken right after it was
@@ -8,11 +8,27 @@ produced. With ``depth > 0`` a thread runs the loader up to ``depth`` batches ah
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from typing import Any, Iterable, Iterator
 
 _DONE = object()
+
+
+def step_batches(loader, accumulation: int, depth: int,
+                 pin_memory: bool = False) -> Iterator[tuple[list[dict], dict]]:
+    """(the ``accumulation`` micro-batches of one optimizer step, the loader position after
+    them) for the rest of the loader's epoch; a partial last group is dropped. ``depth``,
+    ``pin_memory``: see ``prefetched``."""
+    batches = prefetched(with_positions(loader), depth, pin_memory=pin_memory)
+    with contextlib.closing(batches):
+        group: list[dict] = []
+        for batch, position in batches:
+            group.append(batch)
+            if len(group) == accumulation:
+                yield group, position
+                group = []
 
 
 def with_positions(loader) -> Iterator[tuple[Any, dict]]:

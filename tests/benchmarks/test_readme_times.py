@@ -67,7 +67,7 @@ def test_ids_are_unique_and_kinds_known():
 
 
 def test_probe_reads_the_trainers_outlook_line():
-    from dialogpt.training.outlook import outlook_lines
+    from dialogpt.training.plan_report import outlook_lines
 
     line = outlook_lines(total_steps=1_000_000, done_steps=20, seconds_per_step=2.0,
                          schedule="noam", warmup_steps=16000, warmup_proportion=0.1,

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from dialogpt.cli import UserError
-from dialogpt.training.args import TrainConfig, build_parser, parse_args, resolve_precision
+from dialogpt.training.args import TrainConfig, build_parser, parse_args
+from dialogpt.training.precision import resolve_precision
 
 REQUIRED = ["--model_name_or_path", "configs/tiny", "--train_input_file", "db",
             "--eval_input_file", "valid.tsv", "--output_dir", "out"]

@@ -12,7 +12,7 @@ import torch
 from dialogpt.cli import UserError
 from dialogpt.training import checkpoint as ckpt
 from dialogpt.training.logs import RunLogger
-from dialogpt.training.prefetch import prefetched
+from dialogpt.training.step_batches import prefetched
 
 
 def _fake_checkpoint(root, step, complete=True):

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from dialogpt.training.loss import (CausalLMLoss, LossSums, ProjectedCrossEntropy,
-                                    loss_sums_from_logits, output_cross_entropy)
+                                    labelled_positions, output_cross_entropy, token_loss_stats)
+
+
+def loss_sums_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> LossSums:
+    """``LossSums`` of full [B, T, V] logits against pre-shifted [B, T] labels (no gradient)."""
+    with torch.no_grad():
+        rows, cols = labelled_positions(labels)
+        token_losses = torch.nn.functional.cross_entropy(logits[rows, cols].float(),
+                                                         labels[rows, cols], reduction="none")
+        return LossSums.from_tensor(token_loss_stats(token_losses, rows, labels.shape[0]))
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dialogpt.training.outlook import (cpu_suggestion, first_multiple_after, format_duration,
-                                       outlook_lines, peak_step)
+from dialogpt.training.plan_report import (cpu_suggestion, first_multiple_after,
+                                           format_duration, outlook_lines, peak_step)
 
 
 @pytest.mark.parametrize("schedule, warmup, proportion, total, expected", [
@@ -71,7 +71,7 @@ def test_helpers():
 def test_outlook_speaks_at_start_then_once_measured():
     from types import SimpleNamespace
 
-    from dialogpt.training.outlook import Outlook
+    from dialogpt.training.plan_report import Outlook
 
     config = SimpleNamespace(num_optim_steps=1_000_000, lr_schedule="noam", warmup_steps=16_000,
                              warmup_proportion=0.1, learning_rate=1e-5, save_every=10_000,
@@ -96,7 +96,7 @@ def test_outlook_speaks_at_start_then_once_measured():
     (9.0, 16, 1, True),   # 8 = half of 16 cores
 ])
 def test_busy_note_when_other_work_holds_a_core(load, cores, threads, busy):
-    from dialogpt.training.outlook import busy_note
+    from dialogpt.training.plan_report import busy_note
 
     note = busy_note(load, cores, threads)
     assert (note is not None) == busy
@@ -108,7 +108,7 @@ def test_busy_note_when_other_work_holds_a_core(load, cores, threads, busy):
 def test_a_busy_cpu_is_said_with_the_measured_plan_before_the_cpu_plan(monkeypatch):
     from types import SimpleNamespace
 
-    from dialogpt.training import outlook as module
+    from dialogpt.training import plan_report as module
 
     config = SimpleNamespace(num_optim_steps=300, lr_schedule="noam", warmup_steps=50,
                              warmup_proportion=0.1, learning_rate=1e-5, save_every=300,

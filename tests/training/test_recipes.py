@@ -71,7 +71,7 @@ def test_a_command_line_flag_overrides_the_recipe():
 
 
 def test_epochs_become_optimizer_steps_rounded_up():
-    from dialogpt.training.components import BatchPlan, with_epochs
+    from dialogpt.training.data import BatchPlan, with_epochs
 
     plan = BatchPlan(world_size=1, micro_batch=2, accumulation=2, max_seq_length=128,
                      steps_per_epoch=15)

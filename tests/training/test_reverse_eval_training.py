@@ -19,7 +19,7 @@ def build(tsv, *extra):
 
 
 def test_training_evaluates_a_reversed_db_reversed(tmp_path):
-    from dialogpt.training.components import build_eval_loader
+    from dialogpt.training.data import build_eval_loader
 
     train = tmp_path / "train.tsv"
     train.write_text("".join(line + "\n" for line in LINES * 4), encoding="utf-8")

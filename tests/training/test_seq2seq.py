@@ -134,7 +134,7 @@ def test_t5_in_explicit_fp16_is_warned_about(grounded, t5_tiny, tmp_path, monkey
 def test_t5_does_not_take_the_originals_fp16_default(monkeypatch):
     from transformers import GPT2Config, T5Config
 
-    from dialogpt.training.components import precision_for_model
+    from dialogpt.training.precision import precision_for_model
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)

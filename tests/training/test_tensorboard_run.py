@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # a 4-step training run
 
 def test_tensorboard_scalars_equal_the_jsonl_rows(corpus, tiny_config, tmp_path, capsys,
                                                   monkeypatch):
-    from dialogpt.training import outlook
+    from dialogpt.training import plan_report as outlook
     from test_tensorboard import read_scalars
 
     monkeypatch.setattr(outlook.Outlook.__init__, "__defaults__", (2, 30.0))  # measure at step 2
