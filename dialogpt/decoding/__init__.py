@@ -2,7 +2,7 @@
 
 - ``context``: pure history -> token ids, windowed by turns and tokens exactly as training built
   its features (each turn followed by EOS; the response is predicted after the last EOS).
-- ``options``: the decoding flags shared by every entry point (and a future HTTP server).
+- ``options``: the decoding flags shared by every entry point (``serve.py`` included).
 - ``grounded_source``: seq2seq (GODEL) sources: the checkpoint's template (``grounding.json``),
   instruction + knowledge + turns fitted by ``grounding.fit_source``.
 - ``engine``: the decoding engine (requests in, token events out; continuous batching over a

@@ -1,4 +1,4 @@
-"""Decoding flags shared by ``interact.py``, ``generate.py`` (and a future HTTP server).
+"""Decoding flags shared by ``interact.py``, ``generate.py`` and ``serve.py``.
 
 ``DecodingOptions`` is the single source of truth: ``add_decoding_args`` registers one flag per
 field, ``DecodingOptions.from_args`` reads them back and validates, ``generation_kwargs`` turns them
