@@ -19,14 +19,16 @@ T5_STD, T5_EMBEDDING_STD = 1.0, 5.0   # large: greedy replies vary with the sour
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def seeded_init_(model, seed: int, std: float = 0.02, embedding_std: float | None = None):
+def seeded_init_(model, seed: int, std=0.02, embedding_std: float | None = None):
     """Overwrite every parameter of ``model`` from ``torch.Generator().manual_seed(seed)``.
 
     Parameters are visited once each (tied ones under the smallest of their names) in sorted name
     order and drawn in that order: tensors of two or more dimensions (linear, Conv1D, embedding
-    and relative-position tables) ~ N(0, ``std``^2), ``*embed_tokens*``/``shared``/``wte``
-    tables ~ N(0, ``embedding_std``^2) when given; 1-D ``*bias`` = 0; other 1-D tensors
-    (LayerNorm/T5 RMS-norm scales) = 1. Buffers are left alone. Returns ``model``.
+    and relative-position tables) ~ N(0, ``std``^2) (``std`` a number, or a function of the
+    parameter's name such as :func:`t5_scales`), ``*embed_tokens*``/``shared``/``wte`` tables
+    ~ N(0, ``embedding_std``^2) when given; 1-D ``*bias`` = 0; other 1-D tensors (LayerNorm/T5
+    RMS-norm scales) = 1. Draws are float64 standard normals, scaled, then stored in the
+    parameter's dtype. Buffers are left alone. Returns ``model``.
     """
     import torch
 
@@ -42,6 +44,7 @@ def seeded_init_(model, seed: int, std: float = 0.02, embedding_std: float | Non
             if param.dim() >= 2:
                 embedding = name.endswith(("shared.weight", "embed_tokens.weight", "wte.weight"))
                 scale = embedding_std if embedding and embedding_std is not None else std
+                scale = scale(name) if callable(scale) else scale
                 values = torch.randn(param.shape, generator=generator, dtype=torch.float64)
                 param.copy_(values * scale)
             elif name.endswith("bias"):
@@ -51,18 +54,40 @@ def seeded_init_(model, seed: int, std: float = 0.02, embedding_std: float | Non
     return model
 
 
-def model_from_config(config, seed: int, std: float = 0.02, embedding_std: float | None = None):
+def t5_scales(config):
+    """T5's own scheme (Mesh TensorFlow's, initializer_factor 1) as a ``std`` for
+    :func:`seeded_init_`: embeddings and the LM head 1; q (d_model * d_kv)^-1/2; o
+    (heads * d_kv)^-1/2; wo d_ff^-1/2; k, v, wi and relative-position tables d_model^-1/2."""
+    d_model, d_kv, heads, d_ff = config.d_model, config.d_kv, config.num_heads, config.d_ff
+
+    def std(name: str) -> float:
+        if name.endswith(("shared.weight", "embed_tokens.weight", "lm_head.weight")):
+            return 1.0
+        if name.endswith(".q.weight"):
+            return (d_model * d_kv) ** -0.5
+        if name.endswith(".o.weight"):
+            return (heads * d_kv) ** -0.5
+        if name.endswith(".wo.weight"):
+            return d_ff ** -0.5
+        return d_model ** -0.5
+
+    return std
+
+
+def model_from_config(config, seed: int, std=0.02, embedding_std: float | None = None):
     """The model for ``config`` (a ``PretrainedConfig`` or a config path such as
-    ``configs/tiny``) with :func:`seeded_init_` weights, in eval mode."""
+    ``configs/tiny``) with :func:`seeded_init_` weights, in eval mode; ``std="t5"`` takes
+    :func:`t5_scales` of the config."""
     from dialogpt.modeling import model_class, read_model_config
 
     if not hasattr(config, "model_type"):
         config = read_model_config(Path(config))
+    std = t5_scales(config) if std == "t5" else std
     model = model_class(config).from_config(config)
     return seeded_init_(model, seed, std, embedding_std).eval()
 
 
-def save_seeded_checkpoint(config, directory: Path, seed: int, std: float = 0.02,
+def save_seeded_checkpoint(config, directory: Path, seed: int, std=0.02,
                            embedding_std: float | None = None) -> Path:
     """:func:`model_from_config` saved as a model directory (weights and config, no tokenizer:
     training then takes the token DB's), to train or decode from instead of the bare config."""
