@@ -5,7 +5,8 @@ Stages (run by ``pipeline.run_stages``: each skipped on a re-run once finished):
 1. ``pretrained`` the grounded demo's tiny T5 (``demo.py --task grounded`` into
                   ``--pretrained_dir``, reused when it is there), or ``--model DIR``
 2. ``data``       a synthetic Wizard of Wikipedia in ParlAI's JSON (``finetune_data``): answers
-                  that only the checked sentence gives, in a form the pretrained model never saw
+                  that only the checked sentence gives, about attributes the pretrained model
+                  never saw
 3. ``convert``    ``convert_task.py wow --train shots --shots K --seed S`` for every K
 4. ``prepro``     ``prepro.py`` on each K's ``train.jsonl``
 5. ``train``      ``LSP_train.py`` from the pretrained checkpoint on each K: every weight
@@ -67,7 +68,8 @@ def add_finetune_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--finetune_lora_r", type=int, default=8,
                        help="LoRA rank of the LoRA runs")
     group.add_argument("--finetune_seed", type=int, default=42,
-                       help="seed of the data, the dialog sampling and every training run")
+                       help="seed of the synthetic data, the dialog sampling and every "
+                            "training run")
 
 
 def validate(demo) -> None:
