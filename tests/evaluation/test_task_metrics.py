@@ -1,4 +1,4 @@
-"""Per-task metrics: CoQA's official EM/F1 and MultiWOZ's act F1, worked by hand; batch_eval --task."""
+"""Per-task metrics (CoQA's official EM/F1, MultiWOZ's act F1) worked by hand; batch_eval --task."""
 
 from __future__ import annotations
 
