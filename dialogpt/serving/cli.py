@@ -63,7 +63,7 @@ class ServeConfig:
         if self.max_batch_size < 1:
             problems.append("--max_batch_size must be >= 1 (1 = no batching)")
         if self.threads < 0:
-            problems.append("--threads must be >= 0 (0 = torch's default)")
+            problems.append("--threads must be >= 0 (0 = all cores but one)")
         if self.max_queue < 1 or self.max_n < 1:
             problems.append("--max_queue and --max_n must be >= 1")
         if self.max_request_bytes < 1024:
@@ -133,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="open connections served at once; a request beyond them gets 503")
     add_bool_flag(http, "--page", d.page, "serve the chat page (Gradio) at /")
     http.add_argument("--threads", type=int, default=d.threads,
-                      help="CPU threads of torch (0 = torch's default); on a machine shared with "
-                           "other work, 1 avoids threads waiting on each other")
+                      help="CPU threads of torch (0 = all cores but one, at least 1: the other "
+                           "core serves HTTP and tokenising, as vLLM's CPU server does; on a "
+                           "busy 2-core box two decoding threads wait on each other)")
     safe = parser.add_argument_group("safe mode")
     safe.add_argument("--safe", nargs="?", const=str(DEFAULT_BLOCKLIST), default=None,
                       metavar="FILE",
@@ -224,6 +225,11 @@ def require_serve_extra(page: bool) -> None:
         require("gradio", "serve.py's chat page", " (or --page false: the API alone)")
 
 
+def torch_threads(requested: int) -> int:
+    """``--threads``: 0 = all cores but one (at least 1), the other left to the HTTP side."""
+    return requested or max(1, (os.cpu_count() or 2) - 1)
+
+
 def main(argv=None) -> int:
     args, preset_note = parse_with_preset(build_parser(), argv)
     setup_logging(args.verbose)
@@ -238,10 +244,9 @@ def main(argv=None) -> int:
     from dialogpt.serving.app import create_app
     from dialogpt.serving.connections import uvicorn_settings
 
-    if config.threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(torch_threads(config.threads))
     decoder = load_decoder(args)
     state = build_state(decoder, config, args.model)
     state.batcher.start()
