@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from tiny_models import save_seeded_checkpoint
 
 from dialogpt.cli import UserError
 from dialogpt.demo import grounded, pipeline
@@ -73,8 +74,15 @@ def test_ablation_input_and_answer_accuracy(tmp_path):
 
 
 @pytest.mark.slow
-def test_grounded_demo_end_to_end(tmp_path):
-    """The whole offline GODEL demo with its defaults (seed 42): pinned on a run of the same."""
+def test_grounded_demo_end_to_end(tmp_path, monkeypatch, repo_root):
+    """The whole offline GODEL demo with its defaults (seed 42), except that ``tiny`` starts from
+    our seeded weights (configs/t5-tiny, seed 42, T5's own scales: ``tiny_models.t5_scales``),
+    not transformers' initialisation: pinned on a run of the same."""
+    weights = save_seeded_checkpoint(repo_root / "configs" / "t5-tiny", tmp_path / "t5-tiny",
+                                     seed=42, std="t5")
+    source = grounded.model_source
+    monkeypatch.setattr(grounded, "model_source", lambda model, root: str(weights)
+                        if model == "tiny" else source(model, root))
     out, data = tmp_path / "out", tmp_path / "data"
     assert pipeline.main(["--task", "grounded", "--output_dir", str(out),
                           "--data_dir", str(data)]) == 0
@@ -83,22 +91,22 @@ def test_grounded_demo_end_to_end(tmp_path):
     first, final = report["eval"]["first_loss"], report["eval"]["final_loss"]
     # A fresh T5 scores the 32,128-token output layer near uniform: ln(32128) = 10.38.
     assert first == pytest.approx(math.log(32128), abs=0.5)
-    # Pinned on a run of these defaults (seed 42, 500 steps, one torch thread as in the tests):
-    # eval loss per target token 10.678 -> 0.413; a different data order, masking, schedule or
-    # source template moves these.
-    assert (first, final) == pytest.approx((10.677607401668618, 0.41285732867306835), rel=1e-3)
+    # Pinned on a run of this test (seed 42, 500 steps, one torch thread as in the tests; torch
+    # 2.13 CPU, transformers 5.25): eval loss per target token 10.754 -> 0.439; a different data
+    # order, masking, schedule, source template or starting weights moves these.
+    assert (first, final) == pytest.approx((10.753710307536362, 0.43914431467028414), rel=1e-3)
     with_kn = report["metrics"]["with_knowledge"]
     without = report["metrics"]["without_knowledge"]
     assert report["knowledge_f1_margin"] == with_kn["knowledge_f1"] - without["knowledge_f1"]
-    # The knowledge ablation: knowledge F1 25.3 vs 15.9 (+9.4 points); the response states the
-    # value the knowledge gives in 41.5% of the test records with it, 8.5% without (chance:
+    # The knowledge ablation: knowledge F1 23.6 vs 16.3 (+7.3 points); the response states the
+    # value the knowledge gives in 34.5% of the test records with it, 11.5% without (chance:
     # one of the attribute's 8 values, 12.5%).
-    assert with_kn["knowledge_f1"] == pytest.approx(0.2528351648351644, abs=0.01)
-    assert without["knowledge_f1"] == pytest.approx(0.15911355311355282, abs=0.01)
-    assert report["knowledge_f1_margin"] == pytest.approx(0.0937216117216116, abs=0.01)
+    assert with_kn["knowledge_f1"] == pytest.approx(0.23594871794871758, abs=0.01)
+    assert without["knowledge_f1"] == pytest.approx(0.16335164835164803, abs=0.01)
+    assert report["knowledge_f1_margin"] == pytest.approx(0.07259706959706955, abs=0.01)
     assert report["knowledge_f1_margin"] > 0.05
     assert (with_kn["answer_accuracy"], without["answer_accuracy"]) == pytest.approx(
-        (0.415, 0.085), abs=0.02)
+        (0.345, 0.115), abs=0.02)
     text = (out / "REPORT.md").read_text()
     assert text.startswith("# GODEL grounded demo report")
     assert "| with the knowledge |" in text and "| knowledge removed |" in text
