@@ -36,7 +36,7 @@ def t5(tiny_t5_dir):
 def test_greedy_equals_generate_alone(t5, params, extra):
     model, tokenizer = t5
     expected = [hf_alone(model, tokenizer, source, 10, **extra) for source in SOURCES]
-    engine = Engine(model, tokenizer, max_rows=3, prefill_tokens=40)
+    engine = Engine(model, tokenizer, max_rows=3, encode_tokens=40)
     requests = [Request(tokenizer(source).input_ids, params) for source in SOURCES]
     got = staggered(engine, requests, [0, 0, 1, 3, 4])
     assert [c.token_ids for c in got] == expected

@@ -21,8 +21,8 @@ API (everything importable from ``dialogpt.decoding.engine``; no torch import un
   ``finish_reason`` (``eos`` | ``stop`` | ``length`` | ``abort``), ``completion`` (on the last).
 - ``Completion``: ``token_ids`` (EOS / stop token excluded), ``text`` (cut before a stop string),
   ``finish_reason``, ``logprobs``, ``prompt_logprobs``, ``submitted_step``/``finished_step``.
-- ``Engine(model, tokenizer, max_rows=64, prefill_tokens=256, cache_tokens=16384,
-  stream_text=False)``: single-threaded core. ``add(request)`` (ValueError if it cannot be
+- ``Engine(model, tokenizer, max_rows=64, prefill_tokens=256, encode_tokens=2048,
+  cache_tokens=16384, stream_text=False)``: single-threaded core. ``add(request)`` (ValueError if it cannot be
   decoded), ``step() -> [TokenEvent]``, ``abort(request_id)``, ``has_work()``,
   ``run(requests, on_event=None) -> [Completion]`` (synchronous batch use).
 - ``EngineLoop(engine)``: the thread-safe front for servers: ``start()``, ``submit(request,
