@@ -277,7 +277,7 @@ def int8_loss(work: Path) -> dict:
     of a random model are no held-out text; the contexts are)."""
     import torch
 
-    from dialogpt.decoding.loading import quantize_int8
+    from dialogpt.decoding.quantize import quantize_int8
     from dialogpt.modeling import load_model
     from dialogpt.tokenization import load_tokenizer
 
