@@ -57,6 +57,8 @@ class Job:
     """Index of this job's first choice in its request's response (completions with a list)."""
     handles: list = field(default_factory=list)
     """The engine requests in flight for this job."""
+    generating: threading.Event = field(default_factory=threading.Event)
+    """Set while Hugging Face ``generate`` (beam search) decodes this job in the worker."""
     choices: dict[int, Choice] = field(default_factory=dict)
 
     @property
@@ -347,7 +349,15 @@ class Engine:
             config.length_penalty = job.sampling.length_penalty
         if self.bad_words:
             config.bad_words_ids = [list(ids) for ids in self.bad_words]
-        groups = decoder.generate_ids([job.context_ids] * job.sampling.n, generation_config=config)
+        job.generating.set()
+        try:
+            groups = decoder.generate_ids([job.context_ids] * job.sampling.n,
+                                          generation_config=config,
+                                          stopping_criteria=_stop_when(job.cancelled))
+        finally:
+            job.generating.clear()
+        if job.cancelled.is_set():
+            return
         for index, group in enumerate(groups):
             candidates = []
             for ids in group:
@@ -363,6 +373,20 @@ class Engine:
     def raw_decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True,
                                      clean_up_tokenization_spaces=False)
+
+
+def _stop_when(cancelled: threading.Event):
+    """Stopping criteria ending ``generate`` at its next step once ``cancelled`` is set (a
+    client that left, or ``--request_timeout``), so beam search frees the worker too."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool,
+                              device=input_ids.device)
+
+    return StoppingCriteriaList([Cancelled()])
 
 
 @dataclass

@@ -426,12 +426,14 @@ def get_model(state: ServerState, name: str) -> dict:
 
 
 def stuck_requests(state: ServerState) -> int:
-    """Requests stopped by ``--request_timeout`` whose engine work has not ended within
-    ``STUCK_GRACE_SECONDS`` (a worker that no longer steps); ended ones are forgotten."""
+    """Requests stopped by ``--request_timeout`` whose engine work (or beam search in the
+    worker) has not ended within ``STUCK_GRACE_SECONDS`` (a worker that no longer steps); ended
+    ones are forgotten."""
     now, stuck, kept = time.monotonic(), 0, []
     for when, jobs in state.timed_out:
         handles = [handle for job in jobs for handle in getattr(job, "handles", ())]
-        if any(not handle.done.is_set() for handle in handles):
+        if (any(not handle.done.is_set() for handle in handles)
+                or any(job.generating.is_set() for job in jobs)):
             kept.append((when, jobs))
             stuck += now - when > STUCK_GRACE_SECONDS
     state.timed_out[:] = kept

@@ -400,3 +400,29 @@ def test_bad11_health_reports_a_stuck_worker(godel, monkeypatch):
         release.set()
     wait_until_idle(godel.state)
     assert httpx.get(godel.url + "/health", timeout=30).json()["status"] == "ok"
+
+
+def test_bad11_request_timeout_stops_beam_search_at_its_next_step(godel, monkeypatch):
+    """Beam search runs Hugging Face ``generate`` in the worker: the timeout must end it there
+    too (not only answer 504), so the worker is free and ``/health`` has nothing stuck."""
+    from dialogpt.decoding.generation import Decoder
+
+    produced = []
+    real_generate_ids = Decoder.generate_ids
+
+    def recording_generate_ids(self, *args, **kwargs):
+        groups = real_generate_ids(self, *args, **kwargs)
+        produced.extend(len(ids) for group in groups for ids in group)
+        return groups
+
+    monkeypatch.setattr(Decoder, "generate_ids", recording_generate_ids)
+    response = httpx.post(godel.api + "/chat/completions", timeout=60,
+                          json={"messages": HELLO, "max_tokens": 4000, "num_beams": 2})
+    assert response.status_code == 504
+    wait_until_idle(godel.state)
+    deadline = time.monotonic() + 60
+    while not produced:  # generate returns at its next step after the cancel
+        assert time.monotonic() < deadline, "beam search kept decoding after the timeout"
+        time.sleep(0.05)
+    assert 0 < max(produced) < 4000  # stopped early: the tiny T5 never picks EOS by itself
+    assert httpx.get(godel.url + "/health", timeout=30).json()["status"] == "ok"
