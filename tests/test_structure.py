@@ -22,14 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dialogpt"
 CLI_MODULE_NAMES = {"cli", "args", "config"}
 
 # Known exceptions, each in code another engineer is rewriting; to be emptied, not extended.
-KNOWN_CIRCLES = [
-    # issue 27 (demo owner): the demo modes import pipeline's helpers (REPO_ROOT,
-    # run_training, latest_checkpoint, train_model, main) while pipeline imports the modes'
-    # flags and stages; finetune_report reads finetune's test records. Fix: the shared helpers
-    # in their own module, the modes registered with pipeline instead of imported by it.
-    {"dialogpt.demo.pipeline", "dialogpt.demo.grounded", "dialogpt.demo.mmi",
-     "dialogpt.demo.finetune", "dialogpt.demo.finetune_report"},
-]
+KNOWN_CIRCLES: list[set[str]] = []
 KNOWN_NAMESPACE_TAKERS = {
     # issue 25 (decoding engine): the decoder loading takes the interact/generate namespace.
     "dialogpt.decoding.loading.load_decoder",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -109,11 +110,11 @@ def finetune_options(demo) -> dict[str, dict]:
             "generate": {}, "evaluate": {}, "report": {}}
 
 
-def stage_pretrained(demo, results) -> dict:
-    """The grounded demo's checkpoint and tokenizer (the demo runs only its unfinished stages)."""
+def stage_pretrained(demo, results, demo_main) -> dict:
+    """The grounded demo's checkpoint and tokenizer (the demo runs only its unfinished stages);
+    ``demo_main`` is ``demo.py``'s entry point, handed in by the pipeline that runs this mode."""
     if demo.args.model != "tiny":
         return {"checkpoint": str(Path(demo.args.model).resolve()), "tokenizer": None}
-    from dialogpt.demo.pipeline import main as demo_main
     from dialogpt.demo.stages import read_marker
 
     out = Path(demo.args.pretrained_dir)
@@ -141,7 +142,7 @@ def stage_data(demo, results) -> dict:
 
 def run_convert_task(argv: list[str]) -> int:
     """``convert_task.py ARGV`` in this process (through the documented command line)."""
-    from dialogpt.demo.pipeline import REPO_ROOT
+    from dialogpt.demo.models import REPO_ROOT
 
     script = REPO_ROOT / "convert_task.py"
     if not script.exists():
@@ -209,7 +210,7 @@ def run_name(shots: int, method: str) -> str:
 
 
 def stage_train(demo, results) -> dict:
-    from dialogpt.demo.pipeline import latest_checkpoint, run_training
+    from dialogpt.demo.training import latest_checkpoint, run_training
 
     args = demo.args
     checkpoints, steps_of = {}, {}
@@ -309,7 +310,7 @@ def answer_accuracy(references: Path, responses: Path) -> float:
 def stage_report(demo, results) -> dict:
     from dialogpt.demo.finetune_report import write_finetune_report
 
-    return write_finetune_report(demo, results)
+    return write_finetune_report(demo, results, test_records(demo))
 
 
 def clear_for_redo(demo, name: str) -> None:
@@ -318,8 +319,12 @@ def clear_for_redo(demo, name: str) -> None:
         shutil.rmtree(demo.out / "runs", ignore_errors=True)
 
 
-def finetune_stages():
-    return [(name, globals()[f"stage_{name}"]) for name in STAGES]
+def finetune_stages(demo_main):
+    """The stages in order; ``demo_main`` (``demo.py``'s entry point) builds the pretrained
+    model with ``--task grounded``."""
+    stages = [(name, globals()[f"stage_{name}"]) for name in STAGES]
+    return [(name, functools.partial(stage, demo_main=demo_main) if name == "pretrained" else
+             stage) for name, stage in stages]
 
 
 def next_steps(demo, results) -> str:

@@ -90,8 +90,8 @@ def _steps(results: dict) -> str:
     return ", ".join(f"{name} {n}" for name, n in steps.items() if name.endswith("full"))
 
 
-def write_finetune_report(demo, results: dict) -> dict:
-    from dialogpt.demo.finetune import test_records
+def write_finetune_report(demo, results: dict, test_records: Path) -> dict:
+    """``REPORT.md`` and ``report.json`` of the finetune demo, scored on ``test_records``."""
     from dialogpt.fileio import atomic_write
 
     metrics = results["evaluate"]["metrics"]
@@ -108,7 +108,7 @@ def write_finetune_report(demo, results: dict) -> dict:
         f"{_steps(results)}) in batches of {args.finetune_batch_size}, every weight at "
         f"{args.finetune_lr} (full) or LoRA "
         f"r={args.finetune_lora_r} at {args.lora_lr}. Scored on "
-        f"`{test_records(demo)}` ({metrics[next(iter(metrics))]['n_examples']} records); "
+        f"`{test_records}` ({metrics[next(iter(metrics))]['n_examples']} records); "
         "greedy decoding; all figures x 100.", "",
         markdown_table(metrics), "",
         "Answer acc.: the response states the value of the checked sentence. Knowledge F1: "

@@ -75,7 +75,7 @@ def model_source(model: str, repo_root: Path) -> str:
 def grounded_options(demo) -> dict[str, dict]:
     """Per stage, the flags its output depends on (recorded in the stage markers: changing one
     redoes that stage and every later one, as in the dialog demo)."""
-    from dialogpt.demo.pipeline import REPO_ROOT
+    from dialogpt.demo.models import REPO_ROOT
 
     args = demo.args
     data = {"data_dir": str(demo.data.resolve()), "num_train": args.num_train,
@@ -97,7 +97,7 @@ def grounded_options(demo) -> dict[str, dict]:
 
 def validate(demo) -> None:
     """Checks that need no work, before any stage starts or a redo deletes anything."""
-    from dialogpt.demo.pipeline import REPO_ROOT
+    from dialogpt.demo.models import REPO_ROOT
 
     source = model_source(demo.args.model, REPO_ROOT)
     if demo.args.model in GODEL_MODELS:
@@ -179,7 +179,8 @@ def stage_prepro(demo, results) -> dict:
 
 
 def stage_train(demo, results) -> dict:
-    from dialogpt.demo.pipeline import REPO_ROOT, latest_checkpoint, run_training
+    from dialogpt.demo.models import REPO_ROOT
+    from dialogpt.demo.training import latest_checkpoint, run_training
 
     tiny = demo.args.model == "tiny"
     rate = 2e-3 if tiny else 5e-5

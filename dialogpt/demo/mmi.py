@@ -33,7 +33,7 @@ def stage_prepro_reverse(demo, results) -> dict:
 
 
 def stage_train_reverse(demo, results) -> dict:
-    from dialogpt.demo.pipeline import train_model
+    from dialogpt.demo.training import train_model
 
     out = demo.out / "train-reverse"
     return train_model(demo, results["prepro_reverse"]["db"], out)

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialogpt.cli import UserError, add_bool_flag, make_parser, run_main, setup_logging
-from dialogpt.demo import models
 from dialogpt.demo.dummy_data import DUMMY_MONTHS
 from dialogpt.demo.models import REPO_ROOT
+from dialogpt.demo.training import train_model
 
 logger = logging.getLogger("dialogpt.demo")
 
@@ -212,56 +212,8 @@ def stage_prepro(demo: Demo, results) -> dict:
     return {"db": str(db), "summary": summary}
 
 
-def model_source(demo: Demo) -> str:
-    """``--model_name_or_path`` of the demo's training (``demo.models.model_source``)."""
-    return models.model_source(demo.args.model)
-
-
 def stage_train(demo: Demo, results) -> dict:
     return train_model(demo, results["prepro"]["db"], demo.train_dir)
-
-
-def run_training(flags: list[str], train_dir: Path) -> None:
-    """``LSP_train.py`` in-process. Stopped by Ctrl-C or SIGTERM (exit 130/143), it has saved a
-    checkpoint: the demo stops the same way and says that a re-run continues from there."""
-    from dialogpt.interrupts import Terminated
-    from dialogpt.training.train import main as train_main
-
-    rc = train_main(flags)
-    if rc in (130, 143):
-        print(f"training stopped at a checkpoint in {train_dir}; run the same demo command again "
-              "to continue from it", file=sys.stderr)
-        raise Terminated() if rc == 143 else KeyboardInterrupt()
-    if rc:
-        raise UserError(f"training failed (exit {rc}); see {train_dir}")
-
-
-def train_model(demo: Demo, db: str, train_dir: Path) -> dict:
-    """The demo's training run on ``db`` into ``train_dir`` (the backward model of ``--mmi``
-    trains the same way on the reversed DB)."""
-    flags = ["--model_name_or_path", model_source(demo),
-             "--train_input_file", db,
-             "--eval_input_file", str(demo.valid_tsv),
-             "--output_dir", str(train_dir),
-             "--num_optim_steps", str(demo.args.num_optim_steps),
-             "--valid_step", str(demo.args.valid_step),
-             "--train_batch_size", str(demo.args.train_batch_size),
-             "--gradient_accumulation_steps", "1",
-             "--eval_batch_size", "32",
-             "--max_seq_length", str(demo.args.max_seq_len),
-             "--learning_rate", "1e-5", "--lr_schedule", "noam", "--warmup_steps", "50",
-             "--eval_at_start", "true", "--fp16", "false", "--pbar", "false",
-             "--resume", "auto"]
-    run_training(flags + demo.train_flags, train_dir)
-    return {"checkpoint": str(latest_checkpoint(train_dir)), "train_dir": str(train_dir)}
-
-
-def latest_checkpoint(train_dir: Path) -> Path:
-    checkpoints = sorted(train_dir.glob("checkpoint-step-*"),
-                         key=lambda path: int(path.name.rsplit("-", 1)[1]))
-    if not checkpoints:
-        raise UserError(f"training wrote no checkpoint in {train_dir}")
-    return checkpoints[-1]
 
 
 def _write_heldout(demo: Demo) -> int:
@@ -410,7 +362,7 @@ def _run_finetune(demo: Demo, task) -> int:
     from dialogpt.demo.stages import run_stages as run_cached
 
     try:
-        results = run_cached(demo.stage_dir, task.finetune_stages(), demo,
+        results = run_cached(demo.stage_dir, task.finetune_stages(main), demo,
                              task.finetune_options(demo), demo.args.force,
                              before_redo=lambda name: task.clear_for_redo(demo, name))
     except KeyboardInterrupt:

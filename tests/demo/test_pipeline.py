@@ -9,7 +9,7 @@ import pytest
 from tiny_models import save_seeded_checkpoint
 
 from dialogpt.cli import UserError
-from dialogpt.demo import pipeline
+from dialogpt.demo import pipeline, training
 
 
 def _args(*argv):
@@ -18,12 +18,12 @@ def _args(*argv):
 
 def test_hub_and_local_model_sources(tmp_path):
     demo = pipeline.Demo(_args("--model", "medium"), [])
-    assert pipeline.model_source(demo) == "microsoft/DialoGPT-medium"
+    assert training.model_source(demo) == "microsoft/DialoGPT-medium"
     demo = pipeline.Demo(_args("--model", str(tmp_path)), [])
-    assert pipeline.model_source(demo) == str(tmp_path)
+    assert training.model_source(demo) == str(tmp_path)
     demo = pipeline.Demo(_args("--model", "huge"), [])
     with pytest.raises(UserError, match="tiny, small, medium, large"):
-        pipeline.model_source(demo)
+        training.model_source(demo)
 
 
 def test_small_data_runs_the_makefile_with_size(tmp_path):
