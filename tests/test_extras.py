@@ -60,7 +60,7 @@ def test_serve_says_so_before_loading_the_model(module, monkeypatch):
     from dialogpt.decoding import loading
     from dialogpt.serving import cli
 
-    monkeypatch.setattr(loading, "load_decoder", lambda args: pytest.fail("the model loaded"))
+    monkeypatch.setattr(loading, "load_decoder", lambda *args: pytest.fail("the model loaded"))
     block(monkeypatch, module)
     with pytest.raises(UserError) as caught:
         cli.main(["--model", "models/none", "--page", "false"])

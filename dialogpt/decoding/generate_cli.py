@@ -75,13 +75,13 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from dialogpt.decoding.inputs import batches_by_length, one_line, read_dialogs
-    from dialogpt.decoding.loading import load_decoder
+    from dialogpt.decoding.args import load_decoder_from_args
     from dialogpt.fileio import atomic_write
 
     dialogs, problems = read_dialogs(args.input, args.format)
     if not dialogs:
         raise UserError(f"--input {args.input} has no lines: nothing to decode (no output written)")
-    decoder = load_decoder(args)
+    decoder = load_decoder_from_args(args)
     if not decoder.seq2seq:
         grounded = [n for n, d in enumerate(dialogs, start=1) if d.knowledge or d.instruction]
         if grounded:

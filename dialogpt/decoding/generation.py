@@ -31,12 +31,13 @@ from typing import Callable, Sequence
 from dialogpt.cli import UserError
 from dialogpt.decoding.context import (ContextWindow, build_context, context_token_budget,
                                        encode_turn)
-from dialogpt.decoding.options import DecodingOptions, generation_kwargs
+from dialogpt.decoding.options import DecodingOptions, OptionError, generation_kwargs
 from dialogpt.decoding.rerank import Ranker, choose_index
 
-MMI_SEQ2SEQ_ERROR = ("reranking (--mmi_model, --ranker) works with causal DialoGPT models only "
+MMI_SEQ2SEQ_ERROR = ("reranking ({mmi_model}, {ranker}) works with causal DialoGPT models only "
                      "(MMI scores candidates with a backward DialoGPT); decode a seq2seq (GODEL) "
-                     "model without --mmi_model and --ranker")
+                     "model without {mmi_model} and {ranker}")
+"""An ``OptionError`` template (fields in braces)."""
 KNOWLEDGE_CAUSAL_ERROR = ("knowledge and instructions need a seq2seq (GODEL) model: a causal "
                           "DialoGPT model reads only the dialog turns")
 
@@ -90,7 +91,7 @@ class Decoder:
         start_id = None
         if self.seq2seq:
             if ranker is not None:
-                raise UserError(MMI_SEQ2SEQ_ERROR)
+                raise OptionError(MMI_SEQ2SEQ_ERROR)
             self.sources = sources or SourceSettings()
             self.positions = None  # relative positions: no hard limit; the source is capped
             self.context_budget = options.max_context_tokens or self.sources.max_source_len
@@ -103,7 +104,8 @@ class Decoder:
                 self.context_budget = context_token_budget(self.positions, options.max_length,
                                                            options.max_context_tokens)
             except ValueError as exc:
-                raise UserError(f"--max_length {options.max_length}: {exc}") from exc
+                detail = str(exc).replace("{", "{{").replace("}", "}}")
+                raise OptionError(f"{{max_length}} {options.max_length}: {detail}") from exc
         self.candidates_per_context = options.candidate_count(ranker is not None)
         self.generation_config = GenerationConfig(**generation_kwargs(
             options, self.candidates_per_context, self.eos_id, self.pad_id, start_id))

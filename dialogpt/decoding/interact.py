@@ -217,10 +217,10 @@ def main(argv=None) -> int:
         print(f"({preset_note})", file=sys.stderr, flush=True)
     from transformers.utils import logging as hf_logging
 
-    from dialogpt.decoding.loading import load_decoder
+    from dialogpt.decoding.args import load_decoder_from_args
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter the chat
-    decoder = load_decoder(args)
+    decoder = load_decoder_from_args(args)
     if hasattr(sys.stdin, "reconfigure"):  # bytes that are not UTF-8: kept, then replaced
         sys.stdin.reconfigure(errors="surrogateescape")
     if sys.stdin.isatty():

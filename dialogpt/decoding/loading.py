@@ -1,4 +1,5 @@
-"""Flags naming models and devices, and building a ``Decoder`` from parsed flags.
+"""Flags naming models and devices, and building a ``Decoder`` from a ``DecoderSpec`` (the
+entry points build it from their flags: ``dialogpt.decoding.args``).
 
 Tokenizer resolution (``--tokenizer`` unset): a model directory with tokenizer files uses them; any
 other local path (an HF directory without tokenizer files, a shipped config such as
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from dialogpt.cli import UserError, add_bool_flag
@@ -154,83 +156,100 @@ def check_vocabulary(model, vocab_size: int, name: str, flag: str) -> None:
                         f"than the tokenizer's ({vocab_size}); pass the matching --tokenizer")
 
 
-def load_decoder(args: argparse.Namespace):
-    """A ``Decoder`` for parsed ``add_model_args`` + ``add_decoding_args`` flags (and
-    ``add_grounding_args`` flags, where the entry point has them).
+@dataclass(frozen=True)
+class DecoderSpec:
+    """What ``load_decoder`` loads: the ``add_model_args`` fields (and ``add_grounding_args``'s,
+    where the entry point has them), named as the flags are."""
 
-    Seeds torch (sampling) when ``--seed`` is non-negative. Loads with the cyclic collector
+    model: str
+    init_checkpoint: str | None = None
+    tokenizer: str | None = None
+    device: str = "auto"
+    fp16: bool = False
+    quantize: str = "none"
+    mmi_model: str | None = None
+    mmi_init_checkpoint: str | None = None
+    ranker: str | None = None
+    ranker_model: str | None = None
+    ranker_weight: float = 1.0
+    template: str | None = None
+    instruction: str | None = None
+    knowledge: str = ""
+
+
+def load_decoder(spec: DecoderSpec, options, preset: str | None = None):
+    """A ``Decoder`` for ``spec`` decoding with ``options`` (``DecodingOptions``); ``preset``
+    (``--preset``'s name) only words the warning about settings the method ignores.
+
+    Seeds torch (sampling) when ``options.seed`` is non-negative. Loads with the cyclic collector
     paused (``gc_paused``).
     """
     with gc_paused(keep_frozen=True):
-        return _load_decoder(args)
+        return _load_decoder(spec, options, preset)
 
 
-def _load_decoder(args: argparse.Namespace):
+def _load_decoder(spec: DecoderSpec, options, preset: str | None):
     import torch
 
     from dialogpt.decoding.generation import MMI_SEQ2SEQ_ERROR, Decoder
-    from dialogpt.decoding.options import DecodingOptions
+    from dialogpt.decoding.options import OptionError, ignored_flags
     from dialogpt.modeling import is_seq2seq
     from dialogpt.tokenization import load_tokenizer
 
-    options = DecodingOptions.from_args(args)
-    reranking = args.mmi_model is not None or getattr(args, "ranker", None) is not None
+    reranking = spec.mmi_model is not None or spec.ranker is not None
     options.candidate_count(reranking)
-    from dialogpt.decoding.options import ignored_flags
-
-    ignored = ignored_flags(options, reranking, getattr(args, "preset", None))
+    ignored = ignored_flags(options, reranking, preset)
     if ignored:
         logger.warning("ignored flags with --decoding %s: %s", options.decoding, "; ".join(ignored))
-    device = resolve_device(args.device)
-    if args.fp16 and device.type != "cuda":
+    device = resolve_device(spec.device)
+    if spec.fp16 and device.type != "cuda":
         raise UserError("--fp16 needs a CUDA device (float16 on CPU is slow and inaccurate)")
     if options.seed >= 0:
         torch.manual_seed(options.seed)
-    model = load_model_or_explain(args.model, args.init_checkpoint, "--model")
-    source = resolve_tokenizer_source(args.model, args.tokenizer)
+    model = load_model_or_explain(spec.model, spec.init_checkpoint, "--model")
+    source = resolve_tokenizer_source(spec.model, spec.tokenizer)
     if is_seq2seq(model):
-        if args.mmi_model or getattr(args, "ranker", None):
-            raise UserError(MMI_SEQ2SEQ_ERROR)
+        if spec.mmi_model or spec.ranker:
+            raise OptionError(MMI_SEQ2SEQ_ERROR)
         if source is None:
-            raise UserError(f"--model {args.model} is a seq2seq (T5/GODEL) model without "
+            raise UserError(f"--model {spec.model} is a seq2seq (T5/GODEL) model without "
                             "tokenizer files: pass its SentencePiece tokenizer with --tokenizer "
                             "DIR (e.g. the one train_t5_tokenizer or the data stage wrote)")
     tokenizer = load_tokenizer(source)
-    check_vocabulary(model, len(tokenizer), args.model, "--model")
-    model = model.to(device=device, dtype=torch.float16 if args.fp16 else torch.float32).eval()
-    if getattr(args, "quantize", "none") == "int8":
-        if device.type != "cpu" or args.fp16:
+    check_vocabulary(model, len(tokenizer), spec.model, "--model")
+    model = model.to(device=device, dtype=torch.float16 if spec.fp16 else torch.float32).eval()
+    if spec.quantize == "int8":
+        if device.type != "cpu" or spec.fp16:
             raise UserError("--quantize int8 runs on the CPU in float32: drop --fp16 and pass "
                             "--device cpu")
         from dialogpt.decoding.quantize import quantize_int8
 
         model = quantize_int8(model)
     if not is_seq2seq(model):
-        return Decoder(model, tokenizer, options, _causal_ranker(args, options, tokenizer, device))
+        return Decoder(model, tokenizer, options, _causal_ranker(spec, options, tokenizer, device))
     from dialogpt.decoding.grounded_source import source_settings
 
-    sources = source_settings(args.model, args.init_checkpoint, getattr(args, "template", None),
-                              getattr(args, "instruction", None), getattr(args, "knowledge", ""),
-                              options.max_context_tokens, tokenizer)
+    sources = source_settings(spec.model, spec.init_checkpoint, spec.template, spec.instruction,
+                              spec.knowledge, options.max_context_tokens, tokenizer)
     return Decoder(model, tokenizer, options, sources=sources)
 
 
-def _causal_ranker(args: argparse.Namespace, options, tokenizer, device):
+def _causal_ranker(spec: DecoderSpec, options, tokenizer, device):
     """The MMI ranker for ``--mmi_model`` (None without it); the grounding flags must be unset."""
     from dialogpt.decoding.generation import KNOWLEDGE_CAUSAL_ERROR
     from dialogpt.decoding.rerank import MMIRanker
 
-    if getattr(args, "knowledge", "") or getattr(args, "instruction", None):
+    if spec.knowledge or spec.instruction:
         raise UserError(f"--knowledge/--instruction: {KNOWLEDGE_CAUSAL_ERROR}")
-    if getattr(args, "template", None):
+    if spec.template:
         logger.warning("--template is ignored: %s is a causal model, whose context is the dialog "
-                       "turns only", args.model)
+                       "turns only", spec.model)
     ranker = None
-    if args.mmi_model:
-        reverse = load_decoding_model(args.mmi_model, args.mmi_init_checkpoint, device, args.fp16,
+    if spec.mmi_model:
+        reverse = load_decoding_model(spec.mmi_model, spec.mmi_init_checkpoint, device, spec.fp16,
                                       len(tokenizer), "--mmi_model")
         ranker = MMIRanker(reverse, tokenizer, max_source_turns=options.mmi_source_turns)
     from dialogpt.decoding.dialogrpt import build_ranker
 
-    return build_ranker(ranker, getattr(args, "ranker", None), getattr(args, "ranker_model", None),
-                        getattr(args, "ranker_weight", 1.0), device, args.fp16)
+    return build_ranker(ranker, spec.ranker, spec.ranker_model, spec.ranker_weight, device,
+                        spec.fp16)

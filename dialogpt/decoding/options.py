@@ -1,9 +1,12 @@
 """Decoding flags shared by ``interact.py``, ``generate.py`` and ``serve.py``.
 
 ``DecodingOptions`` is the single source of truth: ``add_decoding_args`` registers one flag per
-field, ``DecodingOptions.from_args`` reads them back and validates, ``generation_kwargs`` turns them
-into Hugging Face ``GenerationConfig`` fields. Every Hugging Face default that would otherwise leak
-in from a model's ``generation_config.json`` (``top_k=50``, ``max_length=20``...) is set explicitly.
+field, the entry points build the options from them (``dialogpt.decoding.args``) and the fields
+validate themselves, ``generation_kwargs`` turns them into Hugging Face ``GenerationConfig``
+fields. Invalid settings raise ``OptionError``, worded in field names that each front end
+renders as its users know them (flags here, JSON fields in the server). Every Hugging Face
+default that would otherwise leak in from a model's ``generation_config.json`` (``top_k=50``,
+``max_length=20``...) is set explicitly.
 
 ``--preset`` (:data:`PRESETS`) sets several flags at once to the decoding settings of a published
 source (``grounded.md`` §6); flags given explicitly win over the preset. ``max_length`` and
@@ -15,7 +18,9 @@ there; ours are 128 / 8).
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, fields
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from dialogpt.cli import UserError, seed_type
@@ -33,6 +38,29 @@ PRESETS: dict[str, dict[str, Any]] = {
                "no_repeat_ngram_size": 4},
 }
 """``--preset NAME``: flag values from a published source; explicit flags override them."""
+
+
+def flag_name(field: str) -> str:
+    """The command line's name for a decoding field."""
+    return f"--{field}"
+
+
+class OptionError(UserError):
+    """Invalid decoding settings. ``template`` names each field as ``{field}``; a front end
+    renders it with its own names for the fields (``render``).
+
+    ``str()`` is the command line's wording (``--top_k must be >= 0``): a ``UserError`` that
+    reaches ``run_main`` is printed as it is. The server renders its JSON field names.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.fields = tuple(dict.fromkeys(
+            name for _, name, _, _ in string.Formatter().parse(template) if name))
+        super().__init__(self.render(flag_name))
+
+    def render(self, name: Callable[[str], str]) -> str:
+        return self.template.format_map({field: name(field) for field in self.fields})
 
 
 @dataclass(frozen=True)
@@ -58,46 +86,42 @@ class DecodingOptions:
     def __post_init__(self) -> None:
         problems = []
         if self.decoding not in DECODING_METHODS:
-            problems.append(f"--decoding must be one of {', '.join(DECODING_METHODS)}")
+            problems.append(f"{{decoding}} must be one of {', '.join(DECODING_METHODS)}")
         if self.top_k < 0:
-            problems.append("--top_k must be >= 0 (0 = off)")
+            problems.append("{top_k} must be >= 0 (0 = off)")
         if not 0.0 < self.top_p <= 1.0:
-            problems.append("--top_p must be in (0, 1] (1 = off)")
+            problems.append("{top_p} must be in (0, 1] (1 = off)")
         if self.temperature <= 0.0:
-            problems.append("--temperature must be > 0")
+            problems.append("{temperature} must be > 0")
         if self.num_beams < 1:
-            problems.append("--num_beams must be >= 1")
+            problems.append("{num_beams} must be >= 1")
         if self.no_repeat_ngram_size < 0:
-            problems.append("--no_repeat_ngram_size must be >= 0 (0 = off)")
+            problems.append("{no_repeat_ngram_size} must be >= 0 (0 = off)")
         if self.repetition_penalty <= 0.0:
-            problems.append("--repetition_penalty must be > 0 (1 = off)")
+            problems.append("{repetition_penalty} must be > 0 (1 = off)")
         if self.max_length < 1:
-            problems.append("--max_length (new tokens of the response) must be >= 1")
+            problems.append("{max_length} (new tokens of the response) must be >= 1")
         if not 0 <= self.min_length <= self.max_length:
-            problems.append("--min_length (new tokens before EOS is allowed) must be between 0 "
-                            "and --max_length")
+            problems.append("{min_length} (new tokens before EOS is allowed) must be between 0 "
+                            "and {max_length}")
         if self.max_history < 0 or self.max_context_tokens < 0 or self.mmi_source_turns < 0:
-            problems.append("--max_history, --max_context_tokens and --mmi_source_turns must be "
+            problems.append("{max_history}, {max_context_tokens} and {mmi_source_turns} must be "
                             ">= 0 (0 = no limit)")
         if self.num_candidates < 1:
-            problems.append("--num_candidates must be >= 1")
+            problems.append("{num_candidates} must be >= 1")
         if self.mmi_temperature < 0.0:
-            problems.append("--mmi_temperature must be >= 0 (0 = pick the best)")
+            problems.append("{mmi_temperature} must be >= 0 (0 = pick the best)")
         if problems:
-            raise UserError("; ".join(problems))
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "DecodingOptions":
-        return cls(**{field.name: getattr(args, field.name) for field in fields(cls)})
+            raise OptionError("; ".join(problems))
 
     def candidate_count(self, reranking: bool) -> int:
         """Responses generated per context: ``num_candidates`` when a ranker chooses, else 1."""
         if not reranking:
             return 1
         if self.decoding == "greedy":
-            raise UserError("reranking (--mmi_model) needs several candidates per context, and "
-                            "greedy decoding yields one: use --decoding sample (e.g. --top_k 20) "
-                            "or --decoding beam")
+            raise OptionError("reranking ({mmi_model}) needs several candidates per context, "
+                              "and greedy decoding yields one: use {decoding} sample (e.g. "
+                              "{top_k} 20) or {decoding} beam")
         return self.num_candidates
 
 

@@ -240,14 +240,14 @@ def main(argv=None) -> int:
     require_serve_extra(config.page)
     import uvicorn
 
-    from dialogpt.decoding.loading import load_decoder
+    from dialogpt.decoding.args import load_decoder_from_args
     from dialogpt.serving.app import create_app
     from dialogpt.serving.connections import uvicorn_settings
 
     import torch
 
     torch.set_num_threads(torch_threads(config.threads))
-    decoder = load_decoder(args)
+    decoder = load_decoder_from_args(args)
     state = build_state(decoder, config, args.model)
     state.batcher.start()
     app = create_app(state, page=config.page, body_timeout=config.body_timeout)

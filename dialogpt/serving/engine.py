@@ -140,7 +140,7 @@ class Engine:
                     decoder = Decoder(self.model, self.tokenizer, options, self.ranker,
                                       sources=self.sources)
                 except UserError as exc:
-                    raise APIError(400, http_message(str(exc))) from exc
+                    raise APIError(400, http_message(exc)) from exc
                 if len(self._decoders) >= MAX_CACHED_DECODERS:
                     self._decoders.pop(next(iter(self._decoders)))
                 self._decoders[options] = decoder
@@ -162,7 +162,7 @@ class Engine:
             with self._lock:  # tokenizers are not guaranteed thread-safe
                 window = decoder.window(list(prompt.turns), prompt.knowledge or None, instruction)
         except UserError as exc:
-            raise APIError(400, http_message(str(exc)), param="knowledge") from exc
+            raise APIError(400, http_message(exc), param="knowledge") from exc
         return Job(prompt, sampling, decoder, list(window.ids), window.turns_kept, stream)
 
     def as_given(self, prompt: Prompt, sampling: Sampling, decoder) -> list[int]:

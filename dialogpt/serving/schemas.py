@@ -27,14 +27,13 @@ loglikelihood clients (lm-evaluation-harness) expect; a prompt of token ids is a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dialogpt.cli import UserError
-from dialogpt.decoding.options import DecodingOptions
+from dialogpt.decoding.options import DecodingOptions, OptionError
 from dialogpt.serving.errors import APIError
 from dialogpt.serving.refusals import refuse_unsupported, refuse_unsupported_tgi, unsupported
 
@@ -218,13 +217,18 @@ class GodelBody(BaseModel):
 
 # -- messages ------------------------------------------------------------------------------------
 
-_FLAG_NAMES = {"max_length": "max_tokens", "min_length": "min_tokens",
-               "mmi_model": "the server's --mmi_model"}
+_FIELD_NAMES = {"max_length": "max_tokens", "min_length": "min_tokens",
+                "mmi_model": "the server's --mmi_model"}
 
 
-def http_message(message: str) -> str:
-    """A ``DecodingOptions`` message with command-line flags renamed to request parameters."""
-    return re.sub(r"--([a-z_]+)", lambda m: _FLAG_NAMES.get(m.group(1), m.group(1)), message)
+def request_name(field: str) -> str:
+    """A request's name for a ``DecodingOptions`` field (a server flag where no request sets it)."""
+    return _FIELD_NAMES.get(field, field)
+
+
+def http_message(exc: UserError) -> str:
+    """A decoding error worded for a request: an ``OptionError``'s fields by their request names."""
+    return exc.render(request_name) if isinstance(exc, OptionError) else str(exc)
 
 
 def normalise(text: str) -> str:
@@ -320,7 +324,7 @@ def decoding_options(defaults: DecodingOptions, *, max_tokens: int | None,
     try:
         return replace(defaults, **changes)
     except UserError as exc:
-        raise APIError(400, http_message(str(exc))) from exc
+        raise APIError(400, http_message(exc)) from exc
 
 
 def stop_sequences(stop: str | list[str] | None) -> tuple[str, ...]:

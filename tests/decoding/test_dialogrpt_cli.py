@@ -20,7 +20,8 @@ def test_generate_cli_reranks_with_dialogrpt_alone_and_with_mmi(classifier, toke
 
     from dialogpt.cli import run_main
     from dialogpt.decoding.generate_cli import main as generate_main
-    from dialogpt.decoding.loading import add_model_args, load_decoder
+    from dialogpt.decoding.args import load_decoder_from_args
+    from dialogpt.decoding.loading import add_model_args
     from dialogpt.decoding.options import add_decoding_args
 
     classifier.save_pretrained(tmp_path / "rpt")
@@ -31,7 +32,7 @@ def test_generate_cli_reranks_with_dialogrpt_alone_and_with_mmi(classifier, toke
     parser = argparse.ArgumentParser()
     add_model_args(parser)
     add_decoding_args(parser)
-    decoder = load_decoder(parser.parse_args(flags))
+    decoder = load_decoder_from_args(parser.parse_args(flags))
     (response,) = decoder.respond([["do you like tea ?"]])
     expected = [card_recipe_logit(classifier, tokenizer, "do you like tea ?", c)
                 for c in response.candidates]

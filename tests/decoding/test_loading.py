@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from dialogpt.cli import UserError, make_parser
-from dialogpt.decoding.loading import add_model_args, load_decoder, resolve_tokenizer_source
+from dialogpt.decoding.args import load_decoder_from_args as load_decoder
+from dialogpt.decoding.loading import add_model_args, resolve_tokenizer_source
 from dialogpt.decoding.options import add_decoding_args
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from dialogpt.cli import UserError, make_parser
+from dialogpt.decoding.args import decoding_options
 from dialogpt.decoding.options import DecodingOptions, add_decoding_args, generation_kwargs
 
 
 def parse(*argv: str) -> DecodingOptions:
     parser = make_parser("test", "")
     add_decoding_args(parser)
-    return DecodingOptions.from_args(parser.parse_args(list(argv)))
+    return decoding_options(parser.parse_args(list(argv)))
 
 
 def test_flags_round_trip_to_options():
@@ -60,7 +61,7 @@ def parse_preset(*argv: str):
     parser = make_parser("test", "")
     add_decoding_args(parser)
     args, note = parse_with_preset(parser, list(argv))
-    return DecodingOptions.from_args(args), note
+    return decoding_options(args), note
 
 
 def test_card_preset_is_the_model_cards_settings():

@@ -29,13 +29,13 @@ class LiveServer:
 
 def build_state(argv: list[str]):
     """Parse ``serve.py`` flags and build the server state (worker not started)."""
-    from dialogpt.decoding.loading import load_decoder
+    from dialogpt.decoding.args import load_decoder_from_args
     from dialogpt.serving.cli import ServeConfig, build_parser
     from dialogpt.serving.cli import build_state as build
 
     args = build_parser().parse_args(argv)
     config = ServeConfig.from_args(args)
-    return build(load_decoder(args), config, args.model), config
+    return build(load_decoder_from_args(args), config, args.model), config
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialogpt.decoding.options import DecodingOptions
+from dialogpt.decoding.options import DecodingOptions, OptionError
 from dialogpt.serving.errors import APIError, error_body
 from dialogpt.serving.schemas import (ChatBody, ChatMessage, HFParameters, chat_prompt,
                                       hf_sampling, http_message, openai_sampling, text_prompt)
@@ -55,9 +55,9 @@ def test_bad_values_are_400_naming_the_parameter(fields, words):
 
 
 def test_http_message_renames_flags():
-    assert http_message("--max_length 64: too long; use --decoding sample") == \
+    assert http_message(OptionError("{max_length} 64: too long; use {decoding} sample")) == \
         "max_tokens 64: too long; use decoding sample"
-    assert http_message("reranking (--mmi_model) needs") == \
+    assert http_message(OptionError("reranking ({mmi_model}) needs")) == \
         "reranking (the server's --mmi_model) needs"
 
 
