@@ -198,8 +198,8 @@ def build_filters(keep_keys: str | None = None, discard_keys: str | None = None,
                   ignore_keys: bool = False, bl_words: str | None = None,
                   bl_subreddits: str | None = None) -> ConvFilters:
     """Read the key files and blocklists named (``ignore_keys``: no key file is read)."""
-    from dialogpt.extraction.keys import WordBlocklist, load_discard_hashes, load_tagged_keys, \
-        read_list
+    from dialogpt.blocklist import WordBlocklist, read_list
+    from dialogpt.extraction.keys import load_discard_hashes, load_tagged_keys
     filters = ConvFilters()
     if not ignore_keys:
         if keep_keys:

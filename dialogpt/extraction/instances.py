@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from typing import Iterator, Mapping, NamedTuple
 
-from dialogpt.extraction.keys import TaggedKeys, WordBlocklist, turn_digest
+from dialogpt.blocklist import WordBlocklist
+from dialogpt.extraction.keys import TaggedKeys, turn_digest
 from dialogpt.extraction.normalize import URL_TOKEN, gpt_norm
 from dialogpt.extraction.records import Comment, Submission, SUBMISSION_TAG, subreddit_of
 

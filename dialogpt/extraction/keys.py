@@ -1,4 +1,4 @@
-"""Key files, discard hashes and blocklists.
+"""Key files and discard hashes.
 
 Key files (``K/YYYY-MM.gz``, ``keys-test.gz``) are gzip text with lines
 ``link_id<TAB>t1_<comment id><TAB>dep|keep``. The extract step keeps a comment only if its
@@ -9,17 +9,13 @@ a line match nothing.
 Discard-hash files (``K/YYYY-MM-o.gz``) hold one sha224 hex digest per line of a normalised turn
 that must get weight 0.0.
 
-Words blocklist: one word or phrase per line, ``#`` lines are comments. A turn is blocked when
-an entry occurs in it as a whole word, case-insensitively: not preceded or followed by
-``[A-Za-z0-9_]`` (the word characters of ``flashtext``, which the original uses).
+The words and subreddits blocklists are read by ``dialogpt.blocklist``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
-from typing import Iterable
 
 from dialogpt.cli import UserError
 from dialogpt.extraction.readers import GZIP_ERRORS, gunzip
@@ -68,36 +64,3 @@ def load_discard_hashes(path: str | Path) -> set[str]:
 
 def turn_digest(turn: str) -> str:
     return hashlib.sha224(turn.encode("utf-8")).hexdigest()
-
-
-def read_list(path: str | Path) -> list[str]:
-    """Entries of a blocklist file: lines not starting with ``#``, right-stripped, non-empty."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"blocklist {path} not found (one entry per line; set the variable empty "
-                        "to use none)")
-    with open(path, encoding="utf-8") as handle:
-        entries = [line.rstrip() for line in handle if not line.startswith("#")]
-    return [entry for entry in entries if entry]
-
-
-class WordBlocklist:
-    """Whole-word, case-insensitive matching of blocklisted words and phrases."""
-
-    _WORD_RUN = re.compile(r"[a-z0-9_]+")
-
-    def __init__(self, entries: Iterable[str]):
-        entries = {entry.lower() for entry in entries if entry}
-        self._words = {entry for entry in entries if self._WORD_RUN.fullmatch(entry)}
-        others = sorted(entries - self._words, key=len, reverse=True)
-        self._phrases = (re.compile("(?<![a-z0-9_])(?:" + "|".join(map(re.escape, others))
-                                    + ")(?![a-z0-9_])") if others else None)
-
-    def __bool__(self) -> bool:
-        return bool(self._words) or self._phrases is not None
-
-    def matches(self, text: str) -> bool:
-        lowered = text.lower()
-        if self._words and not self._words.isdisjoint(self._WORD_RUN.findall(lowered)):
-            return True
-        return self._phrases is not None and self._phrases.search(lowered) is not None

@@ -1,6 +1,6 @@
 """Safe mode: ban blocklisted words while generating, and never return a reply that holds one.
 
-The blocklist is the extractor's words blocklist format (``dialogpt.extraction.keys``): one word
+The blocklist is the extractor's words blocklist format (``dialogpt.blocklist``): one word
 or phrase per line, ``#`` lines are comments, matched as whole words, case-insensitively.
 
 Two layers:
@@ -8,15 +8,15 @@ Two layers:
    spellings a model is likely to produce (lower, Capitalised, UPPER; with and without a leading
    space). Banning is token-level: other spellings (``f.u.c.k``, other splits into tokens,
    misspellings) are not banned.
-2. After generating, every reply is checked with the extractor's whole-word matcher. A reply
-   that matches is resampled (sampling, so a new reply is possible even for greedy requests) up
-   to ``retries`` times; if it still matches, the fixed ``neutral_reply`` is returned instead.
+2. After generating, every reply is checked with the extractor's whole-word matcher
+   (``dialogpt.blocklist.WordBlocklist``). A reply that matches is resampled (sampling, so a new
+   reply is possible even for greedy requests) up to ``retries`` times; if it still matches, the
+   fixed ``neutral_reply`` is returned instead.
 Neither layer understands meaning: offensive replies made of allowed words pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +39,7 @@ class SafetyFilter:
     retries: int = 3
 
     def __post_init__(self) -> None:
-        from dialogpt.extraction.keys import WordBlocklist
+        from dialogpt.blocklist import WordBlocklist
 
         self.matcher = WordBlocklist(self.entries)
         if self.matcher.matches(self.neutral_reply):
@@ -51,7 +51,7 @@ class SafetyFilter:
     @classmethod
     def from_file(cls, path: str | Path | None, neutral_reply: str = NEUTRAL_REPLY,
                   retries: int = 3) -> SafetyFilter:
-        from dialogpt.extraction.keys import read_list
+        from dialogpt.blocklist import read_list
 
         entries = read_list(path or DEFAULT_BLOCKLIST)
         if not entries:
@@ -73,8 +73,3 @@ class SafetyFilter:
                     sequences.add(ids)
         return [list(ids) for ids in sorted(sequences)]
 
-
-def blocked_indices(texts: Sequence[str], safety: SafetyFilter | None) -> list[int]:
-    if safety is None:
-        return []
-    return [i for i, text in enumerate(texts) if safety.blocks(text)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from dialogpt.extraction.instances import ConvFilters, ConvOptions
-from dialogpt.extraction.keys import WordBlocklist
+from dialogpt.blocklist import WordBlocklist
 
 from .conftest import comment, submission
 

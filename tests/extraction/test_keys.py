@@ -1,12 +1,11 @@
-"""Key files, discard hashes and the words blocklist."""
+"""Key files and discard hashes."""
 
 from __future__ import annotations
 
 import pytest
 
 from dialogpt.cli import UserError
-from dialogpt.extraction.keys import (WordBlocklist, load_discard_hashes, load_pair_keys,
-                                      load_tagged_keys, read_list)
+from dialogpt.extraction.keys import load_discard_hashes, load_pair_keys, load_tagged_keys
 
 from .conftest import write_gzip_lines
 
@@ -38,32 +37,6 @@ def test_discard_hashes_skip_dep_lines(tmp_path):
 def test_missing_key_file_says_what_to_do(tmp_path):
     with pytest.raises(UserError, match="ignore_keys"):
         load_pair_keys(tmp_path / "nope.gz", "dep")
-
-
-def test_read_list_skips_comments_and_blanks(tmp_path):
-    path = tmp_path / "list.txt"
-    path.write_text("# comment\nfoo  \n\nBar baz\n", encoding="utf-8")
-    assert read_list(path) == ["foo", "Bar baz"]
-
-
-@pytest.mark.parametrize("text, blocked", [
-    ("I like Coffee a lot", True),
-    ("coffeecup", False),
-    ("decoffee", False),
-    ("coffee_cup", False),
-    ("coffee, please", True),
-    ("that is really good", True),
-    ("really  good", False),
-    ("really goodness", False),
-    ("nothing here", False),
-    ("x.f.u.", True),
-])
-def test_word_blocklist_whole_words_any_case(text, blocked):
-    assert WordBlocklist(["coffee", "Really Good", "f.u"]).matches(text) is blocked
-
-
-def test_empty_blocklist_is_falsy():
-    assert not WordBlocklist([])
 
 
 def test_unreadable_key_file_is_a_user_error(tmp_path):
