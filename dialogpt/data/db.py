@@ -28,7 +28,6 @@ for both; :func:`dialogpt.data.db_open.open_db` opens a DB of either kind.
 
 from __future__ import annotations
 
-import array
 import hashlib
 import json
 import os
@@ -41,8 +40,6 @@ from dialogpt.cli import UserError
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from dialogpt.data.features import Feature
 
 FORMAT_NAME = "dialogpt-token-db"
 FORMAT_VERSION = 1
@@ -114,38 +111,6 @@ class EncodedFeatures:
     @property
     def n_examples(self) -> int:
         return len(self.lengths)
-
-
-def encode_features(features: Sequence["Feature"], token_dtype: str,
-                    length_dtype: str) -> EncodedFeatures:
-    """Pack features into the arrays a shard stores."""
-    import numpy as np
-
-    lengths = [len(feature.input_ids) for feature in features]
-    label_start = []
-    exc_local, exc_count, exc_spans, exc_weights = [], [], [], []
-    for k, feature in enumerate(features):
-        spans = feature.spans
-        label_start.append(spans[0][0])
-        if len(spans) == 1 and spans[0][2] == 1.0:
-            continue
-        exc_local.append(k)
-        exc_count.append(len(spans))
-        for start, end, weight in spans:
-            exc_spans.append((start, end))
-            exc_weights.append(weight)
-    tokens = array.array("H" if np.dtype(token_dtype).itemsize == 2 else "I")
-    for feature in features:
-        tokens.extend(feature.input_ids)
-    return EncodedFeatures(
-        tokens=np.frombuffer(tokens, dtype=tokens.typecode).astype(token_dtype, copy=False),
-        lengths=np.asarray(lengths, dtype=length_dtype),
-        label_start=np.asarray(label_start, dtype=length_dtype),
-        exc_local=np.asarray(exc_local, dtype=np.int64),
-        exc_span_count=np.asarray(exc_count, dtype=np.uint16),
-        exc_spans=np.asarray(exc_spans, dtype=np.uint16).reshape(-1, 2),
-        exc_weights=np.asarray(exc_weights, dtype=np.float64),
-    )
 
 
 MAX_SHARD_EXAMPLES = 1 << 31

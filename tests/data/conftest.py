@@ -27,8 +27,9 @@ def gpt2_vocab() -> dict[str, int]:
 def write_db(directory: Path, features, *, eos_id: int = 50256, max_seq_len: int = 64,
              shard_tokens: int = 1 << 27, chunk: int = 1000, vocab_size: int = 50257) -> Path:
     """A DB holding ``features`` (``dialogpt.data.features.Feature``), written chunk by chunk."""
-    from dialogpt.data.db import (ShardWriter, encode_features, length_dtype_for,
-                                  token_dtype_for)
+    from packing_reference import encode_features
+
+    from dialogpt.data.db import ShardWriter, length_dtype_for, token_dtype_for
 
     token_dtype, length_dtype = token_dtype_for(vocab_size), length_dtype_for(max_seq_len)
     directory.mkdir(parents=True, exist_ok=True)

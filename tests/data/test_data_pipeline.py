@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialogpt.data.db import encode_features
 from dialogpt.data.features import (BadLine, WindowStats, build_features, parse_line,
                                     select_turns)
 from dialogpt.data.lines import decode_line
 from dialogpt.data.pipeline import FeatureConfig, process_chunk
+from packing_reference import encode_features
 
 REPO = Path(__file__).resolve().parents[2]
 

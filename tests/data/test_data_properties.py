@@ -110,8 +110,9 @@ def test_every_line_is_written_or_skipped_with_a_reason(lines, max_len):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_conversation, min_size=1, max_size=30), st.integers(1, 200))
 def test_db_round_trip(conversations, shard_tokens):
-    from dialogpt.data.db import (ShardWriter, TokenDB, encode_features, length_dtype_for,
-                                  token_dtype_for)
+    from packing_reference import encode_features
+
+    from dialogpt.data.db import ShardWriter, TokenDB, length_dtype_for, token_dtype_for
 
     features = [f for c in conversations
                 for f in build_features(_turn_ids(c), [w for _, w in c], EOS, 30).features]
