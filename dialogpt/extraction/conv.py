@@ -64,7 +64,7 @@ def load_split(directory: Path, split: int, stats: ConvStats
     bad = 0
     n_fields, new = len(COMMENT_FIELDS), tuple.__new__  # new(Comment, ...): no Python call
     for line in rows:
-        cells = line.strip().split("\t")  # records.read_comment_row, inlined (hot loop)
+        cells = line.strip().split("\t")  # a COMMENT_FIELDS row, parsed inline (hot loop)
         if len(cells) < n_fields:
             bad += 1
             continue

@@ -139,15 +139,6 @@ def read_submission_row(line: str) -> tuple[str, Submission] | None:
     return SUBMISSION_TAG + cells[0], Submission(cells[3], cells[4], cells[5])
 
 
-def read_comment_row(line: str, links: dict[str, str]) -> tuple[str, Comment] | None:
-    """Parse a comment row; ``links`` maps each link id to one shared string (memory)."""
-    cells = line.strip().split("\t")
-    if len(cells) < len(COMMENT_FIELDS):
-        return None
-    link = links.setdefault(cells[3], cells[3])
-    return COMMENT_TAG + cells[0], Comment(cells[2], link, cells[4], cells[6])
-
-
 def subreddit_of(submission: Submission | None) -> str:
     """Lower-cased subreddit from a permalink ``/r/NAME/comments/...`` ('' when unknown)."""
     if submission is None:
