@@ -7,15 +7,22 @@ the fields, in field order (``--help`` is generated too, with the defaults print
 and calls its ``validate()``, which holds every check that needs no files, so a bad command fails
 before anything heavy is loaded. Library code then takes the config (or plain keyword arguments),
 never the argparse namespace.
+
+A config may take its defaults from a JSON file: a field such as ``config`` naming the file, passed
+to :func:`parse_config` as ``defaults_flag``. The file's keys are field names; keys starting with
+``_`` are notes; flags given on the command line win.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import json
+from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
-from dialogpt.cli import add_bool_flag, make_parser
+from dialogpt.cli import UserError, add_bool_flag, make_parser
 
 Config = TypeVar("Config")
 
@@ -76,9 +83,41 @@ def build_parser(config_class: type, prog: str, description: str) -> argparse.Ar
     return add_flags(make_parser(prog, description), config_class)
 
 
+def file_defaults(config_class: type, path: str, flag_name: str = "config") -> dict[str, Any]:
+    """The field values in the JSON object at ``path`` (keys starting with ``_`` are notes),
+    checked against the fields of ``config_class``; ``UserError`` names ``--flag_name``."""
+    file = Path(path)
+    try:
+        values = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"cannot read --{flag_name} {file}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--{flag_name} {file} line {exc.lineno}: invalid JSON ({exc.msg})") \
+            from exc
+    if not isinstance(values, dict):
+        raise UserError(f"--{flag_name} {file} must hold a JSON object of flag values")
+    values = {key: value for key, value in values.items() if not key.startswith("_")}
+    known = {field.name for field in dataclasses.fields(config_class)} - {flag_name}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean \"{close[0]}\"?)" if close else ""
+        raise UserError(f"--{flag_name} {file}: unknown keys {unknown}; keys are flag names "
+                        f"without dashes{hint}")
+    return values
+
+
 def parse_config(config_class: type[Config], parser: argparse.ArgumentParser,
-                 argv: Sequence[str] | None = None) -> Config:
-    """Parse ``argv`` with ``parser`` (from :func:`build_parser`) into a validated config."""
+                 argv: Sequence[str] | None = None, defaults_flag: str | None = None) -> Config:
+    """Parse ``argv`` with ``parser`` (from :func:`build_parser`) into a validated config.
+
+    ``defaults_flag``: the field naming a JSON file of defaults (:func:`file_defaults`), read
+    before the command line is parsed for good. Its values do not pass through the flags'
+    types, so ``validate()`` checks them."""
+    if defaults_flag:
+        path = getattr(parser.parse_known_args(argv)[0], defaults_flag)
+        if path:
+            parser.set_defaults(**file_defaults(config_class, path, defaults_flag))
     config = config_class(**vars(parser.parse_args(argv)))
     config.validate()
     return config

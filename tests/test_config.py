@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -45,3 +46,30 @@ def test_exactly_one_of_a_group_and_validate_runs(capsys):
             parse_config(ToolConfig, _parser(), argv)
     with pytest.raises(UserError, match="--size must be >= 1, got 0"):
         parse_config(ToolConfig, _parser(), ["--source", "x", "--size", "0"])
+
+
+@dataclass
+class FileConfig(ToolConfig):
+    config: str | None = flag(None, "JSON object of defaults")
+
+
+def test_a_json_file_of_defaults_that_the_command_line_overrides(tmp_path):
+    path = tmp_path / "defaults.json"
+    path.write_text(json.dumps({"_note": "ignored", "size": 7, "mode": "b"}))
+    parser = build_parser(FileConfig, "tool.py", "A tool.")
+    config = parse_config(FileConfig, parser, ["--source", "x", "--config", str(path),
+                                                "--mode", "a"], defaults_flag="config")
+    assert (config.size, config.mode, config.config) == (7, "a", str(path))
+    path.write_text(json.dumps({"sise": 7}))
+    with pytest.raises(UserError, match=r"defaults\.json: unknown keys \['sise'\]; .*"
+                                        r"did you mean \"size\""):
+        parse_config(FileConfig, build_parser(FileConfig, "tool.py", ""),
+                     ["--source", "x", "--config", str(path)], defaults_flag="config")
+    path.write_text('{\n  "size": 1,\n}')
+    with pytest.raises(UserError, match="defaults.json line 3: invalid JSON"):
+        parse_config(FileConfig, build_parser(FileConfig, "tool.py", ""),
+                     ["--source", "x", "--config", str(path)], defaults_flag="config")
+    path.write_text(json.dumps({"size": 0}))  # file values are validated too
+    with pytest.raises(UserError, match="--size must be >= 1, got 0"):
+        parse_config(FileConfig, build_parser(FileConfig, "tool.py", ""),
+                     ["--source", "x", "--config", str(path)], defaults_flag="config")

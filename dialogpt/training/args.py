@@ -1,11 +1,12 @@
 """Command line of ``LSP_train.py``: ``TrainConfig``, the parser generated from it, validation.
 
-Every flag is one field of ``TrainConfig``, declared once with its default, help text and group;
-``build_parser`` generates the argparse parser (and so ``--help``) from those fields, in field
-order. Every original flag keeps its name, type, default and meaning (``--train_batch_size`` is
-the number of examples per optimizer step on each process; the micro-batch is that divided by
-``--gradient_accumulation_steps``). ``--config FILE.json`` supplies defaults; flags given on the
-command line win; keys starting with ``_`` are notes (the recipes in ``configs/recipes/`` cite
+Every flag is one field of ``TrainConfig``, declared once with :func:`dialogpt.config.flag` (its
+default, help text and group); :func:`dialogpt.config.add_flags` generates the argparse parser
+(and so ``--help``) from those fields, in field order. Every original flag keeps its name, type,
+default and meaning (``--train_batch_size`` is the number of examples per optimizer step on each
+process; the micro-batch is that divided by ``--gradient_accumulation_steps``).
+``--config FILE.json`` supplies defaults (:func:`dialogpt.config.parse_config`); flags given on
+the command line win; keys starting with ``_`` are notes (the recipes in ``configs/recipes/`` cite
 their sources there). ``TrainConfig.validate`` holds every check that needs no files, so a bad
 command fails before anything heavy is loaded.
 """
@@ -14,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
-from dialogpt.cli import UserError, add_bool_flag, check_seed, make_parser, seed_type
+from dialogpt.cli import UserError, check_seed, make_parser, seed_type
+from dialogpt.config import add_flags, flag, parse_config
 from dialogpt.training.lora import INSTALL_HINT, TARGETS_HELP, LoraSettings
 from dialogpt.training.schedules import SCHEDULES
 
@@ -48,144 +48,134 @@ _PRECISION, _OUTPUT, _DIST = "precision and speed", "output and resume", "distri
 _LORA = "LoRA (train low-rank adapters instead of every weight; needs peft)"
 
 
-def _flag(default: Any, help: str, group: str | None = None, *, kind: type = str,
-          choices: Sequence[str] | None = None, metavar: str | None = None,
-          aliases: tuple[str, ...] = (), nargs: str | None = None) -> Any:
-    """A ``TrainConfig`` field that is also a command-line flag ``--NAME`` (``kind`` bool: a
-    ``true|false`` flag that also works bare; ``nargs`` "+": a list of values)."""
-    return dataclasses.field(default=default, metadata={
-        "help": help, "group": group, "kind": kind, "choices": choices, "metavar": metavar,
-        "aliases": aliases, "nargs": nargs})
-
-
 @dataclass
 class TrainConfig:
     """Everything a training run is told; one field per ``LSP_train.py`` flag."""
 
-    config: str | None = _flag(
+    config: str | None = flag(
         None, "JSON object of flag defaults (keys are flag names without dashes, keys starting "
         "with _ are notes; e.g. a recipe of configs/recipes/); flags given on the command line "
         "override it", metavar="FILE.json")
 
     # model and data
-    model_name_or_path: str | None = _flag(
+    model_name_or_path: str | None = flag(
         None, "HF model directory, shipped config (configs/117M, configs/t5-tiny, "
         "configs/godel-v1_1-base, a config .json) for training from scratch, or Hugging Face Hub "
         "id (GPT-2 for DialoGPT; T5/BART for GODEL)", _MODEL)
-    init_checkpoint: str | None = _flag(
+    init_checkpoint: str | None = flag(
         None, "weights to start from: original DialoGPT .pkl, .safetensors, .bin or HF "
         "directory", _MODEL)
-    tokenizer: str | None = _flag(
+    tokenizer: str | None = flag(
         None, "tokenizer to save with checkpoints; default: the model directory's own, else the "
         "one the train DB was built with", _MODEL)
-    train_input_file: str | None = _flag(None, "token DB directory from prepro.py", _MODEL)
-    eval_input_file: str | None = _flag(
+    train_input_file: str | None = flag(None, "token DB directory from prepro.py", _MODEL)
+    eval_input_file: str | None = flag(
         None, "validation data: a TSV (context<TAB>response) for a causal DB, GODEL JSONL for a "
         "seq2seq DB (read with the DB's template, instruction and limits)", _MODEL)
-    max_seq_length: int = _flag(
+    max_seq_length: int = flag(
         128, "longest example in tokens; longer DB examples are skipped (a seq2seq DB: its "
         "sources were fitted to its max_source_len by prepro.py, which applies instead)", _MODEL,
         kind=int)
-    normalize_data: bool = _flag(
+    normalize_data: bool = flag(
         True, "original flag, kept for old commands: eval lines are always parsed like "
         "prepro.py (whitespace normalised)", _MODEL, kind=bool)
-    no_token_id: bool = _flag(
+    no_token_id: bool = flag(
         True, "do not use token type ids (they are not stored; only true is supported)", _MODEL,
         kind=bool)
-    num_workers: int = _flag(
+    num_workers: int = flag(
         0, "0: collate batches in the training thread; N > 0: a background thread prepares up "
         "to 2N batches ahead", _MODEL, kind=int)
 
     # batches and steps
-    train_batch_size: int = _flag(
+    train_batch_size: int = flag(
         4, "examples per optimizer step on each process (must be divisible by "
         "--gradient_accumulation_steps)", _BATCH, kind=int)
-    gradient_accumulation_steps: int = _flag(2, "micro-batches per optimizer step", _BATCH,
-                                             kind=int)
-    eval_batch_size: int = _flag(4, "examples per eval batch", _BATCH, kind=int)
-    num_optim_steps: int = _flag(
+    gradient_accumulation_steps: int = flag(2, "micro-batches per optimizer step", _BATCH,
+                                            kind=int)
+    eval_batch_size: int = flag(4, "examples per eval batch", _BATCH, kind=int)
+    num_optim_steps: int = flag(
         1_000_000, "optimizer steps to train for (counted from step 0, also on resume)", _BATCH,
         kind=int)
-    num_train_epochs: float | None = _flag(
+    num_train_epochs: float | None = flag(
         None, "train for this many passes over the DB instead: --num_optim_steps becomes "
         "ceil(E x optimizer steps per epoch), as the plan printed at start-up says; default unset: "
         "--num_optim_steps decides", _BATCH,
         kind=float, metavar="E")
-    valid_step: int = _flag(10_000, "evaluate every this many optimizer steps", _BATCH, kind=int)
-    save_step: int | None = _flag(
+    valid_step: int = flag(10_000, "evaluate every this many optimizer steps", _BATCH, kind=int)
+    save_step: int | None = flag(
         None, "save a checkpoint every this many optimizer steps (default: --valid_step); one is "
         "always saved at the end", _BATCH, kind=int)
-    eval_at_start: bool = _flag(False, "evaluate before the first step", _BATCH, kind=bool)
-    skip_eval: bool = _flag(False, "never evaluate", _BATCH, kind=bool)
-    seed: int = _flag(42, "random seed (0 to 2**64 - 1)", _BATCH, kind=seed_type())
+    eval_at_start: bool = flag(False, "evaluate before the first step", _BATCH, kind=bool)
+    skip_eval: bool = flag(False, "never evaluate", _BATCH, kind=bool)
+    seed: int = flag(42, "random seed (0 to 2**64 - 1)", _BATCH, kind=seed_type())
 
     # optimizer and schedule
-    optimizer: str = _flag(
+    optimizer: str = flag(
         "adamw", f"one of {', '.join(OPTIMIZERS)}: torch AdamW with global-norm clipping and no "
         "decay on biases/LayerNorm, or the original BERT-Adam (no bias correction, eps 1e-6, "
         "per-tensor clipping, decays every tensor)", _OPTIM)
-    learning_rate: float = _flag(1e-5, "base learning rate", _OPTIM, kind=float)
-    lr_schedule: str = _flag("noam", f"one of {', '.join(SCHEDULES)} (formulas: "
-                             "docs/spec/training.md section 4)", _OPTIM)
-    warmup_steps: int = _flag(16_000, "warm-up steps of the noam/noamwd schedules", _OPTIM,
-                              kind=int)
-    warmup_proportion: float = _flag(
+    learning_rate: float = flag(1e-5, "base learning rate", _OPTIM, kind=float)
+    lr_schedule: str = flag("noam", f"one of {', '.join(SCHEDULES)} (formulas: "
+                            "docs/spec/training.md section 4)", _OPTIM)
+    warmup_steps: int = flag(16_000, "warm-up steps of the noam/noamwd schedules", _OPTIM,
+                             kind=int)
+    warmup_proportion: float = flag(
         0.1, "warm-up fraction of --num_optim_steps for the BERT schedule", _OPTIM, kind=float)
-    weight_decay: float = _flag(0.01, "decoupled weight decay", _OPTIM, kind=float)
-    max_grad_norm: float = _flag(1.0, "gradient clipping threshold (0 disables)", _OPTIM,
-                                 kind=float)
+    weight_decay: float = flag(0.01, "decoupled weight decay", _OPTIM, kind=float)
+    max_grad_norm: float = flag(1.0, "gradient clipping threshold (0 disables)", _OPTIM,
+                                kind=float)
 
     # precision and speed
-    precision: str | None = _flag(
+    precision: str | None = flag(
         None, "autocast precision; default: fp16 on CUDA when --fp16 is true (the original's "
         "default), fp32 on CPU", _PRECISION, choices=PRECISIONS)
-    fp16: bool | None = _flag(
+    fp16: bool | None = flag(
         None, "original flag: true means --precision fp16 on CUDA (refused on CPU: use "
         "--precision bf16); unset means true on CUDA", _PRECISION, kind=bool)
-    loss_scale: float = _flag(
+    loss_scale: float = flag(
         0, "fp16 loss scale: 0 = dynamic, else a fixed initial scale that never grows",
         _PRECISION, kind=float)
-    grad_checkpointing: bool = _flag(
+    grad_checkpointing: bool = flag(
         False, "recompute activations in backward to save memory", _PRECISION, kind=bool)
-    compile: bool = _flag(False, "torch.compile the model (slow start-up)", _PRECISION,
-                          kind=bool)
-    device: str = _flag("auto", "auto = CUDA when available", _PRECISION, choices=DEVICES)
-    max_nonfinite_steps: int = _flag(
+    compile: bool = flag(False, "torch.compile the model (slow start-up)", _PRECISION,
+                         kind=bool)
+    device: str = flag("auto", "auto = CUDA when available", _PRECISION, choices=DEVICES)
+    max_nonfinite_steps: int = flag(
         10, "stop after this many consecutive steps with a non-finite loss or gradient (each is "
         "skipped)", _PRECISION, kind=int)
 
     # output and resume
-    output_dir: str | None = _flag(
+    output_dir: str | None = flag(
         None, "where checkpoints and logs go (created; the original added a timestamped "
         "sub-directory, we do not, so --resume auto finds runs)", _OUTPUT)
-    log_dir: str | None = _flag(None, "logs go here instead of --output_dir", _OUTPUT)
-    resume: str | None = _flag(
+    log_dir: str | None = flag(None, "logs go here instead of --output_dir", _OUTPUT)
+    resume: str | None = flag(
         None, "continue exactly from a checkpoint directory, the newest complete one in a run "
         "directory, or (auto) the newest in --output_dir if any", _OUTPUT, metavar="DIR|auto")
-    continue_from: int = _flag(
+    continue_from: int = flag(
         0, "original flag: resume from checkpoint-step-N in --output_dir (now with optimizer, "
         "data position and RNG; 0 = start fresh)", _OUTPUT, kind=int)
-    pbar: bool = _flag(True, "show a progress bar", _OUTPUT, kind=bool)
-    tensorboard: bool = _flag(
+    pbar: bool = flag(True, "show a progress bar", _OUTPUT, kind=bool)
+    tensorboard: bool = flag(
         False, "also write the rows of train_log.jsonl/eval_log.jsonl as TensorBoard scalars to "
         "OUTPUT_DIR/tensorboard (view: tensorboard --logdir OUTPUT_DIR/tensorboard)", _OUTPUT,
         kind=bool)
 
     # LoRA
-    lora_r: int = _flag(
+    lora_r: int = flag(
         0, "rank of the LoRA adapters; 0 trains every weight (full fine-tuning). With R > 0 only "
         "the adapters train, and a checkpoint holds the merged weights plus adapter/ in PEFT's "
         "format", _LORA, kind=int, metavar="R")
-    lora_alpha: float | None = _flag(
+    lora_alpha: float | None = flag(
         None, "LoRA scaling numerator: the update is (alpha / r) B A; default 2 x --lora_r",
         _LORA, kind=float, metavar="A")
-    lora_dropout: float = _flag(0.05, "dropout on the adapters' input", _LORA, kind=float,
-                                metavar="D")
-    lora_target_modules: list[str] | None = _flag(None, TARGETS_HELP, _LORA, metavar="M",
-                                                  nargs="+")
+    lora_dropout: float = flag(0.05, "dropout on the adapters' input", _LORA, kind=float,
+                               metavar="D")
+    lora_target_modules: list[str] | None = flag(None, TARGETS_HELP, _LORA, metavar="M",
+                                                 nargs="+")
 
     # distributed
-    local_rank: int = _flag(
+    local_rank: int = flag(
         -1, "set by torch.distributed.launch; torchrun's LOCAL_RANK is read too", _DIST,
         kind=int, aliases=("--local-rank",))
 
@@ -303,53 +293,9 @@ class TrainConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``LSP_train.py`` parser: one flag per ``TrainConfig`` field, in field order."""
-    parser = make_parser("LSP_train.py", DESCRIPTION)
-    groups: dict[str | None, Any] = {None: parser}
-    for field in dataclasses.fields(TrainConfig):
-        meta = field.metadata
-        group = groups.get(meta["group"])
-        if group is None:
-            group = groups[meta["group"]] = parser.add_argument_group(meta["group"])
-        if meta["kind"] is bool:
-            add_bool_flag(group, f"--{field.name}", field.default, meta["help"])
-            continue
-        extra = {"type": meta["kind"]} if meta["kind"] is not str else {}
-        if meta["choices"]:
-            extra["choices"] = meta["choices"]
-        if meta["metavar"]:
-            extra["metavar"] = meta["metavar"]
-        if meta["nargs"]:
-            extra["nargs"] = meta["nargs"]
-        group.add_argument(f"--{field.name}", *meta["aliases"], dest=field.name,
-                           default=field.default, help=meta["help"], **extra)
-    return parser
-
-
-def _config_defaults(path: str) -> dict[str, Any]:
-    file = Path(path)
-    try:
-        values = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot read --config {file}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--config {file} line {exc.lineno}: invalid JSON ({exc.msg})") from exc
-    if not isinstance(values, dict):
-        raise UserError(f"--config {file} must hold a JSON object of flag values")
-    values = {key: value for key, value in values.items() if not key.startswith("_")}  # notes
-    known = {field.name for field in dataclasses.fields(TrainConfig)} - {"config"}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UserError(f"--config {file}: unknown keys {unknown}; keys are flag names without "
-                        "dashes, e.g. \"train_batch_size\"")
-    return values
+    return add_flags(make_parser("LSP_train.py", DESCRIPTION), TrainConfig)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
     """Parse flags (after applying ``--config`` defaults) into a validated ``TrainConfig``."""
-    parser = build_parser()
-    first, _ = parser.parse_known_args(argv)
-    if first.config:
-        parser.set_defaults(**_config_defaults(first.config))
-    config = TrainConfig(**vars(parser.parse_args(argv)))
-    config.validate()
-    return config
+    return parse_config(TrainConfig, build_parser(), argv, defaults_flag="config")
