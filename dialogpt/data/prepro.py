@@ -58,8 +58,12 @@ def inspect_db(path: str, limit: int | None, tokenizer: str | None = None) -> in
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(PreproConfig, build_parser(), argv)
     setup_logging()
-    if config.inspect:
-        return _inspect(config)
+    return _inspect(config) if config.inspect else build(config)
+
+
+def build(config: PreproConfig) -> int:
+    """Build the DB of ``config.corpus`` (a validated config; the demo calls this): checks the
+    paths, holds the DB's lock, returns 0 (``UserError`` for bad input)."""
     from dialogpt.cli import check_paths, check_writable
     from dialogpt.data.prepro_build import build_db
     from dialogpt.locking import hold_run_lock

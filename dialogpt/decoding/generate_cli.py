@@ -72,21 +72,35 @@ def main(argv=None) -> int:
     if args.batch_size < 0:
         raise UserError("--batch_size must be >= 1 (0 = automatic)")
     check_paths(input_files={"--input": args.input}, output_files={"--output": args.output})
+    from dialogpt.decoding.args import decoder_spec, decoding_options
+
+    generate_file(decoder_spec(args), decoding_options(args), args.input, args.output,
+                  input_format=args.format, batch_size=args.batch_size,
+                  preset=getattr(args, "preset", None))
+    return 0
+
+
+def generate_file(spec, options, input_path: str, output_path: str, *, input_format: str = "auto",
+                  batch_size: int = 0, preset: str | None = None) -> None:
+    """``generate.py``'s work with a ``DecoderSpec`` and ``DecodingOptions`` (the demo calls
+    this): decode every line of ``input_path`` into ``output_path`` (atomically, in input
+    order). ``batch_size`` 0: automatic; ``preset`` only words the ignored-settings warning."""
     from tqdm import tqdm
 
     from dialogpt.decoding.inputs import batches_by_length, one_line, read_dialogs
-    from dialogpt.decoding.args import load_decoder_from_args
+    from dialogpt.decoding.loading import load_decoder
     from dialogpt.fileio import atomic_write
 
-    dialogs, problems = read_dialogs(args.input, args.format)
+    dialogs, problems = read_dialogs(input_path, input_format)
     if not dialogs:
-        raise UserError(f"--input {args.input} has no lines: nothing to decode (no output written)")
-    decoder = load_decoder_from_args(args)
+        raise UserError(f"--input {input_path} has no lines: nothing to decode (no output "
+                        "written)")
+    decoder = load_decoder(spec, options, preset)
     if not decoder.seq2seq:
         grounded = [n for n, d in enumerate(dialogs, start=1) if d.knowledge or d.instruction]
         if grounded:
-            raise UserError(f"{args.input}:{grounded[0]}: the record has knowledge or an "
-                            f"instruction ({len(grounded)} records do), but --model {args.model} "
+            raise UserError(f"{input_path}:{grounded[0]}: the record has knowledge or an "
+                            f"instruction ({len(grounded)} records do), but --model {spec.model} "
                             "is a causal DialoGPT model that reads only the turns: decode with a "
                             "seq2seq (GODEL) model")
     responses = [""] * len(dialogs)
@@ -95,10 +109,10 @@ def main(argv=None) -> int:
     lengths = [sum(map(len, dialog.turns)) + len(dialog.knowledge or "") for dialog in dialogs]
     with tqdm(total=len(dialogs), unit="ctx", desc="decoding", dynamic_ncols=True) as bar:
         if decoder.uses_engine:
-            decoder.engine.max_rows = args.batch_size or 64
+            decoder.engine.max_rows = batch_size or 64
             batches = [sorted(range(len(dialogs)), key=lambda i: -lengths[i])]
         else:
-            batches = batches_by_length(lengths, args.batch_size or 16)
+            batches = batches_by_length(lengths, batch_size or 16)
         for batch in batches:
             decoded = decoder.respond([dialogs[i].turns for i in batch],
                                       knowledge=[dialogs[i].knowledge for i in batch],
@@ -110,10 +124,10 @@ def main(argv=None) -> int:
             if not decoder.uses_engine:
                 bar.update(len(batch))
     elapsed = time.perf_counter() - started
-    with atomic_write(args.output) as out:
+    with atomic_write(output_path) as out:
         out.writelines(f"{response}\n" for response in responses)
     logger.info("wrote %d responses to %s in %.1f s (%.2f responses/s)", len(responses),
-                args.output, elapsed, len(responses) / elapsed if elapsed > 0 else 0.0)
+                output_path, elapsed, len(responses) / elapsed if elapsed > 0 else 0.0)
     if truncated:
         logger.info("%d contexts were cut to %d tokens to fit the model%s", truncated,
                     decoder.context_budget,
@@ -123,4 +137,3 @@ def main(argv=None) -> int:
                           list(problems.items())[:10])
         logger.warning("%d input lines have no usable context and got an empty response line "
                        "(%s%s)", len(problems), shown, "; ..." if len(problems) > 10 else "")
-    return 0

@@ -27,7 +27,6 @@ cores in a few minutes: with 3 distractors, 300 steps leave it guessing a plausi
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -44,20 +43,6 @@ TINY_CONFIG = "configs/t5-tiny"
 STAGES = ("data", "tokenizer", "prepro", "train", "generate", "evaluate", "report")
 ABLATIONS = ("with_knowledge", "without_knowledge")
 TOKENIZER_VOCAB = 1000
-
-
-def add_grounded_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("--task grounded (GODEL)")
-    group.add_argument("--max_source_len", type=int, default=128,
-                       help="prepro --max_source_len: encoder tokens (instruction, turns, knowledge)")
-    group.add_argument("--max_target_len", type=int, default=16,
-                       help="prepro --max_target_len: response tokens, EOS included")
-    group.add_argument("--num_train", type=int, default=2000, help="grounded training records")
-    group.add_argument("--num_test", type=int, default=200,
-                       help="grounded test records decoded with and without their knowledge")
-    group.add_argument("--distractors", type=int, default=1,
-                       help="knowledge sentences besides the fact asked about (same person or "
-                            "same attribute): more makes the right span harder to find")
 
 
 def model_source(model: str, repo_root: Path) -> str:
@@ -77,19 +62,19 @@ def grounded_options(demo) -> dict[str, dict]:
     redoes that stage and every later one, as in the dialog demo)."""
     from dialogpt.demo.models import REPO_ROOT
 
-    args = demo.args
-    data = {"data_dir": str(demo.data.resolve()), "num_train": args.num_train,
-            "num_test": args.num_test, "distractors": args.distractors}
+    config = demo.config
+    data = {"data_dir": str(demo.data.resolve()), "num_train": config.num_train,
+            "num_test": config.num_test, "distractors": config.distractors}
     return {
         "data": data,
-        "tokenizer": {**data, "model": args.model},
-        "prepro": {"model": args.model, "max_source_len": args.max_source_len,
-                   "max_target_len": args.max_target_len},
-        "train": {"model": model_source(args.model, REPO_ROOT),
-                  "num_optim_steps": args.num_optim_steps,
-                  "train_batch_size": args.train_batch_size, "valid_step": args.valid_step,
+        "tokenizer": {**data, "model": config.model},
+        "prepro": {"model": config.model, "max_source_len": config.max_source_len,
+                   "max_target_len": config.max_target_len},
+        "train": {"model": model_source(config.model, REPO_ROOT),
+                  "num_optim_steps": config.num_optim_steps,
+                  "train_batch_size": config.train_batch_size, "valid_step": config.valid_step,
                   "train_flags": list(demo.train_flags)},
-        "generate": {"max_target_len": args.max_target_len},
+        "generate": {"max_target_len": config.max_target_len},
         "evaluate": {},
         "report": {},
     }
@@ -99,8 +84,8 @@ def validate(demo) -> None:
     """Checks that need no work, before any stage starts or a redo deletes anything."""
     from dialogpt.demo.models import REPO_ROOT
 
-    source = model_source(demo.args.model, REPO_ROOT)
-    if demo.args.model in GODEL_MODELS:
+    source = model_source(demo.config.model, REPO_ROOT)
+    if demo.config.model in GODEL_MODELS:
         from dialogpt.hub import require_hub_id
 
         require_hub_id(source, "model")
@@ -116,8 +101,8 @@ def split_path(demo, split: str) -> Path:
 def stage_data(demo, results) -> dict:
     from dialogpt.demo.grounded_data import GroundedSpec, write_grounded_splits
 
-    spec = GroundedSpec(n_train=demo.args.num_train, n_test=demo.args.num_test,
-                        distractors=demo.args.distractors)
+    spec = GroundedSpec(n_train=demo.config.num_train, n_test=demo.config.num_test,
+                        distractors=demo.config.distractors)
     paths = write_grounded_splits(demo.data, spec)
     no_knowledge = demo.data / "test.no_knowledge.jsonl"
     _write_without_knowledge(paths["test"], no_knowledge)
@@ -139,7 +124,7 @@ def _write_without_knowledge(source: Path, target: Path) -> None:
 
 def stage_tokenizer(demo, results) -> dict:
     """A SentencePiece vocabulary of the training records, in the T5 layout (offline)."""
-    if demo.args.model != "tiny":
+    if demo.config.model != "tiny":
         return {"tokenizer": None, "note": "the model's own tokenizer"}
     from dialogpt.grounding import build_source, split_context
     from dialogpt.tokenization import load_tokenizer, train_t5_tokenizer
@@ -163,43 +148,42 @@ def _tokenizer(results) -> str | None:
 
 
 def stage_prepro(demo, results) -> dict:
-    from dialogpt.data.prepro import main as prepro_main
+    from dialogpt.demo.tool_calls import build_db
 
-    db = demo.data / f"train.{demo.args.max_source_len}src{demo.args.max_target_len}tgt.db"
-    tokenizer = _tokenizer(results) or GODEL_MODELS.get(demo.args.model, demo.args.model)
-    rc = prepro_main(["--corpus", str(split_path(demo, "train")), "--tokenizer", tokenizer,
-                      "--template", "card", "--max_source_len", str(demo.args.max_source_len),
-                      "--max_target_len", str(demo.args.max_target_len), "--output", str(db),
-                      "--force"])
-    if rc:
-        raise UserError(f"prepro.py failed (exit {rc})")
+    config = demo.config
+    db = demo.data / f"train.{config.max_source_len}src{config.max_target_len}tgt.db"
+    build_db(corpus=str(split_path(demo, "train")),
+             tokenizer=_tokenizer(results) or GODEL_MODELS.get(config.model, config.model),
+             template="card", max_source_len=config.max_source_len,
+             max_target_len=config.max_target_len, output=str(db), force=True)
     summary = db / "summary.json"
     return {"db": str(db),
             "summary": json.loads(summary.read_text()) if summary.exists() else None}
 
 
-def stage_train(demo, results) -> dict:
+def train_settings(demo, db: str) -> dict:
+    """The grounded demo's ``TrainConfig`` fields for its run on ``db``."""
     from dialogpt.demo.models import REPO_ROOT
-    from dialogpt.demo.training import latest_checkpoint, run_training
 
-    tiny = demo.args.model == "tiny"
-    rate = 2e-3 if tiny else 5e-5
-    flags = ["--model_name_or_path", model_source(demo.args.model, REPO_ROOT),
-             "--train_input_file", results["prepro"]["db"],
-             "--eval_input_file", str(split_path(demo, "valid")),
-             "--output_dir", str(demo.train_dir),
-             "--num_optim_steps", str(demo.args.num_optim_steps),
-             "--valid_step", str(demo.args.valid_step),
-             "--train_batch_size", str(demo.args.train_batch_size),
-             "--gradient_accumulation_steps", "1", "--eval_batch_size", "64",
-             "--max_seq_length", str(demo.args.max_source_len),
-             # linear warm-up (10% from scratch; GODEL's none, the schedule needs > 0) and decay
-             "--learning_rate", str(rate), "--lr_schedule", "BERT",
-             "--warmup_proportion", "0.1" if tiny else "0.001", "--weight_decay", "0",
-             "--eval_at_start", "true", "--pbar", "false", "--resume", "auto"]
-    run_training(flags + demo.train_flags, demo.train_dir)
+    config, tiny = demo.config, demo.config.model == "tiny"
+    return {"model_name_or_path": model_source(config.model, REPO_ROOT), "train_input_file": db,
+            "eval_input_file": str(split_path(demo, "valid")), "output_dir": str(demo.train_dir),
+            "num_optim_steps": config.num_optim_steps, "valid_step": config.valid_step,
+            "train_batch_size": config.train_batch_size, "gradient_accumulation_steps": 1,
+            "eval_batch_size": 64, "max_seq_length": config.max_source_len,
+            # linear warm-up (10% from scratch; GODEL's none, the schedule needs > 0) and decay
+            "learning_rate": 2e-3 if tiny else 5e-5, "lr_schedule": "BERT",
+            "warmup_proportion": 0.1 if tiny else 0.001, "weight_decay": 0.0,
+            "eval_at_start": True, "pbar": False, "resume": "auto"}
+
+
+def stage_train(demo, results) -> dict:
+    from dialogpt.demo.training import latest_checkpoint, train, train_config
+
+    settings = train_settings(demo, results["prepro"]["db"])
+    train(train_config(settings, demo.train_flags))
     return {"checkpoint": str(latest_checkpoint(demo.train_dir)),
-            "train_dir": str(demo.train_dir), "learning_rate": rate}
+            "train_dir": str(demo.train_dir), "learning_rate": settings["learning_rate"]}
 
 
 def responses_path(demo, ablation: str) -> Path:
@@ -207,18 +191,14 @@ def responses_path(demo, ablation: str) -> Path:
 
 
 def stage_generate(demo, results) -> dict:
-    from dialogpt.decoding.generate_cli import main as generate_main
+    from dialogpt.demo.tool_calls import decode_file
 
     inputs = {"with_knowledge": split_path(demo, "test"),
               "without_knowledge": Path(results["data"]["test_without_knowledge"])}
-    tokenizer = _tokenizer(results)
     for ablation, source in inputs.items():
-        argv = ["--model", results["train"]["checkpoint"], "--input", str(source),
-                "--output", str(responses_path(demo, ablation)), "--decoding", "greedy",
-                "--max_length", str(demo.args.max_target_len), "--batch_size", "64"]
-        rc = generate_main(argv + (["--tokenizer", tokenizer] if tokenizer else []))
-        if rc:
-            raise UserError(f"generate.py failed on {source} (exit {rc})")
+        decode_file(results["train"]["checkpoint"], source, responses_path(demo, ablation),
+                    tokenizer=_tokenizer(results), decoding="greedy",
+                    max_length=demo.config.max_target_len, batch_size=64)
     return {"responses": {ablation: str(responses_path(demo, ablation)) for ablation in inputs}}
 
 

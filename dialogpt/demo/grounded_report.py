@@ -98,7 +98,7 @@ def write_grounded_report(demo, results: dict) -> dict:
               and without.get("knowledge_f1") is not None else None)
     report = {
         "stage_seconds": {name: info.get("seconds") for name, info in results.items()},
-        "model": demo.args.model, "checkpoint": results.get("train", {}).get("checkpoint"),
+        "model": demo.config.model, "checkpoint": results.get("train", {}).get("checkpoint"),
         "tokenizer": results.get("tokenizer", {}),
         "train": {"steps": int(train_rows[-1]["global_step"]) if train_rows else 0,
                   "final_loss": train_rows[-1].get("mean_loss") if train_rows else None},

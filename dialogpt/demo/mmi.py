@@ -17,19 +17,23 @@ import json
 from dialogpt.cli import UserError
 
 MMI_STAGES = ("prepro_reverse", "train_reverse", "generate_mmi", "evaluate_mmi")
-MMI_SAMPLING = ["--decoding", "sample", "--top_k", "20", "--num_candidates", "8",
-                "--max_length", "30", "--seed", "42", "--batch_size", "16"]
-"""Sampling for the MMI candidates (greedy would give one candidate)."""
+MMI_SAMPLING = {"decoding": "sample", "top_k": 20, "num_candidates": 8, "max_length": 30,
+                "seed": 42, "batch_size": 16}
+"""Sampling for the MMI candidates (greedy would give one candidate): ``DecodingOptions`` fields
+and the batch size."""
+
+
+def sampling_flags() -> list[str]:
+    """``MMI_SAMPLING`` as generate.py's flags (what the stage marker records)."""
+    return [item for key, value in MMI_SAMPLING.items() for item in (f"--{key}", str(value))]
 
 
 def stage_prepro_reverse(demo, results) -> dict:
-    from dialogpt.data.prepro import db_path_for, main as prepro_main
+    from dialogpt.demo.tool_calls import build_db
 
-    rc = prepro_main(["--corpus", str(demo.train_tsv), "--max_seq_len",
-                      str(demo.args.max_seq_len), "--reverse", "--force"])
-    if rc:
-        raise UserError(f"prepro.py --reverse failed (exit {rc})")
-    return {"db": str(db_path_for(demo.train_tsv, demo.args.max_seq_len, reverse=True))}
+    db = build_db(corpus=str(demo.train_tsv), max_seq_len=demo.config.max_seq_len, reverse=True,
+                  force=True)
+    return {"db": str(db)}
 
 
 def stage_train_reverse(demo, results) -> dict:
@@ -40,14 +44,11 @@ def stage_train_reverse(demo, results) -> dict:
 
 
 def stage_generate_mmi(demo, results) -> dict:
-    from dialogpt.decoding.generate_cli import main as generate_main
+    from dialogpt.demo.tool_calls import decode_file
 
     output = demo.out / "heldout.mmi.resp.txt"
-    rc = generate_main(["--model", results["train"]["checkpoint"], "--mmi_model",
-                        results["train_reverse"]["checkpoint"], "--input",
-                        str(demo.heldout_tsv), "--output", str(output), *MMI_SAMPLING])
-    if rc:
-        raise UserError(f"generate.py --mmi_model failed (exit {rc})")
+    decode_file(results["train"]["checkpoint"], demo.heldout_tsv, output,
+                mmi_model=results["train_reverse"]["checkpoint"], **MMI_SAMPLING)
     return {"responses": str(output)}
 
 
@@ -70,6 +71,6 @@ def mmi_stages() -> list[tuple[str, object]]:
 
 def mmi_options(demo) -> dict[str, dict]:
     """What the MMI stages' outputs depend on (see ``stage_options``)."""
-    return {"prepro_reverse": {"max_seq_len": demo.args.max_seq_len},
-            "train_reverse": {}, "generate_mmi": {"sampling": MMI_SAMPLING},
+    return {"prepro_reverse": {"max_seq_len": demo.config.max_seq_len},
+            "train_reverse": {}, "generate_mmi": {"sampling": sampling_flags()},
             "evaluate_mmi": {}}

@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialogpt.cli import UserError, add_bool_flag, make_parser, run_main, setup_logging
+from dialogpt.cli import UserError, run_main, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.demo.demo_config import DemoConfig
 from dialogpt.demo.dummy_data import DUMMY_MONTHS
 from dialogpt.demo.models import REPO_ROOT
 from dialogpt.demo.training import train_model
@@ -41,76 +42,45 @@ STAGES = ("dumps", "extract", "prepro", "train", "generate", "evaluate", "report
 
 
 def build_parser():
-    from dialogpt.demo.grounded import add_grounded_args
+    """``demo.py``'s parser: one flag per :class:`DemoConfig` field, in field order."""
+    return build_config_parser(DemoConfig, "demo.py", __doc__)
 
-    parser = make_parser("demo.py", __doc__)
-    parser.add_argument("--task", choices=("dialog", "grounded", "finetune"), default="dialog",
-                        help="dialog: DialoGPT on Reddit-format data; grounded: GODEL (a T5 "
-                             "answering from knowledge) on grounded dummy records; finetune: "
-                             "the grounded model fine-tuned on 10/50/200 synthetic WoW dialogs "
-                             "(full and LoRA) against zero-shot")
-    parser.add_argument("--data", choices=("dummy", "small", "full"), default="dummy",
-                        help="dummy: generated Reddit-format dumps, offline; small/full: the "
-                             "original's month ranges through reddit_extractor (bring dumps "
-                             "with --dumps)")
-    parser.add_argument("--dumps", default=None,
-                        help="directory with RS_/RC_ monthly dumps for --data small|full "
-                             "(pushshift no longer serves them)")
-    parser.add_argument("--model", default="tiny",
-                        help="tiny: train configs/tiny (--task grounded: configs/t5-tiny) from "
-                             "scratch; small|medium|large: fine-tune microsoft/DialoGPT-* from "
-                             "the Hub; godel-base|godel-large (--task grounded): fine-tune "
-                             "microsoft/GODEL-v1_1-*-seq2seq; or a local HF directory")
-    parser.add_argument("--output_dir", default=None,
-                        help="where the model, logs and REPORT.md go (default: models/demo, "
-                             "--task grounded: models/demo-grounded, --task finetune: "
-                             "models/demo-finetune)")
-    parser.add_argument("--data_dir", default=None,
-                        help="where dumps and TSVs go (default: data/dummy for --data dummy, "
-                             "else data; --task grounded: data/grounded, --task finetune: "
-                             "data/finetune)")
-    parser.add_argument("--max_seq_len", type=int, default=128, help="prepro --max_seq_len")
-    parser.add_argument("--num_optim_steps", type=int, default=None,
-                        help="training steps (default: 300; --task grounded: 500)")
-    parser.add_argument("--train_batch_size", type=int, default=32,
-                        help="examples per optimizer step")
-    parser.add_argument("--valid_step", type=int, default=100, help="evaluate every N steps")
-    parser.add_argument("--valid_fraction", type=float, default=0.1,
-                        help="share of threads (by submission id hash) held out as valid.tsv")
-    parser.add_argument("--num_heldout", type=int, default=100,
-                        help="held-out contexts decoded and scored")
-    parser.add_argument("--jobs", type=int, default=max(1, min(8, os.cpu_count() or 1)),
-                        help="make -j for the extractor")
-    add_bool_flag(parser, "--force", False, "redo every stage, even finished ones")
-    add_bool_flag(parser, "--mmi", False, "also train a backward model on prepro.py --reverse "
-                  "data and rerank sampled candidates with it (MMI); the report has both rows")
-    add_grounded_args(parser)
-    from dialogpt.demo.finetune import add_finetune_args
 
-    add_finetune_args(parser)
-    return parser
+def parse_demo_args(argv=None) -> DemoConfig:
+    """``demo.py``'s command line as a validated ``DemoConfig``; the flags it does not know become
+    its ``train_flags`` (checked against ``LSP_train.py``'s by each task before its stages)."""
+    known, unknown = build_parser().parse_known_args(argv)
+    config = DemoConfig(**vars(known), train_flags=unknown)
+    config.validate()
+    return config
 
 
 @dataclass
 class Demo:
     """Paths and settings of one demo run; every stage reads and writes only these."""
 
-    args: object
-    train_flags: list[str]
+    config: DemoConfig
     out: Path = field(init=False)
     data: Path = field(init=False)
 
     def __post_init__(self):
-        grounded = getattr(self.args, "task", "dialog") == "grounded"
-        if self.args.num_optim_steps is None:
-            self.args.num_optim_steps = 500 if grounded else 300
-        finetune = getattr(self.args, "task", "dialog") == "finetune"
-        self.out = Path(self.args.output_dir or ("models/demo-grounded" if grounded else
-                                                 "models/demo-finetune" if finetune else
-                                                 "models/demo"))
-        default_data = ("data/grounded" if grounded else "data/finetune" if finetune else
-                        "data/dummy" if self.args.data == "dummy" else "data")
-        self.data = Path(self.args.data_dir or default_data)
+        task, config = self.config.task, self.config
+        self.out = Path(config.output_dir or {"grounded": "models/demo-grounded",
+                                              "finetune": "models/demo-finetune"}.get(
+                                                  task, "models/demo"))
+        default_data = {"grounded": "data/grounded", "finetune": "data/finetune"}.get(
+            task, "data/dummy" if config.data == "dummy" else "data")
+        self.data = Path(config.data_dir or default_data)
+
+    @property
+    def args(self) -> DemoConfig:
+        """The config under its former name (``finetune.py`` reads it until it is ported)."""
+        return self.config
+
+    @property
+    def train_flags(self) -> list[str]:
+        """The flags for every training run (``DemoConfig.train_flags``)."""
+        return self.config.train_flags
 
     @property
     def stage_dir(self) -> Path:
@@ -142,13 +112,13 @@ class Demo:
 
     @property
     def dumps(self) -> Path:
-        if self.args.data == "dummy":
+        if self.config.data == "dummy":
             return self.data / "dumps"
-        if not self.args.dumps:
-            raise UserError(f"--data {self.args.data} needs local dumps: pass --dumps DIR with "
+        if not self.config.dumps:
+            raise UserError(f"--data {self.config.data} needs local dumps: pass --dumps DIR with "
                             "RS_YYYY-MM.zst / RC_YYYY-MM.zst files (pushshift no longer serves "
                             "them; academic torrents host copies)")
-        return Path(self.args.dumps)
+        return Path(self.config.dumps)
 
 
 def run_stages(demo: Demo, stages, options=None) -> dict[str, dict]:
@@ -157,12 +127,12 @@ def run_stages(demo: Demo, stages, options=None) -> dict[str, dict]:
     from dialogpt.demo.stage_options import clear_for_redo
     from dialogpt.demo.stages import run_stages as run_cached
 
-    return run_cached(demo.stage_dir, stages, demo, options or {}, demo.args.force,
+    return run_cached(demo.stage_dir, stages, demo, options or {}, demo.config.force,
                       before_redo=lambda name: clear_for_redo(demo, name))
 
 
 def stage_dumps(demo: Demo, results) -> dict:
-    if demo.args.data != "dummy":
+    if demo.config.data != "dummy":
         months = sorted(path.name for path in demo.dumps.glob("R[SC]_*"))
         if not months:
             raise UserError(f"no RS_*/RC_* dumps in {demo.dumps}")
@@ -178,13 +148,13 @@ def extract_command(demo: Demo, make: str = "make") -> list[str]:
     """The ``make`` call of the extract stage (the user's ``SIZE=small make -j 8``)."""
     variables = [f"S={demo.dumps.resolve()}", f"DATA={demo.data.resolve()}",
                  f"T={(demo.data / 'work').resolve()}", f"PYTHON={sys.executable}",
-                 f"VALID_FRACTION={demo.args.valid_fraction}"]
-    if demo.args.data == "dummy":
+                 f"VALID_FRACTION={demo.config.valid_fraction}"]
+    if demo.config.data == "dummy":
         variables += [f"TRAIN_MONTHS={' '.join(DUMMY_MONTHS)}", "HASH_FLAG=--ignore_keys",
                       "WORDS_BLOCKLIST=", "SUBREDDITS_BLOCKLIST="]
     else:
-        variables += [f"SIZE={demo.args.data}"]
-    return [make, "-C", str(REPO_ROOT / "reddit_extractor"), f"-j{demo.args.jobs}", *variables,
+        variables += [f"SIZE={demo.config.data}"]
+    return [make, "-C", str(REPO_ROOT / "reddit_extractor"), f"-j{demo.config.jobs}", *variables,
             "train", "valid"]
 
 
@@ -203,11 +173,9 @@ def stage_extract(demo: Demo, results) -> dict:
 
 
 def stage_prepro(demo: Demo, results) -> dict:
-    from dialogpt.data.prepro import db_path_for, main as prepro_main
+    from dialogpt.demo.tool_calls import build_db
 
-    prepro_main(["--corpus", str(demo.train_tsv), "--max_seq_len", str(demo.args.max_seq_len),
-                 "--force"])
-    db = db_path_for(demo.train_tsv, demo.args.max_seq_len)
+    db = build_db(corpus=str(demo.train_tsv), max_seq_len=demo.config.max_seq_len, force=True)
     summary = json.loads((db / "summary.json").read_text())
     return {"db": str(db), "summary": summary}
 
@@ -232,7 +200,7 @@ def _write_heldout(demo: Demo) -> int:
             turns = parse_turns(response)
             if context and turns:
                 lines.append((context, turns[-1][1]))
-            if len(lines) >= demo.args.num_heldout:
+            if len(lines) >= demo.config.num_heldout:
                 break
     if not lines:
         raise UserError(f"{demo.valid_tsv} holds no usable validation lines; raise "
@@ -245,14 +213,11 @@ def _write_heldout(demo: Demo) -> int:
 
 
 def stage_generate(demo: Demo, results) -> dict:
-    from dialogpt.decoding.generate_cli import main as generate_main
+    from dialogpt.demo.tool_calls import decode_file
 
     n = _write_heldout(demo)
-    rc = generate_main(["--model", results["train"]["checkpoint"], "--input",
-                        str(demo.heldout_tsv), "--output", str(demo.responses), "--decoding",
-                        "greedy", "--max_length", "30", "--batch_size", "32"])
-    if rc:
-        raise UserError(f"generate.py failed (exit {rc})")
+    decode_file(results["train"]["checkpoint"], demo.heldout_tsv, demo.responses,
+                decoding="greedy", max_length=30, batch_size=32)
     return {"contexts": n, "responses": str(demo.responses)}
 
 
@@ -281,7 +246,7 @@ def stage_report(demo: Demo, results) -> dict:
 def _mmi_step(demo: Demo, results, checkpoint: str, refs: Path) -> str:
     """``demo.py --mmi`` to try, or, after it, the reranked decoding with its backward model."""
     reverse = results.get("train_reverse", {}).get("checkpoint")
-    if not (demo.args.mmi and reverse):
+    if not (demo.config.mmi and reverse):
         return "  MMI reranking too:     python demo.py --mmi"
     return (f"  decode with MMI:       python generate.py --model {checkpoint} --mmi_model "
             f"{reverse} --decoding sample --top_k 20 --num_candidates 8 --max_length 30 "
@@ -310,27 +275,25 @@ def next_steps(demo: Demo, results) -> str:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args, train_flags = parser.parse_known_args(argv)
+    demo = Demo(parse_demo_args(argv))
     setup_logging()
-    demo = Demo(args, train_flags)
     from dialogpt.cli import check_paths
     from dialogpt.locking import hold_run_lock
 
     check_paths(output_dirs={"--output_dir": demo.out, "--data_dir": demo.data})
     with hold_run_lock(demo.out, flag="--output_dir"):  # one demo per directory
-        return _run(demo, args)
+        return _run(demo)
 
 
-def _run(demo: Demo, args) -> int:
+def _run(demo: Demo) -> int:
     # --force deletes nothing itself: a stage being redone clears its own outputs first
     # (stage_options.clear_for_redo), after every check below has passed.
-    if args.task == "grounded":
+    if demo.config.task == "grounded":
         from dialogpt.demo import grounded as task
 
         task.validate(demo)  # model, training flags: before any stage starts or deletes
         stages, options = task.grounded_stages(), task.grounded_options(demo)
-    elif args.task == "finetune":
+    elif demo.config.task == "finetune":
         from dialogpt.demo import finetune as task
 
         task.validate(demo)
@@ -342,7 +305,7 @@ def _run(demo: Demo, args) -> int:
         task = sys.modules[__name__]
         stages = [(name, globals()[f"stage_{name}"]) for name in STAGES]
         options = stage_options(demo)
-        if args.mmi:  # the MMI recipe's stages, before the report
+        if demo.config.mmi:  # the MMI recipe's stages, before the report
             from dialogpt.demo.mmi import mmi_options, mmi_stages
 
             stages[-1:-1] = mmi_stages()
@@ -363,7 +326,7 @@ def _run_finetune(demo: Demo, task) -> int:
 
     try:
         results = run_cached(demo.stage_dir, task.finetune_stages(main), demo,
-                             task.finetune_options(demo), demo.args.force,
+                             task.finetune_options(demo), demo.config.force,
                              before_redo=lambda name: task.clear_for_redo(demo, name))
     except KeyboardInterrupt:
         return 130

@@ -26,18 +26,18 @@ def stage_options(demo) -> dict[str, dict[str, Any]]:
     from dialogpt.demo.dummy_data import DUMMY_MONTHS
     from dialogpt.demo.models import model_source
 
-    args = demo.args
-    dumps = None if args.data == "dummy" else str(Path(args.dumps).resolve())
-    data = {"data": args.data, "dumps": dumps, "data_dir": str(demo.data.resolve()),
-            "months": list(DUMMY_MONTHS) if args.data == "dummy" else args.data}
+    config = demo.config
+    dumps = None if config.data == "dummy" else str(Path(config.dumps).resolve())
+    data = {"data": config.data, "dumps": dumps, "data_dir": str(demo.data.resolve()),
+            "months": list(DUMMY_MONTHS) if config.data == "dummy" else config.data}
     return {
         "dumps": data,
-        "extract": {**data, "valid_fraction": args.valid_fraction},
-        "prepro": {"max_seq_len": args.max_seq_len},
-        "train": {"model": model_source(demo.args.model), "num_optim_steps": args.num_optim_steps,
-                  "train_batch_size": args.train_batch_size, "valid_step": args.valid_step,
-                  "max_seq_len": args.max_seq_len, "train_flags": list(demo.train_flags)},
-        "generate": {"num_heldout": args.num_heldout},
+        "extract": {**data, "valid_fraction": config.valid_fraction},
+        "prepro": {"max_seq_len": config.max_seq_len},
+        "train": {"model": model_source(config.model), "num_optim_steps": config.num_optim_steps,
+                  "train_batch_size": config.train_batch_size, "valid_step": config.valid_step,
+                  "max_seq_len": config.max_seq_len, "train_flags": list(demo.train_flags)},
+        "generate": {"num_heldout": config.num_heldout},
         "evaluate": {},
         "report": {},
     }
@@ -60,23 +60,18 @@ def validate(demo) -> None:
     from dialogpt.demo.models import HUB_MODELS, model_source
     from dialogpt.hub import require_hub_id
 
-    if demo.args.data != "dummy":
+    if demo.config.data != "dummy":
         dumps = demo.dumps  # raises without --dumps
         if not dumps.is_dir():
             raise UserError(f"--dumps {dumps} does not exist (a folder of RS_/RC_ monthly dumps)")
-    source = model_source(demo.args.model)
-    if demo.args.model in HUB_MODELS or not Path(source).exists():
+    source = model_source(demo.config.model)
+    if demo.config.model in HUB_MODELS or not Path(source).exists():
         require_hub_id(source, "model")
     check_train_flags(demo.train_flags)
 
 
 def check_train_flags(flags: list[str]) -> None:
     """The flags demo.py passes on to LSP_train.py must be LSP_train.py's (checked before work)."""
-    if not flags:
-        return
-    from dialogpt.training.args import build_parser
+    from dialogpt.demo.training import train_overrides
 
-    _, unknown = build_parser().parse_known_args(flags)
-    if unknown:
-        raise UserError(f"flags neither demo.py nor LSP_train.py knows: {' '.join(unknown)} "
-                        "(see python demo.py --help and python LSP_train.py --help)")
+    train_overrides(flags)

@@ -1,8 +1,8 @@
 """Entry point of ``LSP_train.py``: parse flags, join the process group, train, report.
 
-``main(argv)`` works in-process (tests, the demo) as well as under ``torchrun`` or
-``python -m torch.distributed.launch``. Heavy libraries are imported after the flags are parsed,
-so ``--help`` and flag errors are instant.
+``main(argv)`` works in-process (tests; the demo calls ``train(config)`` with a ``TrainConfig``)
+as well as under ``torchrun`` or ``python -m torch.distributed.launch``. Heavy libraries are
+imported after the flags are parsed, so ``--help`` and flag errors are instant.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Sequence
 
 from dialogpt.cli import UserError, check_paths, setup_logging
 from dialogpt.locking import hold_read_lock, hold_run_lock
-from dialogpt.training.args import parse_args
+from dialogpt.training.args import TrainConfig, parse_args
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,13 @@ logger = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
     setup_logging()
+    return train(config)
+
+
+def train(config: TrainConfig) -> int:
+    """Train as ``LSP_train.py`` does with the validated ``config`` (in-process: the demo calls
+    this). Returns the exit code: 0, or 130/143 when Ctrl-C or SIGTERM stopped the run after it
+    saved a checkpoint that ``--resume auto`` continues."""
     check_paths(output_dirs={"--output_dir": config.output_dir, "--log_dir": config.log_dir},
                 input_files={"--eval_input_file": None if config.skip_eval
                              else config.eval_input_file})

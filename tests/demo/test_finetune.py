@@ -11,8 +11,7 @@ from dialogpt.demo import finetune, pipeline
 
 
 def _demo(argv):
-    args, train_flags = pipeline.build_parser().parse_known_args(["--task", "finetune", *argv])
-    return pipeline.Demo(args, train_flags)
+    return pipeline.Demo(pipeline.parse_demo_args(["--task", "finetune", *argv]))
 
 
 def test_defaults_and_validation(tmp_path):

@@ -14,8 +14,7 @@ from dialogpt.demo import grounded, pipeline
 
 
 def _demo(*argv):
-    args, flags = pipeline.build_parser().parse_known_args(["--task", "grounded", *argv])
-    return pipeline.Demo(args, flags)
+    return pipeline.Demo(pipeline.parse_demo_args(["--task", "grounded", *argv]))
 
 
 def test_models_map_to_the_godel_hub_checkpoints(tmp_path, repo_root):
@@ -31,7 +30,7 @@ def test_grounded_defaults_and_passed_through_training_flags():
     demo = _demo("--learning_rate", "3e-4")
     assert (str(demo.out), str(demo.data)) == ("models/demo-grounded", "data/grounded")
     assert demo.train_flags == ["--learning_rate", "3e-4"]
-    assert str(pipeline.Demo(pipeline.build_parser().parse_known_args([])[0], []).out) == \
+    assert str(pipeline.Demo(pipeline.parse_demo_args([])).out) == \
         "models/demo"
 
 
@@ -50,7 +49,7 @@ def test_changed_data_options_redo_the_later_stages():
     assert grounded.grounded_options(_demo("--distractors", "3"))["data"]["distractors"] == 3
     assert options["train"]["model"].endswith("configs/t5-tiny")
     assert options["train"]["num_optim_steps"] == 500  # the dialog demo keeps its 300
-    assert pipeline.Demo(pipeline.build_parser().parse_known_args([])[0], []).args \
+    assert pipeline.Demo(pipeline.parse_demo_args([])).args \
         .num_optim_steps == 300
 
 

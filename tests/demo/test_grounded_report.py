@@ -32,7 +32,7 @@ def written(tmp_path, monkeypatch):
         responses[name].write_text("\n".join(lines) + "\n", encoding="utf-8")
     metrics = {name: {"bleu": 0.0, "bleu_precisions": PRECISIONS[name]} for name in PRECISIONS}
     demo = SimpleNamespace(out=tmp_path, train_dir=tmp_path / "train",
-                           args=SimpleNamespace(model="tiny"))
+                           config=SimpleNamespace(model="tiny"))
     grounded_report.write_grounded_report(demo, {
         "data": {"splits": {"test": str(test)}}, "evaluate": {"metrics": metrics},
         "generate": {"responses": {k: str(v) for k, v in responses.items()}}})

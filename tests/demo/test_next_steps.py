@@ -12,7 +12,7 @@ def test_printed_next_steps_are_the_readme_commands(repo_root):
     from test_readme_walkthrough import walkthrough_commands
 
     readme = walkthrough_commands((repo_root / "README.md").read_text(encoding="utf-8"))
-    demo = pipeline.Demo(pipeline.build_parser().parse_known_args([])[0], [])
+    demo = pipeline.Demo(pipeline.parse_demo_args([]))
     text = pipeline.next_steps(demo, {"train": {
         "checkpoint": "models/demo/train/checkpoint-step-300"}})
     printed = [line.split(":", 1)[1].strip() for line in text.splitlines()[2:]
@@ -25,7 +25,7 @@ def test_printed_next_steps_are_the_readme_commands(repo_root):
 
 def test_after_demo_mmi_the_reranked_decoding_is_suggested_not_mmi_again():
     def printed(*argv, **results):
-        demo = pipeline.Demo(pipeline.build_parser().parse_known_args(list(argv))[0], [])
+        demo = pipeline.Demo(pipeline.parse_demo_args(list(argv)))
         return pipeline.next_steps(demo, {"train": {"checkpoint": "models/demo/train/c-300"},
                                           **results})
 

@@ -13,21 +13,21 @@ from dialogpt.demo import pipeline, training
 
 
 def _args(*argv):
-    return pipeline.build_parser().parse_known_args(list(argv))[0]
+    return pipeline.parse_demo_args(list(argv))
 
 
 def test_hub_and_local_model_sources(tmp_path):
-    demo = pipeline.Demo(_args("--model", "medium"), [])
+    demo = pipeline.Demo(_args("--model", "medium"))
     assert training.model_source(demo) == "microsoft/DialoGPT-medium"
-    demo = pipeline.Demo(_args("--model", str(tmp_path)), [])
+    demo = pipeline.Demo(_args("--model", str(tmp_path)))
     assert training.model_source(demo) == str(tmp_path)
-    demo = pipeline.Demo(_args("--model", "huge"), [])
+    demo = pipeline.Demo(_args("--model", "huge"))
     with pytest.raises(UserError, match="tiny, small, medium, large"):
         training.model_source(demo)
 
 
 def test_small_data_runs_the_makefile_with_size(tmp_path):
-    demo = pipeline.Demo(_args("--data", "small", "--dumps", str(tmp_path), "--jobs", "8"), [])
+    demo = pipeline.Demo(_args("--data", "small", "--dumps", str(tmp_path), "--jobs", "8"))
     command = pipeline.extract_command(demo)
     assert command[:2] == ["make", "-C"] and "-j8" in command
     assert "SIZE=small" in command and f"S={tmp_path.resolve()}" in command
@@ -36,7 +36,7 @@ def test_small_data_runs_the_makefile_with_size(tmp_path):
 
 
 def test_real_data_needs_local_dumps():
-    demo = pipeline.Demo(_args("--data", "full"), [])
+    demo = pipeline.Demo(_args("--data", "full"))
     with pytest.raises(UserError, match="--dumps DIR"):
         demo.dumps
 
