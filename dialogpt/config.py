@@ -37,7 +37,8 @@ def flag(default: Any = dataclasses.MISSING, help: str = "", group: str | None =
     ``type`` (``bool``: a ``true|false`` flag that also works bare, ``dialogpt.cli.add_bool_flag``).
     ``nargs`` "+": a list of values. ``one_of``: fields sharing this name form a required
     mutually exclusive group (exactly one of them is given). ``default_factory``: a default
-    computed when the parser is built (e.g. from the machine or the environment)."""
+    computed when the parser is built (e.g. from the machine or the environment). No default
+    and no ``default_factory``: a required flag (and a required field)."""
     metadata = {"help": help, "group": group, "kind": kind, "choices": choices,
                 "metavar": metavar, "aliases": aliases, "nargs": nargs, "one_of": one_of}
     if default_factory is not dataclasses.MISSING:
@@ -73,8 +74,13 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> argparse.A
         for key in ("choices", "metavar", "nargs"):
             if meta[key]:
                 extra[key] = meta[key]
+        if field.default is dataclasses.MISSING and \
+                field.default_factory is dataclasses.MISSING:
+            extra["required"] = True
+        else:
+            extra["default"] = _default(field)
         group.add_argument(f"--{field.name}", *meta["aliases"], dest=field.name,
-                           default=_default(field), help=meta["help"], **extra)
+                           help=meta["help"], **extra)
     return parser
 
 

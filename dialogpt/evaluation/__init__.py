@@ -7,6 +7,8 @@
 * :mod:`~dialogpt.evaluation.meteor`: METEOR 1.5 through the official jar;
 * :mod:`~dialogpt.evaluation.scoring`: one system's metrics, reference work shared by systems;
 * :mod:`~dialogpt.evaluation.report`: tables and reports;
-* :mod:`~dialogpt.evaluation.batch_eval`: the ``batch_eval.py`` entry point;
+* :mod:`~dialogpt.evaluation.eval_config`: ``EvalConfig``, the flags of ``batch_eval.py``;
+* :mod:`~dialogpt.evaluation.batch_eval`: the ``batch_eval.py`` entry point and
+  ``evaluate(EvalConfig) -> dict``, the same scoring for programs;
 * :mod:`~dialogpt.evaluation.dstc_data`: DSTC-7 data helpers behind ``dstc/``.
 """

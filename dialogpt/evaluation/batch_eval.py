@@ -21,73 +21,25 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Sequence
 
-from dialogpt.cli import UserError, add_bool_flag, check_paths, make_parser, setup_logging
+from dialogpt.cli import UserError, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import parse_config
 from dialogpt.evaluation import inputs
+from dialogpt.evaluation.eval_config import RESPONSE_SUFFIX, EvalConfig
 from dialogpt.evaluation.meteor import MeteorUnavailable, locate_meteor, meteor_scores
-from dialogpt.evaluation.report import (headline_table, per_segment_tsv, summary_tsv,
-                                        system_report)
+from dialogpt.evaluation.report import (Evaluation, headline_table, per_segment_tsv,
+                                        summary_tsv, system_report)
 from dialogpt.evaluation.scoring import DstcScorer, PreparedSystem
-from dialogpt.evaluation.task_metrics import TASKS
 from dialogpt.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
-RESPONSE_SUFFIX = ".resp.txt"
-
 
 def build_parser():
-    parser = make_parser("batch_eval.py", __doc__)
-    data = parser.add_argument_group("data")
-    data.add_argument("--refs", required=True,
-                      help="references: KEY<TAB>score|text<TAB>... (DSTC-7) or "
-                           "KEY<TAB>text<TAB>... (plain), or GODEL JSON lines (.jsonl: GODEL's "
-                           "BLEU, ROUGE, unigram and knowledge F1 plus the DSTC-7 metrics; "
-                           "hypotheses one per line of the JSONL file)")
-    data.add_argument("--refs_format", choices=("auto", "dstc", "jsonl"), default="auto",
-                      help="references format; auto: jsonl for a .jsonl/.json name, else dstc "
-                           "(DSTC-7 or plain)")
-    data.add_argument("--keys", default=None,
-                      help="keys to score, one per line (default: every key of --refs)")
-    target = data.add_mutually_exclusive_group(required=True)
-    target.add_argument("--hyp", default=None, help="hypothesis file of one system")
-    target.add_argument("--input_dir", default=None,
-                        help=f"score every *{RESPONSE_SUFFIX} in this folder")
-    data.add_argument("--format", choices=("auto", "dstc", "plain"), default="auto",
-                      help="hypotheses: dstc = 7-column submission (key first, response last); "
-                           "plain = one response per line aligned with --align_keys; auto = dstc "
-                           "when a line starts with a scored key and a TAB")
-    data.add_argument("--align_keys", default=None,
-                      help="keys of a plain hypothesis file, line by line (default: --keys, else "
-                           "the first column of --refs)")
-    scoring = parser.add_argument_group("scoring (defaults are the official settings)")
-    add_bool_flag(scoring, "--clean", False, "clean hypotheses and references like the official "
-                                             "-c (used for all published DSTC-7/DialoGPT numbers)")
-    scoring.add_argument("--n_refs", type=int, default=6, help="reference streams")
-    scoring.add_argument("--vshuman", type=int, default=1,
-                         help="index of the human reference to skip (-1: use all)")
-    scoring.add_argument("--compat", choices=("official", "dialogpt"), default="official",
-                         help="official = DSTC-7 scorer (an empty line is scored as the word "
-                              "__empty__); dialogpt = DialoGPT's dstc/ variant (empty stays empty)")
-    add_bool_flag(scoring, "--no_meteor", False, "skip METEOR (no Java needed)")
-    add_bool_flag(scoring, "--no_dstc", False, "with JSONL references: GODEL's metrics only, "
-                                               "no DSTC-7 metrics")
-    scoring.add_argument("--task", choices=TASKS, default=None,
-                         help="with JSONL references: add the metrics GODEL reports for this "
-                              "task (coqa: the official CoQA EM/F1; multiwoz: dialog-act F1 and "
-                              "the text's BLEU) and title the table with it (default: the 'task' "
-                              "of convert.json beside --refs, if any)")
-    scoring.add_argument("--meteor_jar", default=None,
-                         help="meteor-1.5.jar (default: $DIALOGPT_METEOR_JAR, else the one "
-                              "pycocoevalcap ships)")
-    output = parser.add_argument_group("output")
-    add_bool_flag(output, "--json", False, "print one JSON object instead of the table")
-    output.add_argument("--per_segment", default=None,
-                        help="write segment-level BLEU-4/NIST-4 of --hyp to this TSV")
-    output.add_argument("--output_dir", default=None,
-                        help="reports of --input_dir (default: INPUT_DIR/eval)")
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser
+    """The ``batch_eval.py`` parser: one flag per ``EvalConfig`` field."""
+    return build_config_parser(EvalConfig, "batch_eval.py", __doc__)
 
 
 def vshuman_note(vshuman: int, refs_per_line: list[int]) -> str:
@@ -108,59 +60,42 @@ def vshuman_note(vshuman: int, refs_per_line: list[int]) -> str:
             f"--vshuman {vshuman}, -1 keeps all")
 
 
-def _validate(args) -> None:
-    if args.n_refs < 1:
-        raise UserError("--n_refs must be at least 1")
-    if args.per_segment and args.input_dir:
-        raise UserError("--per_segment works with --hyp only")
-    if args.output_dir and not args.input_dir:
-        raise UserError("--output_dir works with --input_dir only")
-    check_paths(input_files={"--refs": args.refs, "--keys": args.keys, "--hyp": args.hyp,
-                             "--align_keys": args.align_keys},
-                input_dirs={"--input_dir": args.input_dir},
-                output_files={"--per_segment": args.per_segment},
-                output_dirs={"--output_dir": args.output_dir})
-    from dialogpt.evaluation.make_refs import refuse_training_tsv
-
-    refuse_training_tsv(args.refs)
-
-
 class _Session:
     """Inputs shared by every system of one run: keys, references and the scorer."""
 
-    def __init__(self, args, diagnostics: inputs.Diagnostics):
-        self.args = args
+    def __init__(self, config: EvalConfig, diagnostics: inputs.Diagnostics):
+        self.config = config
         self.diagnostics = diagnostics
-        keys = inputs.read_keys(args.keys) if args.keys else None
-        self.references = inputs.read_references(args.refs, set(keys) if keys else None,
+        keys = inputs.read_keys(config.keys) if config.keys else None
+        self.references = inputs.read_references(config.refs, set(keys) if keys else None,
                                                  diagnostics,
-                                                 require_scores=args.compat == "official")
+                                                 require_scores=config.compat == "official")
         self.keys = set(keys) if keys else set(self.references.texts)
-        self.keys_path = args.keys or args.refs
+        self.keys_path = config.keys or config.refs
         self._align_keys = None
-        self.scorer = DstcScorer(self.references, args.n_refs, args.vshuman, args.clean,
-                                 args.compat)
+        self.scorer = DstcScorer(self.references, config.n_refs, config.vshuman, config.clean,
+                                 config.compat)
 
     def align_keys(self) -> list[str]:
         if self._align_keys is None:
-            self._align_keys = inputs.read_keys(self.args.align_keys or self.keys_path)
+            self._align_keys = inputs.read_keys(self.config.align_keys or self.keys_path)
         return self._align_keys
 
     def prepare(self, path: Path, name: str) -> PreparedSystem:
-        fmt = (self.args.format if self.args.format != "auto"
+        fmt = (self.config.format if self.config.format != "auto"
                else inputs.detect_format(path, self.keys))
         if fmt == "dstc":
             hypotheses = inputs.read_dstc_hypotheses(path, self.keys, self.diagnostics)
         else:
             hypotheses = inputs.read_plain_hypotheses(
-                path, self.align_keys(), self.args.align_keys or self.keys_path, self.keys,
+                path, self.align_keys(), self.config.align_keys or self.keys_path, self.keys,
                 self.diagnostics)
         scored = inputs.check_coverage(hypotheses, self.references, self.keys_path,
                                        len(self.keys), self.diagnostics)
         system = self.scorer.prepare(name, hypotheses, scored)
         empty = sum(1 for text in system.hypotheses if not text)
         if empty:
-            as_what = ("the word __empty__" if self.args.compat == "official"
+            as_what = ("the word __empty__" if self.config.compat == "official"
                        else "empty segments")
             self.diagnostics.warn(f"empty hypotheses were kept in place; NIST/BLEU score them "
                                   f"as {as_what}", f"{path}: {empty} of {len(scored)}")
@@ -168,125 +103,141 @@ class _Session:
 
     def vshuman_note(self) -> str:
         texts = self.references.texts
-        return vshuman_note(self.args.vshuman, [len(texts[key]) for key in self.keys
-                                                if key in texts])
-
-    def settings(self) -> dict[str, object]:
-        a = self.args
-        return {"refs": a.refs, "keys": a.keys, "clean": a.clean, "n_refs": a.n_refs,
-                "vshuman": a.vshuman, "compat": a.compat}
+        return vshuman_note(self.config.vshuman, [len(texts[key]) for key in self.keys
+                                                  if key in texts])
 
 
-def _meteor_setup(args):
+def _meteor_setup(no_meteor: bool, meteor_jar: str | None):
     """The jar setup, or None (with a warning that says how to fix it)."""
-    if args.no_meteor:
+    if no_meteor:
         return None
     try:
-        return locate_meteor(args.meteor_jar)
+        return locate_meteor(meteor_jar)
     except MeteorUnavailable as exc:
         print(f"warning: METEOR unavailable: {exc}; the other metrics follow", file=sys.stderr)
         return None
 
 
-def _score_one(session: _Session, args) -> int:
-    path = Path(args.hyp)
+def _score_one(session: _Session, config: EvalConfig) -> Evaluation:
+    path = Path(config.hyp)
     system = session.prepare(path, path.name)
-    (meteor,) = meteor_scores(_meteor_setup(args), [system])
+    (meteor,) = meteor_scores(_meteor_setup(config.no_meteor, config.meteor_jar), [system])
     segments = session.scorer.segment_stats(system)
     scores = session.scorer.score(system, meteor, segments)
-    if args.per_segment:
-        with atomic_write(args.per_segment) as handle:
-            handle.write(per_segment_tsv(system, segments, args.n_refs))
-    if args.json:
-        print(json.dumps(scores.as_dict()))
-    else:
-        print(headline_table([(path.name, scores)]))
-        print(f"({scores.n_lines} hypotheses; clean={args.clean}, compat={args.compat}; "
-              f"{session.vshuman_note()}; --json prints every metric)")
-    return 0
+    if config.per_segment:
+        with atomic_write(config.per_segment) as handle:
+            handle.write(per_segment_tsv(system, segments, config.n_refs))
+    table = (f"{headline_table([(path.name, scores)])}\n({scores.n_lines} hypotheses; "
+             f"clean={config.clean}, compat={config.compat}; {session.vshuman_note()}; --json "
+             "prints every metric)")
+    return Evaluation(scores.as_dict(), table)
 
 
-def _score_folder(session: _Session, args) -> int:
-    files = sorted(Path(args.input_dir).glob(f"*{RESPONSE_SUFFIX}"))
+def _response_files(input_dir: str) -> tuple[list[Path], list[str]]:
+    files = sorted(Path(input_dir).glob(f"*{RESPONSE_SUFFIX}"))
     if not files:
-        raise UserError(f"no *{RESPONSE_SUFFIX} file in {args.input_dir}")
-    output_dir = Path(args.output_dir) if args.output_dir else Path(args.input_dir) / "eval"
+        raise UserError(f"no *{RESPONSE_SUFFIX} file in {input_dir}")
+    return files, [path.name[:-len(RESPONSE_SUFFIX)] for path in files]
+
+
+def _score_folder(session: _Session, config: EvalConfig) -> Evaluation:
+    files, names = _response_files(config.input_dir)
+    output_dir = _reports_dir(config)
     systems, failed = [], []
-    for path in files:
+    for path, name in zip(files, names):
         try:
-            systems.append(session.prepare(path, path.name[:-len(RESPONSE_SUFFIX)]))
+            systems.append(session.prepare(path, name))
         except UserError as exc:  # reported at the end; the other systems are still scored
             failed.append(str(exc))
     logger.info("scoring %d systems (METEOR: one JVM for all)", len(systems))
-    meteors = meteor_scores(_meteor_setup(args), systems)
+    meteors = meteor_scores(_meteor_setup(config.no_meteor, config.meteor_jar), systems)
     rows = []
     for system, meteor in zip(systems, meteors):
         scores = session.scorer.score(system, meteor)
         rows.append((system.name, scores))
         with atomic_write(output_dir / f"{system.name}.eval.txt") as handle:
-            handle.write(system_report(system.name, scores, session.settings()))
+            handle.write(system_report(system.name, scores, config.settings()))
         with atomic_write(output_dir / f"{system.name}.eval.json") as handle:
             handle.write(json.dumps(scores.as_dict()) + "\n")
+    table = ""
     if rows:
         with atomic_write(output_dir / "summary.tsv") as handle:
             handle.write(summary_tsv(rows))
-    if args.json:
-        print(json.dumps({name: scores.as_dict() for name, scores in rows}))
-    elif rows:
-        print(headline_table(rows))
-        print(f"(reports in {output_dir}; {session.vshuman_note()})")
-    if failed:
-        print(f"error: {len(failed)} of {len(files)} files were not scored:", file=sys.stderr)
-        for message in failed:
-            print(f"  {message}", file=sys.stderr)
-        return 2
-    return 0
+        table = f"{headline_table(rows)}\n(reports in {output_dir}; {session.vshuman_note()})"
+    return Evaluation({name: scores.as_dict() for name, scores in rows}, table, failed)
 
 
-def _score_grounded(args, diagnostics) -> int:
+def _reports_dir(config: EvalConfig) -> Path:
+    return Path(config.output_dir) if config.output_dir else Path(config.input_dir) / "eval"
+
+
+def _score_grounded(config: EvalConfig, diagnostics: inputs.Diagnostics) -> Evaluation:
     """``--refs X.jsonl``: see :mod:`dialogpt.evaluation.grounded_eval`."""
     from dialogpt.evaluation import grounded_eval
 
-    unused = [flag for flag, value in (("--keys", args.keys), ("--align_keys", args.align_keys),
-                                       ("--per_segment", args.per_segment)) if value]
-    if unused:
-        raise UserError(f"{', '.join(unused)} do not apply to JSONL references: hypotheses "
-                        "align with the records line by line")
-    if args.input_dir:
-        files = sorted(Path(args.input_dir).glob(f"*{RESPONSE_SUFFIX}"))
-        if not files:
-            raise UserError(f"no *{RESPONSE_SUFFIX} file in {args.input_dir}")
-        names = [path.name[:-len(RESPONSE_SUFFIX)] for path in files]
-        output_dir = Path(args.output_dir) if args.output_dir else Path(args.input_dir) / "eval"
+    if config.input_dir:
+        files, names = _response_files(config.input_dir)
+        output_dir = _reports_dir(config)
     else:
-        files, names, output_dir = [Path(args.hyp)], [Path(args.hyp).name], None
-    meteor = None if args.no_dstc else _meteor_setup(args)
-    return grounded_eval.run(args.refs, files, names, diagnostics=diagnostics,
-                             dstc=not args.no_dstc, clean=args.clean, compat=args.compat,
-                             meteor_setup=meteor, json_output=args.json,
-                             output_dir=output_dir,
-                             task=grounded_eval.task_of(args.refs, args.task))
+        files, names, output_dir = [Path(config.hyp)], [Path(config.hyp).name], None
+    meteor = None if config.no_dstc else _meteor_setup(config.no_meteor, config.meteor_jar)
+    return grounded_eval.score_files(config.refs, files, names, diagnostics=diagnostics,
+                                     single=config.hyp is not None, dstc=not config.no_dstc,
+                                     clean=config.clean, compat=config.compat,
+                                     meteor_setup=meteor, output_dir=output_dir,
+                                     task=grounded_eval.task_of(config.refs, config.task))
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    _validate(args)
+def score(config: EvalConfig, diagnostics: inputs.Diagnostics) -> Evaluation:
+    """Check the files of a validated ``config``, score, and write the reports it asks for
+    (``per_segment``; ``input_dir``'s into ``output_dir``); skipped lines are counted in
+    ``diagnostics``."""
+    config.check_files()
+    if config.grounded:
+        return _score_grounded(config, diagnostics)
+    session = _Session(config, diagnostics)
+    return _score_folder(session, config) if config.input_dir else _score_one(session, config)
+
+
+def _print_summary(diagnostics: inputs.Diagnostics) -> None:
+    for line in diagnostics.summary():
+        print(line, file=sys.stderr)
+
+
+def _failure_lines(result: Evaluation) -> list[str]:
+    total = len(result.metrics) + len(result.failed)
+    return [f"{len(result.failed)} of {total} files were not scored:",
+            *(f"  {message}" for message in result.failed)]
+
+
+def evaluate(config: EvalConfig) -> dict:
+    """Score as ``batch_eval.py`` does, without printing the results: returns the metrics that
+    ``--json`` prints (see :class:`dialogpt.evaluation.report.Evaluation`) and writes the same
+    reports. ``UserError`` for a bad config or input; with ``input_dir``, also when a file could
+    not be scored (after the others were scored and written). Skip counts go to stderr."""
+    config.validate()
     diagnostics = inputs.Diagnostics()
-    from dialogpt.evaluation import grounded_eval
-
-    if grounded_eval.is_jsonl_references(args.refs, args.refs_format):
-        try:
-            return _score_grounded(args, diagnostics)
-        finally:
-            for line in diagnostics.summary():
-                print(line, file=sys.stderr)
-    if args.task:
-        raise UserError("--task needs JSONL references (GODEL records, e.g. convert_task.py's "
-                        "test.jsonl)")
     try:
-        session = _Session(args, diagnostics)
-        return _score_folder(session, args) if args.input_dir else _score_one(session, args)
+        result = score(config, diagnostics)
     finally:
-        for line in diagnostics.summary():
-            print(line, file=sys.stderr)
+        _print_summary(diagnostics)
+    if result.failed:
+        raise UserError(" ".join(_failure_lines(result)))
+    return result.metrics
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_config(EvalConfig, build_parser(), argv)
+    setup_logging(config.verbose)
+    diagnostics = inputs.Diagnostics()
+    try:
+        result = score(config, diagnostics)
+        if config.json:
+            print(json.dumps(result.metrics))
+        elif result.table:
+            print(result.table)
+        if result.failed:
+            print("error: " + "\n".join(_failure_lines(result)), file=sys.stderr)
+    finally:
+        _print_summary(diagnostics)
+    return 2 if result.failed else 0

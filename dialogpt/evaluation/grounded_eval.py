@@ -18,11 +18,11 @@ dialog-act F1 and the text's BLEU (and says why Inform/Success are not computed)
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Sequence
 
 from dialogpt.evaluation import inputs
+from dialogpt.evaluation.report import Evaluation
 
 REFERENCE_SUFFIXES = (".jsonl", ".json")
 # (column title, key, shown as a percentage)
@@ -111,10 +111,13 @@ def headline_table(rows: Sequence[tuple[str, dict]], task: str | None = None) ->
     return "\n".join([line(header), separator, *(line(row) for row in body)])
 
 
-def run(refs: str | Path, hyp_files: Sequence[Path], names: Sequence[str], *,
-        diagnostics: inputs.Diagnostics, dstc: bool, clean: bool, compat: str, meteor_setup,
-        json_output: bool, output_dir: Path | None = None, task: str | None = None) -> int:
-    """Score every hypothesis file against the JSONL ``refs`` and print (and write) the results."""
+def score_files(refs: str | Path, hyp_files: Sequence[Path], names: Sequence[str], *,
+                diagnostics: inputs.Diagnostics, single: bool, dstc: bool, clean: bool,
+                compat: str, meteor_setup, output_dir: Path | None = None,
+                task: str | None = None) -> Evaluation:
+    """Score every hypothesis file against the JSONL ``refs`` (writing a report of each into
+    ``output_dir``, if given). ``single``: one system (``--hyp``), whose error is raised and whose
+    metrics are returned bare, not by name."""
     from dialogpt.cli import UserError
     from dialogpt.fileio import atomic_write
 
@@ -124,7 +127,7 @@ def run(refs: str | Path, hyp_files: Sequence[Path], names: Sequence[str], *,
         try:
             hypotheses = inputs.read_aligned_hypotheses(path, references)
         except UserError as exc:
-            if len(hyp_files) == 1:
+            if single:
                 raise
             failed.append(str(exc))
             continue
@@ -134,28 +137,30 @@ def run(refs: str | Path, hyp_files: Sequence[Path], names: Sequence[str], *,
         if output_dir is not None:
             with atomic_write(output_dir / f"{name}.grounded.json") as handle:
                 handle.write(json.dumps(_as_json(scores, dstc_scores)) + "\n")
-    if json_output:
-        results = {name: _as_json(scores, d) for name, scores, d in rows}
-        print(json.dumps(next(iter(results.values())) if len(hyp_files) == 1 else results))
-    elif rows:
-        if task:
-            print(f"Task: {task}")
-        print(headline_table([(name, scores) for name, scores, _ in rows], task))
-        if task == "multiwoz":
-            from dialogpt.evaluation.task_metrics import MULTIWOZ_INFORM_SUCCESS_NOTE
+    metrics = {name: _as_json(scores, d) for name, scores, d in rows}
+    return Evaluation(next(iter(metrics.values())) if single else metrics,
+                      _printout(rows, references, task, dstc), failed)
 
-            print(MULTIWOZ_INFORM_SUCCESS_NOTE)
-        if dstc:
-            from dialogpt.evaluation.report import headline_table as dstc_table
 
-            print("\nDSTC-7 metrics of the same pairs (one reference each):")
-            print(dstc_table([(name, d) for name, _, d in rows]))
-        skipped = references.n_lines - len(references.lines)
-        print(f"({len(references.lines)} records scored, {skipped} reference lines skipped; "
-              "BLEU and F1 x 100; --json prints every metric)")
-    for message in failed:
-        print(f"error: {message}", file=sys.stderr)
-    return 2 if failed else 0
+def _printout(rows, references: inputs.GroundedReferences, task: str | None, dstc: bool) -> str:
+    """The tables printed without ``--json`` (empty when nothing was scored)."""
+    if not rows:
+        return ""
+    lines = [f"Task: {task}"] if task else []
+    lines.append(headline_table([(name, scores) for name, scores, _ in rows], task))
+    if task == "multiwoz":
+        from dialogpt.evaluation.task_metrics import MULTIWOZ_INFORM_SUCCESS_NOTE
+
+        lines.append(MULTIWOZ_INFORM_SUCCESS_NOTE)
+    if dstc:
+        from dialogpt.evaluation.report import headline_table as dstc_table
+
+        lines += ["\nDSTC-7 metrics of the same pairs (one reference each):",
+                  dstc_table([(name, d) for name, _, d in rows])]
+    skipped = references.n_lines - len(references.lines)
+    lines.append(f"({len(references.lines)} records scored, {skipped} reference lines skipped; "
+                 "BLEU and F1 x 100; --json prints every metric)")
+    return "\n".join(lines)
 
 
 def _as_json(scores: dict, dstc_scores) -> dict:

@@ -22,7 +22,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialogpt.cli import UserError, make_parser, run_main, setup_logging
+from dialogpt.cli import UserError, run_main, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import flag, parse_config
 
 logger = logging.getLogger(__name__)
 
@@ -111,36 +113,42 @@ def refuse_training_tsv(path: str | Path, flag: str = "--refs") -> None:
                         ".refs.txt, then pass that as --refs (and decode the same file)")
 
 
+@dataclass
+class RefsConfig:
+    """A ``make_refs.py`` run: the keyword arguments of :func:`make_refs`, one flag each."""
+
+    tsv: str = flag(help="conversation TSV: context<TAB>response (train.tsv, valid.tsv, "
+                    "test.tsv)")
+    out: str = flag(help="references file to write")
+    max_refs: int = flag(1, "references kept per context (1: single-reference; 6: DSTC-7)",
+                         kind=int)
+    min_refs: int = flag(1, "drop contexts with fewer distinct references", kind=int)
+    max_contexts: int | None = flag(None, "keep only the first N contexts (default: all)",
+                                    kind=int)
+
+    def validate(self) -> None:
+        if self.max_refs < 1:
+            raise UserError("--max_refs must be at least 1")
+
+
 def build_parser():
-    parser = make_parser("make_refs.py", __doc__)
-    parser.add_argument("--tsv", required=True,
-                        help="conversation TSV: context<TAB>response (train.tsv, valid.tsv, "
-                             "test.tsv)")
-    parser.add_argument("--out", required=True, help="references file to write")
-    parser.add_argument("--max_refs", type=int, default=1,
-                        help="references kept per context (1: single-reference; 6: DSTC-7)")
-    parser.add_argument("--min_refs", type=int, default=1,
-                        help="drop contexts with fewer distinct references")
-    parser.add_argument("--max_contexts", type=int, default=None,
-                        help="keep only the first N contexts (default: all)")
-    return parser
+    return build_config_parser(RefsConfig, "make_refs.py", __doc__)
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    config = parse_config(RefsConfig, build_parser(), argv)
     setup_logging()
     from dialogpt.cli import check_paths
 
-    if args.max_refs < 1:
-        raise UserError("--max_refs must be at least 1")
-    check_paths(input_files={"--tsv": args.tsv}, output_files={"--out": args.out})
-    stats = make_refs(args.tsv, args.out, args.max_refs, args.min_refs, args.max_contexts)
+    check_paths(input_files={"--tsv": config.tsv}, output_files={"--out": config.out})
+    stats = make_refs(config.tsv, config.out, config.max_refs, config.min_refs,
+                      config.max_contexts)
     for reason, count in stats.skipped.items():
         if count:
             where = stats.first_skipped.get(reason)
             logger.warning("skipped %d x %s%s", count, reason,
-                           f" (first at {args.tsv}:{where})" if where else "")
-    logger.info("%s: %d contexts, %d references (%.2f per context)", args.out, stats.contexts,
+                           f" (first at {config.tsv}:{where})" if where else "")
+    logger.info("%s: %d contexts, %d references (%.2f per context)", config.out, stats.contexts,
                 stats.references, stats.references / stats.contexts)
     return 0
 

@@ -1,8 +1,9 @@
-"""Text renderings of scores: the headline table, the per-system report, the summary TSV."""
+"""Text renderings of scores: the headline table, the per-system report, the summary TSV; what a\nrun reports (``Evaluation``)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from dialogpt.evaluation.mteval import SegmentStats, bleu_scores, nist_scores
@@ -12,6 +13,19 @@ from dialogpt.evaluation.scoring import METRIC_KEYS, PreparedSystem, Scores
 HEADLINE = (("NIST2", "nist2", False), ("NIST4", "nist4", False), ("BLEU2", "bleu2", True),
             ("BLEU4", "bleu4", True), ("METEOR", "meteor", True), ("Ent-4", "entropy4", False),
             ("Dist-1", "dist1", True), ("Dist-2", "dist2", True), ("Avg.Len", "avg_len", False))
+
+
+@dataclass
+class Evaluation:
+    """What one ``batch_eval.py`` run reports.
+
+    ``metrics``: what ``--json`` prints, one system's metrics (``--hyp``) or ``{name: metrics}``
+    (``--input_dir``); ``table``: what is printed without ``--json``; ``failed``: one message per
+    file of ``--input_dir`` that could not be scored (the others were)."""
+
+    metrics: dict
+    table: str
+    failed: list[str] = field(default_factory=list)
 
 
 def _cell(value: float | None, percent: bool) -> str:

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from dialogpt.cli import run_main
+from dialogpt.cli import UserError, run_main
 from dialogpt.evaluation import meteor
-from dialogpt.evaluation.batch_eval import main
+from dialogpt.evaluation.batch_eval import evaluate, main
+from dialogpt.evaluation.eval_config import EvalConfig
 from dialogpt.evaluation.scoring import METRIC_KEYS
 
 SUBMISSION = ("k1\t-\t-\t-\t-\t-\tthe cat sat on the mat\n"
@@ -55,6 +56,38 @@ def test_json_has_exactly_the_contract_keys(files, capsys):
     assert list(scores) == list(METRIC_KEYS)
     assert scores["n_lines"] == 2 and scores["meteor"] is None
     assert scores["avg_len"] == (6 + 3) / 2   # "hello there !" after cleaning
+
+
+def test_evaluate_returns_what_json_prints(files, tmp_path, capsys):
+    refs, keys, hyp = files
+    metrics = evaluate(EvalConfig(refs=str(refs), keys=str(keys), hyp=str(hyp), clean=True,
+                                  no_meteor=True))
+    assert metrics["n_lines"] == 2 and metrics["avg_len"] == (6 + 3) / 2
+    assert capsys.readouterr().out == ""  # the library call prints nothing
+    _, out, _ = run(["--refs", str(refs), "--keys", str(keys), "--hyp", str(hyp), "--clean",
+                     "--no_meteor", "--json"], capsys)
+    assert json.loads(out) == metrics
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    (folder / "good.resp.txt").write_text("the cat sat on the mat\nhello there !\n")
+    (folder / "short.resp.txt").write_text("one line\n")
+    config = EvalConfig(refs=str(refs), keys=str(keys), input_dir=str(folder), no_meteor=True)
+    with pytest.raises(UserError, match="1 of 2 files were not scored"):
+        evaluate(config)
+    assert json.loads((folder / "eval" / "good.eval.json").read_text())["n_lines"] == 2
+    (folder / "short.resp.txt").unlink()
+    assert list(evaluate(config)) == ["good"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({}, "pass one of --hyp"),
+    ({"hyp": "h", "input_dir": "d"}, "pass one of --hyp"),
+    ({"hyp": "h", "task": "coqa"}, "--task needs JSONL references"),
+    ({"hyp": "h", "refs": "r.jsonl", "keys": "k"}, "--keys do not apply to JSONL"),
+])
+def test_eval_config_validates_without_files(fields, message):
+    with pytest.raises(UserError, match=message):
+        EvalConfig(**{"refs": "r.txt", **fields}).validate()
 
 
 def test_table_and_per_segment_report(files, tmp_path, capsys):
