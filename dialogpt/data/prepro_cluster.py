@@ -39,9 +39,6 @@ NEEDS_RAY = ("--executor ray", " (or run without --executor ray)")
 """What ``import_ray`` says when Ray is missing."""
 
 DEFAULT_RANGE_BYTES = 1 << 25
-KILL_ONCE_ENV = "DIALOGPT_PREPRO_TEST_KILL_ONCE"
-"""Tests only: ``CORPUS_NAME:RANGE:MARKER`` makes the first encode task of range RANGE of a
-corpus named CORPUS_NAME kill its own worker process (creating MARKER first)."""
 PARTS = "parts"
 _NO_CLOSE = 1 << 62
 
@@ -276,14 +273,6 @@ def _stage(kind: str):
     return stage_for(kind), summary_class_for(kind)
 
 
-def _maybe_kill_for_test(job: RangeJob) -> None:
-    name, _, rest = os.environ.get(KILL_ONCE_ENV, "").partition(":")
-    index, _, marker = rest.partition(":")
-    if name == Path(job.corpus).name and index == str(job.index) and not Path(marker).exists():
-        Path(marker).touch()
-        os._exit(1)  # the worker process dies mid-task, as on a lost node
-
-
 def _node_id() -> str:
     import ray
 
@@ -300,7 +289,6 @@ def encode_range(job: RangeJob, encoder, config) -> dict:
     with open(job.corpus, "rb") as handle:
         handle.seek(job.start)
         data = handle.read(job.end - job.start)
-    _maybe_kill_for_test(job)
     summary, encoded, rows, malformed = summary_class(), [], [], None
     for first, raw_lines in aligned_chunks(io.BytesIO(data), job.first_line, job.chunk_lines):
         result = stage.process_chunk(first, raw_lines, encoder, config)

@@ -39,9 +39,6 @@ from dialogpt.ray_support import connect, import_ray, rows_by_node, task_error
 logger = logging.getLogger(__name__)
 
 SIDES = ("train", "test", "refs")
-KILL_ONCE_ENV = "DIALOGPT_CLUSTER_TEST_KILL_ONCE"
-"""Tests only: ``MONTH:MARKER`` makes the first task of MONTH kill its own worker process
-(creating MARKER first), to show that Ray's retry ends with the same outputs."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,16 +92,6 @@ def _identity(path: Path) -> list:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def _maybe_kill_for_test(month: str) -> None:
-    spec = os.environ.get(KILL_ONCE_ENV, "")
-    if not spec.startswith(f"{month}:"):
-        return
-    marker = Path(spec.split(":", 1)[1])
-    if not marker.exists():
-        marker.touch()
-        os._exit(1)  # the worker process dies mid-task, as on a lost node
-
-
 def run_month(job: MonthJob) -> dict[str, Any]:
     """Extract and convert one month; returns what the driver reports (counts, node, seconds)."""
     import ray
@@ -119,7 +106,6 @@ def run_month(job: MonthJob) -> dict[str, Any]:
                                                                                 "dep")
     side_dir = Path(job.work) / job.side
     extract_report = extract_month(job.month, job.dumps, side_dir / "extract", dep_keys)
-    _maybe_kill_for_test(job.month)
     filters = build_filters(job.keep_keys, job.discard_keys, job.ignore_keys, job.bl_words,
                             job.bl_subreddits)
     report = convert_month(job.month, side_dir / "extract", job.conv_dir,

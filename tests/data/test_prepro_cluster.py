@@ -150,27 +150,18 @@ KILLED = "killed.tsv"
 
 
 @pytest.fixture(scope="module")
-def kill_marker(tmp_path_factory) -> Path:
-    """Created by the first encode task of range 1 of KILLED just before it kills its worker."""
-    return tmp_path_factory.mktemp("kill") / "killed-once"
-
-
-@pytest.fixture(scope="module")
-def cluster(kill_marker):
+def cluster():
     """A head node and a worker node (two raylets), one CPU each, so ranges must spread."""
     pytest.importorskip("ray", reason="the cluster extra is not installed "
                         "(pip install -e .[cluster])")
     from ray.cluster_utils import Cluster
 
-    patch = pytest.MonkeyPatch()
-    patch.setenv(pc.KILL_ONCE_ENV, f"{KILLED}:1:{kill_marker}")  # inherited by the workers
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1,
                                                             "include_dashboard": False})
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     yield cluster
     cluster.shutdown()
-    patch.undo()
 
 
 def _corpus(path: Path, n_lines: int, seed: int, bad: tuple[int, ...] = ()) -> Path:
@@ -245,12 +236,18 @@ def test_50k_lines_on_two_raylets_equal_the_local_build_and_train(cluster, tmp_p
 
 @pytest.mark.slow
 @pytest.mark.multiproc
-def test_a_killed_worker_is_retried_with_the_same_db(cluster, tmp_path, kill_marker):
+def test_a_killed_worker_is_retried_with_the_same_db(cluster, tmp_path):
+    from ray_kill import ray_with_kill_once
+
     corpus = _corpus(tmp_path / KILLED, 3_000, seed=4)
     local = _build(corpus, tmp_path / "local.db", "--workers", "1")
-    ray_db = _build(corpus, tmp_path / "ray.db", "--executor", "ray", "--ray_address",
-                    cluster.address, "--range_bytes", str(corpus.stat().st_size // 3))
-    assert kill_marker.exists()  # the first attempt at range 1 did die
+    marker = tmp_path / "killed-once"  # made by range 1's first encode task as it dies
+    with ray_with_kill_once(cluster.address, "dialogpt.data.prepro_cluster", "encode_range",
+                            lambda job, *_: Path(job.corpus).name == KILLED and job.index == 1,
+                            marker):
+        ray_db = _build(corpus, tmp_path / "ray.db", "--executor", "ray", "--ray_address",
+                        cluster.address, "--range_bytes", str(corpus.stat().st_size // 3))
+    assert marker.exists()  # the first attempt at range 1 did die
     _same_db(ray_db, local)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dialogpt.extraction.cluster import KILL_ONCE_ENV, main as cluster_main
+from dialogpt.extraction.cluster import main as cluster_main
 from dialogpt.extraction.synthetic import write_synthetic_keys, write_synthetic_month
 
 from .test_makefile import make, month_lines
@@ -26,25 +26,16 @@ KILLED = "2011-04"
 
 
 @pytest.fixture(scope="module")
-def kill_marker(tmp_path_factory) -> Path:
-    """Created by the first task of month KILLED just before it kills its own worker."""
-    return tmp_path_factory.mktemp("kill") / "killed-once"
-
-
-@pytest.fixture(scope="module")
-def cluster(kill_marker):
+def cluster():
     """A head node and a worker node (two raylets), one CPU each, so months must spread."""
     from ray.cluster_utils import Cluster
 
-    patch = pytest.MonkeyPatch()
-    patch.setenv(KILL_ONCE_ENV, f"{KILLED}:{kill_marker}")  # inherited by the raylets' workers
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1,
                                                             "include_dashboard": False})
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     yield cluster
     cluster.shutdown()
-    patch.undo()
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +112,16 @@ def test_rerun_skips_done_months_and_redoes_changed_ones(cluster, dumps, tmp_pat
     assert [row["month"] for row in run["placements"]] == list(TRAIN[:2])  # the rules changed
 
 
-def test_a_killed_worker_is_retried_with_the_same_outputs(cluster, dumps, tmp_path,
-                                                          kill_marker):
-    run_cluster(cluster, dumps, tmp_path / "killed", "train", [KILLED], "--ignore_keys")
-    assert kill_marker.exists()  # the first attempt did die mid-month
+def test_a_killed_worker_is_retried_with_the_same_outputs(cluster, dumps, tmp_path):
+    from ray_kill import ray_with_kill_once
+
+    # the first task of month KILLED dies between extracting and converting (mid-month), making
+    # the marker; its outputs so far stay behind for the retry
+    marker = tmp_path / "killed-once"
+    with ray_with_kill_once(cluster.address, "dialogpt.extraction.conv", "convert_month",
+                            lambda month, *_: month == KILLED, marker):
+        run_cluster(cluster, dumps, tmp_path / "killed", "train", [KILLED], "--ignore_keys")
+    assert marker.exists()  # the first attempt did die mid-month
     killed_lines = (tmp_path / "killed" / "data" / "train.tsv").read_bytes()
     run_cluster(cluster, dumps, tmp_path / "clean", "train", [KILLED], "--ignore_keys")
     assert (tmp_path / "clean" / "data" / "train.tsv").read_bytes() == killed_lines
