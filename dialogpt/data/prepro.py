@@ -24,8 +24,9 @@ from dialogpt.config import parse_config
 from dialogpt.data.prepro_causal import causal_plan, db_path_for
 from dialogpt.data.prepro_config import PreproConfig, default_workers
 
-__all__ = ["main", "build_parser", "inspect_db", "db_path_for", "default_workers"]
-"""``db_path_for`` and ``default_workers`` are the prepro names other tools import from here."""
+__all__ = ["main", "build", "build_parser", "inspect_db", "db_path_for", "default_workers"]
+"""``build`` (a ``PreproConfig``), ``db_path_for`` and ``default_workers`` are the prepro names
+other tools import from here."""
 
 
 def build_parser():

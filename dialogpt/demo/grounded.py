@@ -27,8 +27,6 @@ cores in a few minutes: with 3 distractors, 300 steps leave it guessing a plausi
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 from pathlib import Path
@@ -205,20 +203,14 @@ def stage_generate(demo, results) -> dict:
 def stage_evaluate(demo, results) -> dict:
     """``batch_eval.py`` against the test records (their knowledge is the knowledge-F1 target in
     both runs), and the share of responses that state the value the knowledge gives."""
-    from dialogpt.evaluation.batch_eval import main as eval_main
+    from dialogpt.demo.tool_calls import score_file
 
     references = split_path(demo, "test")
     metrics = {}
     for ablation in ABLATIONS:
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            rc = eval_main(["--refs", str(references), "--hyp",
-                            str(responses_path(demo, ablation)), "--no_dstc", "--json"])
-        if rc:
-            raise UserError(f"batch_eval.py failed (exit {rc})")
-        metrics[ablation] = json.loads(printed.getvalue().strip().splitlines()[-1])
-        metrics[ablation]["answer_accuracy"] = answer_accuracy(
-            references, responses_path(demo, ablation))
+        responses = responses_path(demo, ablation)
+        metrics[ablation] = score_file(references, responses, no_dstc=True)
+        metrics[ablation]["answer_accuracy"] = answer_accuracy(references, responses)
     return {"metrics": metrics}
 
 

@@ -10,12 +10,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-
-from dialogpt.cli import UserError
-
 MMI_STAGES = ("prepro_reverse", "train_reverse", "generate_mmi", "evaluate_mmi")
 MMI_SAMPLING = {"decoding": "sample", "top_k": 20, "num_candidates": 8, "max_length": 30,
                 "seed": 42, "batch_size": 16}
@@ -53,16 +47,10 @@ def stage_generate_mmi(demo, results) -> dict:
 
 
 def stage_evaluate_mmi(demo, results) -> dict:
-    from dialogpt.evaluation.batch_eval import main as eval_main
+    from dialogpt.demo.tool_calls import HELDOUT_SCORING, score_file
 
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        rc = eval_main(["--refs", str(demo.heldout_refs), "--hyp",
-                        results["generate_mmi"]["responses"], "--format", "plain", "--clean",
-                        "--n_refs", "1", "--vshuman", "-1", "--json"])
-    if rc:
-        raise UserError(f"batch_eval.py failed (exit {rc})")
-    return {"metrics": json.loads(printed.getvalue().strip().splitlines()[-1])}
+    return {"metrics": score_file(demo.heldout_refs, results["generate_mmi"]["responses"],
+                                  **HELDOUT_SCORING)}
 
 
 def mmi_stages() -> list[tuple[str, object]]:

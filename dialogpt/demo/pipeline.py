@@ -39,6 +39,10 @@ from dialogpt.demo.training import train_model
 logger = logging.getLogger("dialogpt.demo")
 
 STAGES = ("dumps", "extract", "prepro", "train", "generate", "evaluate", "report")
+OUTPUT_DIRS = {"dialog": "models/demo", "grounded": "models/demo-grounded",
+               "finetune": "models/demo-finetune"}
+DATA_DIRS = {"grounded": "data/grounded", "finetune": "data/finetune"}
+"""Default ``--output_dir`` and ``--data_dir`` per task (the dialog demo's data: by ``--data``)."""
 
 
 def build_parser():
@@ -64,13 +68,10 @@ class Demo:
     data: Path = field(init=False)
 
     def __post_init__(self):
-        task, config = self.config.task, self.config
-        self.out = Path(config.output_dir or {"grounded": "models/demo-grounded",
-                                              "finetune": "models/demo-finetune"}.get(
-                                                  task, "models/demo"))
-        default_data = {"grounded": "data/grounded", "finetune": "data/finetune"}.get(
-            task, "data/dummy" if config.data == "dummy" else "data")
-        self.data = Path(config.data_dir or default_data)
+        config = self.config
+        self.out = Path(config.output_dir or OUTPUT_DIRS[config.task])
+        dialog_data = "data/dummy" if config.data == "dummy" else "data"
+        self.data = Path(config.data_dir or DATA_DIRS.get(config.task, dialog_data))
 
     @property
     def args(self) -> DemoConfig:
@@ -222,19 +223,9 @@ def stage_generate(demo: Demo, results) -> dict:
 
 
 def stage_evaluate(demo: Demo, results) -> dict:
-    import contextlib
-    import io
+    from dialogpt.demo.tool_calls import HELDOUT_SCORING, score_file
 
-    from dialogpt.evaluation.batch_eval import main as eval_main
-
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        rc = eval_main(["--refs", str(demo.heldout_refs), "--hyp", str(demo.responses),
-                        "--format", "plain", "--clean", "--n_refs", "1", "--vshuman", "-1",
-                        "--json"])
-    if rc:
-        raise UserError(f"batch_eval.py failed (exit {rc})")
-    return {"metrics": json.loads(printed.getvalue().strip().splitlines()[-1])}
+    return {"metrics": score_file(demo.heldout_refs, demo.responses, **HELDOUT_SCORING)}
 
 
 def stage_report(demo: Demo, results) -> dict:

@@ -1,5 +1,6 @@
 """The demo's calls into the library, with configs instead of command lines: prepro's build
-(``PreproConfig``), batch decoding (``DecoderSpec`` and ``DecodingOptions``) and scoring.
+(``PreproConfig``), batch decoding (``DecoderSpec`` and ``DecodingOptions``) and scoring
+(``EvalConfig``).
 Training is ``dialogpt.demo.training``. Each does what the tool's command would, in-process."""
 
 from __future__ import annotations
@@ -8,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from dialogpt.cli import UserError
+
+HELDOUT_SCORING = {"format": "plain", "clean": True, "n_refs": 1, "vshuman": -1}
+"""How the dialog demo (and ``--mmi``) scores held-out responses: ``score_file`` fields for one
+plain reference per line, cleaned like the official scorer."""
 
 
 def build_db(**fields: Any) -> Path:
@@ -37,3 +42,12 @@ def decode_file(model: str, input_path: Path | str, output_path: Path | str, *,
     spec = DecoderSpec(model=model, tokenizer=tokenizer, mmi_model=mmi_model)
     generate_file(spec, DecodingOptions(**options), str(input_path), str(output_path),
                   batch_size=batch_size)
+
+
+def score_file(refs: Path | str, hyp: Path | str, **fields: Any) -> dict:
+    """``batch_eval.py --refs REFS --hyp HYP --json``'s metrics (``fields``: other ``EvalConfig``
+    fields, e.g. ``format="plain", clean=True``); prints nothing."""
+    from dialogpt.evaluation.batch_eval import evaluate
+    from dialogpt.evaluation.eval_config import EvalConfig
+
+    return evaluate(EvalConfig(refs=str(refs), hyp=str(hyp), **fields))
