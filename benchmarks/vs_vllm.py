@@ -13,7 +13,10 @@ EOS), which both servers decode as given; GODEL prompts are the same turns as te
 server took no token ids). Each contestant runs alone, started for its round and stopped after
 it; rounds alternate (ours, theirs, ours, theirs...). Figures per contestant and client count:
 generated tokens/s, p50/p95 latency, the best of the rounds; the replies are compared prompt by
-prompt. The JSON line carries the load average before and after, and ours/theirs ratios.
+prompt. Each level also states the server's CPU seconds per generated token (every process of
+its process group, from ``/proc``: steadier than wall time on a shared box). The JSON line
+carries the load average before and after, and ours/theirs ratios. ``--only ours`` (or
+``theirs``) runs one contestant alone, e.g. to profile the server's own work.
 
 Contestants:
 - ``--kind dialogpt``: vLLM's CPU build in its own venv under ``--work`` (made by this script:
@@ -33,6 +36,7 @@ import asyncio
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -180,6 +184,20 @@ def start(command: list[str], cwd: Path, port: int, env: dict, log: Path,
     raise RuntimeError(f"not up after {timeout} s: {log}")
 
 
+def cpu_seconds(group: int) -> float:
+    """User + system CPU seconds of the live processes of process group ``group``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp; utime and stime follow at 11, 12
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def stop(process) -> None:
     try:
         os.killpg(process.pid, signal.SIGTERM)
@@ -191,8 +209,9 @@ def stop(process) -> None:
 
 # -- load --------------------------------------------------------------------------------------------
 
-async def load(url: str, prompts: list, clients: int, max_tokens: int) -> dict:
-    """``clients`` clients send ``prompts`` back to back; figures and the replies in order."""
+async def load(url: str, prompts: list, clients: int, max_tokens: int, group: int) -> dict:
+    """``clients`` clients send ``prompts`` back to back; figures and the replies in order
+    (``group``: the server's process group, for its CPU seconds)."""
     import httpx
 
     latencies: list[float] = []
@@ -216,12 +235,13 @@ async def load(url: str, prompts: list, clients: int, max_tokens: int) -> dict:
 
     limits = httpx.Limits(max_connections=clients + 4)
     async with httpx.AsyncClient(timeout=1800, limits=limits) as http:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), cpu_seconds(group)
         await asyncio.gather(*(client(http) for _ in range(clients)))
-        elapsed = time.perf_counter() - began
+        elapsed, cpu = time.perf_counter() - began, cpu_seconds(group) - cpu
     latencies.sort()
     return {"requests": len(latencies), "seconds": round(elapsed, 2),
             "tokens_per_s": round(tokens / elapsed, 1),
+            "server_cpu_ms_per_token": round(1e3 * cpu / max(tokens, 1), 2),
             "p50_s": round(statistics.median(latencies), 3),
             "p95_s": round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 3),
             "replies": replies}
@@ -242,8 +262,8 @@ def run_round(name: str, command: list[str], cwd: Path, env: dict, port: int, wo
               levels: dict, args) -> tuple[dict, float]:
     process, url, startup = start(command, cwd, port, env, work / f"{name}.log")
     try:
-        asyncio.run(load(url, levels[1][:2], 1, args.max_tokens))  # warm-up
-        return {clients: asyncio.run(load(url, prompts, clients, args.max_tokens))
+        asyncio.run(load(url, levels[1][:2], 1, args.max_tokens, process.pid))  # warm-up
+        return {clients: asyncio.run(load(url, prompts, clients, args.max_tokens, process.pid))
                 for clients, prompts in levels.items()}, startup
     finally:
         stop(process)
@@ -256,6 +276,12 @@ def summary(results: dict, ours: str, theirs: str, clients: list[int]) -> dict:
 
     out = {}
     for c in clients:
+        if not results[ours][c] or not results[theirs][c]:  # --only: one side's figures
+            name = ours if results[ours][c] else theirs
+            out[str(c)] = {name: {k: v for k, v in best(name, c).items() if k != "replies"},
+                           f"{name}_tokens_per_s_rounds": [r["tokens_per_s"]
+                                                           for r in results[name][c]]}
+            continue
         a, b = best(ours, c), best(theirs, c)
         same = sum(x == y for x, y in zip(a["replies"], b["replies"]))
         out[str(c)] = {ours: {k: v for k, v in a.items() if k != "replies"},
@@ -282,6 +308,10 @@ def main(argv=None) -> int:
     parser.add_argument("--max_tokens", type=int, default=32, help="tokens of every reply")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
     parser.add_argument("--seed", type=int, default=0, help="prompt generator seed")
+    parser.add_argument("--serve_args", default="",
+                        help="extra flags for our serve.py (e.g. \"--threads 2\")")
+    parser.add_argument("--only", choices=("ours", "theirs"), default=None,
+                        help="run one contestant alone (no comparison)")
     parser.add_argument("--baseline", default=None,
                         help="--kind godel: the commit of the old server (default: the parent "
                              "of the decoding engine's first commit)")
@@ -297,18 +327,22 @@ def main(argv=None) -> int:
     levels.setdefault(1, prompts[:8])
     env = {"GRADIO_ANALYTICS_ENABLED": "False"}
     port = free_port()
-    ours = ("ours", serve_command(ROOT, model, port, args.max_tokens), ROOT, env)
+    ours = ("ours", serve_command(ROOT, model, port, args.max_tokens)
+            + shlex.split(args.serve_args), ROOT, env)
     if args.kind == "godel":
         tree = baseline_tree(args.work, args.baseline)
         theirs = ("before", serve_command(tree, model, port, args.max_tokens), tree, env)
-    else:
+    elif args.only != "ours":
         theirs = ("vllm", vllm_command(vllm_python(args.work), model, port), args.work,
                   {**env, "VLLM_CPU_KVCACHE_SPACE": "4"})
+    else:
+        theirs = ("vllm", None, args.work, env)
+    contestants = {"ours": [ours], "theirs": [theirs], None: [ours, theirs]}[args.only]
     results: dict = {ours[0]: {c: [] for c in levels}, theirs[0]: {c: [] for c in levels}}
     startups: dict = {ours[0]: [], theirs[0]: []}
     load_before = os.getloadavg()
     for _ in range(args.rounds):
-        for name, command, cwd, env_vars in (ours, theirs):
+        for name, command, cwd, env_vars in contestants:
             figures, startup = run_round(name, command, cwd, env_vars, port, args.work, levels,
                                          args)
             startups[name].append(round(startup, 1))

@@ -25,10 +25,10 @@ PREFILL_TOKENS = 256
 """Prompt tokens per step (measured on a 2-core EPYC: chunks of about 256 tokens keep the
 projections efficient while the decoding rows keep their pace)."""
 ENCODE_TOKENS = 2048
-"""Seq2seq: source tokens encoded per step (padded). A source cannot be encoded in chunks, and
-every step with newcomers also runs the decoder over the running rows: encoding 64 GODEL
-sources of ~215 tokens one per step made 95 decoder steps of 32 tokens' work (profile), so
-newcomers are encoded in batches this large."""
+"""Seq2seq: source tokens encoded per step (packed, no padding). A source cannot be encoded in
+chunks, and every step with newcomers also runs the decoder over the running rows: encoding 64
+GODEL sources of ~215 tokens one per step made 95 decoder steps of 32 tokens' work (profile),
+so newcomers are encoded in batches this large."""
 CACHE_TOKENS = 16384
 """Rows x allocated positions of the key/value cache (1.2 GB for GPT-2 117M)."""
 
@@ -387,9 +387,10 @@ class Engine:
         """Encode newcomers' sources (within ``encode_tokens``) and start them decoding."""
         budget, batch = self.encode_tokens, []
         for row in self.prefilling:
-            if batch and len(row.prompt) * (len(batch) + 1) > budget:
+            if batch and len(row.prompt) > budget:
                 break
             batch.append(row)
+            budget -= len(row.prompt)
         if not batch:
             return
         self.runner.encode([row.prompt for row in batch], [row.slot for row in batch])
