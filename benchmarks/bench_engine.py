@@ -52,16 +52,30 @@ def matmul_rate(rows: int, seconds: float = 1.0) -> float:
 def floor_per_token(model, rows: int, prompt_len: float, new: int) -> float:
     """Seconds a token at least: the products' FLOPs over the measured rate."""
     config = model.config
-    if config.is_encoder_decoder:  # the decoder's products (and the head) only
-        params = sum(p.numel() for name, p in model.named_parameters()
-                     if p.dim() == 2 and not name.startswith(("encoder.", "shared."))
-                     and "relative_attention_bias" not in name)
-        return 2 * params / (matmul_rate(rows) * 1e9)
+    if config.is_encoder_decoder:
+        return seq2seq_flops(model, prompt_len, new) / (matmul_rate(rows) * 1e9)
     params = sum(p.numel() for name, p in model.named_parameters()
                  if p.dim() == 2 and "wpe" not in name)
     attention = 4 * config.n_layer * config.n_embd * (prompt_len + new / 2)
     prefill = 2 * params * prompt_len / new  # the prompt's tokens, spread over the new ones
     return (2 * params + attention + prefill) / (matmul_rate(rows) * 1e9)
+
+
+def seq2seq_flops(model, source_len: float, new: int) -> float:
+    """A T5's products a generated token: the decoder's (q/o of cross-attention included) and
+    the output layer; per source token the encoder and the cross-attention keys/values, spread
+    over the ``new`` tokens."""
+    per_token = model.get_output_embeddings().weight.numel()
+    per_source = 0
+    for name, p in model.named_parameters():
+        if p.dim() != 2 or "relative_attention_bias" in name or name.startswith("shared."):
+            continue
+        if name.startswith("encoder.") or ".EncDecAttention.k." in name \
+                or ".EncDecAttention.v." in name:
+            per_source += p.numel()
+        elif name.startswith("decoder."):
+            per_token += p.numel()
+    return 2 * per_token + 2 * per_source * source_len / new
 
 
 def engine_run(model, tokenizer, prompts, new: int):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from dialogpt.decoding.engine.causal import head_logits
+from dialogpt.decoding.engine.causal import OutputLayer
 
 
 class Seq2SeqRunner:
@@ -43,6 +43,7 @@ class Seq2SeqRunner:
         self.output_scale = (config.d_model ** -0.5
                              if getattr(config, "scale_decoder_outputs",
                                         config.tie_word_embeddings) else None)
+        self.output = OutputLayer(model)
         weight = self.decoder.embed_tokens.weight
         self.device = weight.device
         layers = len(self.decoder.block)
@@ -52,7 +53,7 @@ class Seq2SeqRunner:
     def logits(self, hidden):
         if self.output_scale is not None:
             hidden = hidden * self.output_scale
-        return head_logits(self.model.get_output_embeddings(), hidden)
+        return self.output(hidden)
 
     def encode(self, sources: Sequence[Sequence[int]], slots: Sequence[int]) -> None:
         """Encode ``sources`` together and store each one's cross-attention keys/values in its
