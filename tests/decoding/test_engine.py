@@ -190,3 +190,24 @@ def test_an_interrupted_run_leaves_the_engine_clean(tiny_model):
     assert not engine.has_work()
     (again,) = engine.run([Request([1, 2, 3], greedy(5))])
     assert again.token_ids == hf_greedy(tiny_model, [1, 2, 3], 5)
+
+
+def test_output_layer_few_rows_equal_the_head_and_follow_weight_changes(tiny_model):
+    """One or two rows multiply by a transposed copy of the head's weight (MKL's faster
+    matrix-vector layout on CPU); more rows take the sliced product. Both equal ``lm_head``; the
+    copy is remade when the weight changes in place."""
+    import copy
+
+    from dialogpt.decoding.engine.causal import FEW_ROWS, OutputLayer
+
+    model = copy.deepcopy(tiny_model)
+    output = OutputLayer(model)
+    hidden = torch.randn(FEW_ROWS + 3, model.config.n_embd,
+                         generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for rows in (1, FEW_ROWS, FEW_ROWS + 3):
+            expected = model.lm_head(hidden[:rows])
+            torch.testing.assert_close(output(hidden[:rows]), expected, rtol=1e-5, atol=1e-5)
+        model.lm_head.weight.mul_(-2.0)
+        torch.testing.assert_close(output(hidden[:1]), model.lm_head(hidden[:1]),
+                                   rtol=1e-5, atol=1e-5)
