@@ -30,17 +30,21 @@ Config = TypeVar("Config")
 def flag(default: Any = dataclasses.MISSING, help: str = "", group: str | None = None, *,
          kind: Callable = str, choices: Sequence[str] | None = None, metavar: str | None = None,
          aliases: tuple[str, ...] = (), nargs: str | None = None, one_of: str | None = None,
+         positional: bool = False,
          default_factory: Callable[[], Any] | Any = dataclasses.MISSING) -> Any:
     """A config field that is also the flag ``--NAME``.
 
     ``group``: its section of ``--help`` (``None``: the main options). ``kind``: the argparse
     ``type`` (``bool``: a ``true|false`` flag that also works bare, ``dialogpt.cli.add_bool_flag``).
     ``nargs`` "+": a list of values. ``one_of``: fields sharing this name form a required
-    mutually exclusive group (exactly one of them is given). ``default_factory``: a default
-    computed when the parser is built (e.g. from the machine or the environment). No default
-    and no ``default_factory``: a required flag (and a required field)."""
+    mutually exclusive group (exactly one of them is given). ``positional``: the argument
+    ``NAME`` instead of a flag (required unless ``nargs`` lets it be absent). ``default_factory``:
+    a default computed when the parser is built (e.g. from the machine or the environment, or a
+    list). No default and no ``default_factory``: a required flag (and a required field; declare
+    the dataclass ``kw_only=True`` when such a field follows ones with defaults)."""
     metadata = {"help": help, "group": group, "kind": kind, "choices": choices,
-                "metavar": metavar, "aliases": aliases, "nargs": nargs, "one_of": one_of}
+                "metavar": metavar, "aliases": aliases, "nargs": nargs, "one_of": one_of,
+                "positional": positional}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -74,11 +78,15 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> argparse.A
         for key in ("choices", "metavar", "nargs"):
             if meta[key]:
                 extra[key] = meta[key]
-        if field.default is dataclasses.MISSING and \
-                field.default_factory is dataclasses.MISSING:
-            extra["required"] = True
-        else:
+        required = field.default is dataclasses.MISSING and \
+            field.default_factory is dataclasses.MISSING
+        if not required:
             extra["default"] = _default(field)
+        if meta.get("positional"):
+            group.add_argument(field.name, help=meta["help"], **extra)
+            continue
+        if required:
+            extra["required"] = True
         group.add_argument(f"--{field.name}", *meta["aliases"], dest=field.name,
                            help=meta["help"], **extra)
     return parser
@@ -119,11 +127,16 @@ def parse_config(config_class: type[Config], parser: argparse.ArgumentParser,
 
     ``defaults_flag``: the field naming a JSON file of defaults (:func:`file_defaults`), read
     before the command line is parsed for good. Its values do not pass through the flags'
-    types, so ``validate()`` checks them."""
+    types, so ``validate()`` checks them. A config without checks needs no ``validate()``."""
     if defaults_flag:
         path = getattr(parser.parse_known_args(argv)[0], defaults_flag)
         if path:
             parser.set_defaults(**file_defaults(config_class, path, defaults_flag))
-    config = config_class(**vars(parser.parse_args(argv)))
-    config.validate()
+    return validated(config_class(**vars(parser.parse_args(argv))))
+
+
+def validated(config: Config) -> Config:
+    """``config`` after its ``validate()``, where it has one."""
+    if hasattr(config, "validate"):
+        config.validate()
     return config

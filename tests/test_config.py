@@ -73,3 +73,22 @@ def test_a_json_file_of_defaults_that_the_command_line_overrides(tmp_path):
     with pytest.raises(UserError, match="--size must be >= 1, got 0"):
         parse_config(FileConfig, build_parser(FileConfig, "tool.py", ""),
                      ["--source", "x", "--config", str(path)], defaults_flag="config")
+
+
+@dataclass(kw_only=True)
+class PositionalConfig:
+    month: str = flag(help="which month", positional=True, choices=("2011-01", "2011-02"))
+    reports: list[str] = flag(help="report files", positional=True, nargs="*",
+                              default_factory=list)
+    out: str = flag(help="where to write")  # required after a positional with a default
+
+
+def test_positional_fields_in_field_order_and_no_validate_needed():
+    parser = build_parser(PositionalConfig, "tool.py", "A tool.")
+    config = parse_config(PositionalConfig, parser, ["2011-02", "a", "b", "--out", "o"])
+    assert config == PositionalConfig(month="2011-02", reports=["a", "b"], out="o")
+    assert parse_config(PositionalConfig, parser, ["2011-01", "--out", "o"]).reports == []
+    for argv in (["--out", "o"], ["2011-03", "--out", "o"], ["2011-01"]):
+        with pytest.raises(SystemExit):
+            parse_config(PositionalConfig, parser, argv)
+    assert "usage: tool.py [-h] --out OUT {2011-01,2011-02} [reports ...]" in parser.format_help()

@@ -25,110 +25,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import dataclass, fields
-from pathlib import Path
 
-from dialogpt.cli import (UserError, add_bool_flag, check_paths, make_parser, run_main, seed_type,
-                          setup_logging)
-from dialogpt.data.tasks import TASKS, task_module
-from dialogpt.data.tasks.chat import CHAT_FORMATS
-from dialogpt.data.tasks.output import OUTPUT_FORMATS
-from dialogpt.data.tasks.sampling import GODEL_FRACTION, TRAIN_MODES
+from dialogpt.cli import UserError, check_paths, run_main, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import parse_config
+from dialogpt.data.tasks import task_module
+from dialogpt.data.tasks.convert_config import ConvertConfig
+from dialogpt.data.tasks.sampling import GODEL_FRACTION
 
 logger = logging.getLogger(__name__)
-CHAT_ONLY = ("chat_format", "context_field", "knowledge_field", "response_field",
-             "instruction_field")
-
-
-@dataclass(frozen=True)
-class ConvertConfig:
-    """Everything one conversion needs (each field is the flag of the same name)."""
-
-    task: str
-    input: Path
-    output: Path
-    train: str = "all"
-    fraction: float | None = None
-    shots: int | None = None
-    seed: int = 0
-    instruction: str = ""
-    to: str = "jsonl"
-    force: bool = False
-    chat_format: str = "auto"
-    context_field: str = "Context"
-    knowledge_field: str = "Knowledge"
-    response_field: str = "Response"
-    instruction_field: str = "Instruction"
-
-    def __post_init__(self) -> None:
-        problems = []
-        if (self.train == "fraction") != (self.fraction is not None):
-            problems.append("--fraction goes with --train fraction (and it needs one)")
-        elif self.fraction is not None and not 0 < self.fraction <= 1:
-            problems.append(f"--fraction must be in (0, 1], got {self.fraction} (GODEL: 0.006)")
-        if (self.train == "shots") != (self.shots is not None):
-            problems.append("--shots goes with --train shots (and it needs one)")
-        elif self.shots is not None and self.shots < 1:
-            problems.append(f"--shots must be >= 1, got {self.shots}")
-        if self.task == "chat" and self.train == "godel":
-            problems.append("--train godel is a GODEL dataset's own sampling; chat data has none "
-                            "(use all, fraction or shots)")
-        defaults = ConvertConfig.__dataclass_fields__
-        changed = [f"--{name}" for name in CHAT_ONLY if getattr(self, name) !=
-                   defaults[name].default]
-        if self.task != "chat" and changed:
-            problems.append(f"{', '.join(changed)} only apply to the chat task")
-        if problems:
-            raise UserError("; ".join(problems))
-
-    @classmethod
-    def from_args(cls, args) -> ConvertConfig:
-        values = {f.name: getattr(args, f.name) for f in fields(cls)}
-        return cls(**{**values, "input": Path(args.input), "output": Path(args.output)})
-
-    @property
-    def fields(self) -> dict[str, str]:
-        return {"context": self.context_field, "knowledge": self.knowledge_field,
-                "response": self.response_field, "instruction": self.instruction_field}
 
 
 def build_parser():
-    d = ConvertConfig("wow", Path("."), Path("."))
-    parser = make_parser("convert_task.py", __doc__)
-    parser.add_argument("task", choices=TASKS, help="the dataset (see above)")
-    parser.add_argument("--input", required=True, help="the dataset's folder (chat: a file or a "
-                        "folder of train/valid/test files)")
-    parser.add_argument("--output", required=True, help="folder to write (made whole at the end)")
-    parser.add_argument("--train", choices=TRAIN_MODES, default=d.train,
-                        help="train examples to keep: all; godel = what GODEL's converter keeps "
-                        "(WoW: its fixed 50 topics; DSTC9: its 2.5%% seeded 2022; others: "
-                        f"--fraction {GODEL_FRACTION} with --seed); fraction = each example with "
-                        "probability --fraction; shots = --shots whole dialogs (spread over "
-                        "topics where the data has them)")
-    parser.add_argument("--fraction", type=float, default=None,
-                        help="with --train fraction: the share of train examples kept (no default)")
-    parser.add_argument("--shots", type=int, default=None,
-                        help="with --train shots: how many train dialogs (no default)")
-    parser.add_argument("--seed", type=seed_type(), default=d.seed,
-                        help="seed of --train fraction/shots/godel draws (recorded in convert.json)")
-    parser.add_argument("--instruction", default=d.instruction,
-                        help="Instruction written into records that have none (default: none)")
-    parser.add_argument("--to", choices=OUTPUT_FORMATS, default=d.to,
-                        help="jsonl = GODEL records; tsv = DialoGPT's TSV for the causal model "
-                        "('0.0 turn EOS 0.0 turn<TAB>1.0 response'; knowledge not kept)")
-    add_bool_flag(parser, "--force", d.force, "replace --output if it exists")
-    chat = parser.add_argument_group("chat task")
-    chat.add_argument("--chat_format", choices=CHAT_FORMATS, default=d.chat_format,
-                      help="auto: OpenAI if records have 'messages', ShareGPT if 'conversations', "
-                      "else named columns (always for CSV/Parquet)")
-    chat.add_argument("--context_field", default=d.context_field,
-                      help="column of the context (a string of turns joined by ' EOS ' or a list)")
-    chat.add_argument("--knowledge_field", default=d.knowledge_field,
-                      help="column of the knowledge (optional)")
-    chat.add_argument("--response_field", default=d.response_field, help="column of the response")
-    chat.add_argument("--instruction_field", default=d.instruction_field,
-                      help="column of a per-row instruction (optional)")
-    return parser
+    return build_config_parser(ConvertConfig, "convert_task.py", __doc__)
 
 
 def plan_splits(config: ConvertConfig, module) -> list[tuple]:
@@ -251,9 +160,8 @@ def format_summary(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    config = parse_config(ConvertConfig, build_parser(), argv)
     setup_logging()
-    config = ConvertConfig.from_args(args)
     inputs = {"--input": config.input}
     check_paths(**({"input_files": inputs} if config.task == "chat" and config.input.is_file()
                    else {"input_dirs": inputs}), output_dirs={"--output": config.output})
