@@ -83,6 +83,8 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type) -> argparse.A
         if not required:
             extra["default"] = _default(field)
         if meta.get("positional"):
+            if extra.get("default", 0) is None:  # argparse's own: no "(default: None)" in --help
+                del extra["default"]
             group.add_argument(field.name, help=meta["help"], **extra)
             continue
         if required:

@@ -30,16 +30,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dialogpt.cli import (HelpFormatter, UserError, add_bool_flag, check_paths, run_main,
-                          setup_logging)
+from dialogpt.cli import UserError, check_paths, run_main, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import parse_config
+from dialogpt.extraction.cluster_config import ClusterConfig
 from dialogpt.extraction.instances import ConvOptions
 from dialogpt.fileio import atomic_write
 from dialogpt.ray_support import connect, import_ray, rows_by_node, task_error
 
 logger = logging.getLogger(__name__)
-
-SIDES = ("train", "test", "refs")
-
 
 @dataclasses.dataclass(frozen=True)
 class MonthJob:
@@ -223,89 +222,43 @@ def placement_lines(placements: list[dict]) -> list[str]:
             for node, rows in rows_by_node(placements).items()]
 
 
-def jobs_for(side: str, months: list[str], args) -> list[MonthJob]:
-    """The month jobs of ``side`` with the Makefile's per-side settings."""
+def jobs_for(config: ClusterConfig) -> list[MonthJob]:
+    """The month jobs of ``config.side`` with the Makefile's per-side settings."""
+    side, months = config.side, config.month_list
     options = dataclasses.asdict(ConvOptions(
-        min_depth=args.min_depth, max_depth=args.max_depth, min_score=args.min_score,
-        use_title=args.use_title, leaves_only=args.leaves_only if side == "train" else False))
+        min_depth=config.min_depth, max_depth=config.max_depth, min_score=config.min_score,
+        use_title=config.use_title, leaves_only=config.leaves_only if side == "train" else False))
     if side == "train":
-        return [MonthJob("train", month, args.dumps, args.work,
-                         keep_keys=str(Path(args.keys) / f"{month}.gz"),
-                         discard_keys=str(Path(args.keys) / f"{month}-o.gz"),
-                         ignore_keys=args.ignore_keys, bl_words=args.bl_words,
-                         bl_subreddits=args.bl_subreddits, options=options,
-                         conv_workers=args.conv_workers) for month in months]
-    return [MonthJob("test", month, args.dumps, args.work, keep_keys=args.keys_test,
-                     ignore_keys=args.test_ignore_keys, options=options,
-                     conv_workers=args.conv_workers) for month in months]
+        return [MonthJob("train", month, config.dumps, config.work,
+                         keep_keys=str(Path(config.keys) / f"{month}.gz"),
+                         discard_keys=str(Path(config.keys) / f"{month}-o.gz"),
+                         ignore_keys=config.ignore_keys, bl_words=config.bl_words,
+                         bl_subreddits=config.bl_subreddits, options=options,
+                         conv_workers=config.conv_workers) for month in months]
+    return [MonthJob("test", month, config.dumps, config.work, keep_keys=config.keys_test,
+                     ignore_keys=config.test_ignore_keys, options=options,
+                     conv_workers=config.conv_workers) for month in months]
 
 
 def build_parser():
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m dialogpt.extraction.cluster",
-                                     description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("side", choices=SIDES, help="train: data/train.tsv and valid.tsv; test: "
-                        "data/test.tsv; refs: data/test.refs.txt (the Makefile's targets)")
-    parser.add_argument("--months", required=True,
-                        help="space-separated YYYY-MM months (TRAIN_MONTHS or TEST_MONTHS)")
-    paths = parser.add_argument_group("folders (every node must see them)")
-    paths.add_argument("--dumps", default="dumps", help="monthly dumps (S)")
-    paths.add_argument("--keys", default="keys", help="released key files (K)")
-    paths.add_argument("--work", default="work", help="work files (T)")
-    paths.add_argument("--data", default="../data", help="final TSVs (DATA)")
-    paths.add_argument("--keys_test", help="test-side key file (KEYS_TEST)")
-    paths.add_argument("--multiref_ids", help="test-multi-refs-ids.txt, for refs (MULTIREF_IDS)")
-    rules = parser.add_argument_group("keys, lists and rules (as in configs/Makefile.local)")
-    add_bool_flag(rules, "--ignore_keys", False, "train side reads no key file (HASH_FLAG)")
-    add_bool_flag(rules, "--test_ignore_keys", False, "test side reads no key file "
-                  "(TEST_HASH_FLAG)")
-    rules.add_argument("--bl_words", help="words blocklist (WORDS_BLOCKLIST)")
-    rules.add_argument("--bl_subreddits", help="subreddit blocklist (SUBREDDITS_BLOCKLIST)")
-    defaults = ConvOptions()
-    rules.add_argument("--min_depth", type=int, default=defaults.min_depth, help="MIN_DEPTH")
-    rules.add_argument("--max_depth", type=int, default=defaults.max_depth, help="MAX_DEPTH")
-    rules.add_argument("--min_score", type=int, default=defaults.min_score, help="MIN_SCORE")
-    add_bool_flag(rules, "--use_title", defaults.use_title, "submission title as first turn "
-                  "(TITLE)")
-    add_bool_flag(rules, "--leaves_only", defaults.leaves_only, "train side: only leaves are "
-                  "targets (LEAVES_ONLY)")
-    rules.add_argument("--conv_workers", type=int, default=1, help="processes per month "
-                       "(CONV_WORKERS)")
-    rules.add_argument("--valid_fraction", type=float, default=0.0,
-                       help="share of training threads moved to valid.tsv (VALID_FRACTION)")
-    ray_group = parser.add_argument_group("Ray")
-    ray_group.add_argument("--ray_address", default=os.environ.get("RAY_ADDRESS"),
-                           help="cluster to join (HOST:PORT or 'auto'; default: $RAY_ADDRESS, "
-                                "else a local Ray instance is started)")
-    ray_group.add_argument("--max_retries", type=int, default=3,
-                           help="retries of a month whose worker or node died")
-    add_bool_flag(parser, "--verbose", False, "debug logging")
-    return parser
+    return build_config_parser(ClusterConfig, "python -m dialogpt.extraction.cluster", __doc__)
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    months = args.months.split()
-    if not months:
-        raise UserError("--months is empty")
-    if not 0.0 <= args.valid_fraction < 1.0:
-        raise UserError("--valid_fraction must be in [0, 1)")
-    if args.side != "train" and not (args.keys_test or args.test_ignore_keys):
-        raise UserError("the test side needs --keys_test FILE or --test_ignore_keys")
-    check_paths(output_dirs={"--work": args.work})
-    jobs = jobs_for(args.side, months, args)
+    config = parse_config(ClusterConfig, build_parser(), argv)
+    setup_logging(config.verbose)
+    check_paths(output_dirs={"--work": config.work})
+    jobs, months = jobs_for(config), config.month_list
     start = time.perf_counter()
     ray = import_ray("EXECUTOR=ray")
-    owned = connect(ray, args.ray_address)
+    owned = connect(ray, config.ray_address)
     try:
-        placements, failures = run_months(jobs, args.max_retries)
+        placements, failures = run_months(jobs, config.max_retries)
         nodes = len(ray.nodes())
     finally:
         if owned:
             ray.shutdown()
-    work, side_dir = Path(args.work), "train" if args.side == "train" else "test"
+    work, side_dir = Path(config.work), "train" if config.side == "train" else "test"
     run = {"executor": "ray", "nodes_in_cluster": nodes, "months": months,
            "placements": placements, "failures": failures,
            "seconds": round(time.perf_counter() - start, 3)}
@@ -317,8 +270,8 @@ def main(argv=None) -> int:
         raise UserError(f"{len(failures)} of {len(months)} months failed; the others kept their "
                         "outputs and a re-run redoes only the failed ones:\n" + "\n".join(
                             f"  {month}: {reason}" for month, reason in sorted(failures.items())))
-    summary = finish_side(args.side, jobs, work, Path(args.data), args.valid_fraction,
-                          args.multiref_ids)
+    summary = finish_side(config.side, jobs, work, Path(config.data), config.valid_fraction,
+                          config.multiref_ids)
     print(f"total: {summary['comments_read']} comments read, {summary['instances']} instances in "
           f"{summary['months']} months ({run['seconds']:.1f} s on {nodes} nodes)")
     return 0

@@ -22,8 +22,10 @@ from itertools import repeat
 from pathlib import Path
 from typing import Iterator
 
-from dialogpt.cli import (HelpFormatter, UserError, add_bool_flag, check_paths, run_main,
-                          setup_logging)
+from dialogpt.cli import UserError, check_paths, run_main, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import parse_config
+from dialogpt.extraction.conv_config import ConvConfig
 from dialogpt.extraction.instances import ConvFilters, ConvOptions, ConvStats, Target, \
     ThreadBuilder
 from dialogpt.extraction.records import COMMENT_FIELDS, COMMENT_TAG, Comment, Submission, \
@@ -163,35 +165,7 @@ def _mean(total: int, count: int) -> float:
 
 
 def build_parser():
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m dialogpt.extraction.conv",
-                                     description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("month", help="YYYY-MM")
-    parser.add_argument("--extract_dir", required=True, help="the extract step's --out folder")
-    parser.add_argument("--out", required=True, help="folder for MONTH.tsv.gz and MONTH.report.json")
-    keys = parser.add_argument_group("keys and lists")
-    keys.add_argument("--keep_keys", help="key file: a target needs its keep line")
-    keys.add_argument("--discard_keys", help="sha224 digests of turns that get weight 0.0 "
-                      "(the original's --discard_tgt_keys)")
-    add_bool_flag(keys, "--ignore_keys", False, "read neither --keep_keys nor --discard_keys")
-    keys.add_argument("--bl_words", help="words blocklist file (one word or phrase a line)")
-    keys.add_argument("--bl_subreddits", help="subreddit blocklist file; when given, targets of "
-                      "submissions that are not found are dropped too (as in the original)")
-    rules = parser.add_argument_group("rules")
-    defaults = ConvOptions()
-    rules.add_argument("--min_depth", type=int, default=defaults.min_depth, help="fewest turns")
-    rules.add_argument("--max_depth", type=int, default=defaults.max_depth, help="most turns")
-    rules.add_argument("--min_score", type=int, default=defaults.min_score,
-                       help="lowest target score (null counts as 0)")
-    rules.add_argument("--max_len", type=int, default=defaults.max_len,
-                       help="a turn with more words ends the chain")
-    add_bool_flag(rules, "--use_title", defaults.use_title, "submission title as first turn")
-    add_bool_flag(rules, "--leaves_only", defaults.leaves_only,
-                  "only leaves are targets; turns get 1.0/0.0 weights")
-    add_bool_flag(rules, "--clean", defaults.clean, "apply the instance filters")
-    parser.add_argument("--workers", type=int, default=1, help="processes per month")
-    add_bool_flag(parser, "--verbose", False, "debug logging")
-    return parser
+    return build_config_parser(ConvConfig, "python -m dialogpt.extraction.conv", __doc__)
 
 
 def build_filters(keep_keys: str | None = None, discard_keys: str | None = None,
@@ -214,20 +188,16 @@ def build_filters(keep_keys: str | None = None, discard_keys: str | None = None,
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    if args.workers < 1:
-        raise UserError("--workers must be at least 1")
-    check_paths(output_dirs={"--out": args.out})
-    options = ConvOptions(min_depth=args.min_depth, max_depth=args.max_depth,
-                          min_score=args.min_score, max_len=args.max_len,
-                          use_title=args.use_title, leaves_only=args.leaves_only, clean=args.clean)
-    filters = build_filters(args.keep_keys, args.discard_keys, args.ignore_keys, args.bl_words,
-                            args.bl_subreddits)
-    report = convert_month(args.month, args.extract_dir, args.out, options, filters, args.workers)
+    config = parse_config(ConvConfig, build_parser(), argv)
+    setup_logging(config.verbose)
+    check_paths(output_dirs={"--out": config.out})
+    filters = build_filters(config.keep_keys, config.discard_keys, config.ignore_keys,
+                            config.bl_words, config.bl_subreddits)
+    report = convert_month(config.month, config.extract_dir, config.out, config.options(),
+                           filters, config.workers)
     conv = report["conv"]
-    logger.info("%s conv: %d instances from %d comments (%.1f s)", args.month, conv["instances"],
-                conv["comments"], conv["seconds"])
+    logger.info("%s conv: %d instances from %d comments (%.1f s)", config.month,
+                conv["instances"], conv["comments"], conv["seconds"])
     return 0
 
 

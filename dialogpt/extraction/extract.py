@@ -18,11 +18,13 @@ import json
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from dialogpt.cli import (HelpFormatter, UserError, add_bool_flag, check_paths, run_main,
-                          setup_logging)
+from dialogpt.cli import UserError, check_paths, run_main, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import flag, parse_config
 from dialogpt.extraction import records
 from dialogpt.extraction.damage import MalformedTracker
 from dialogpt.extraction.progress import tracked
@@ -158,36 +160,39 @@ def extract_month(month: str, dumps_dir: str | Path, out_dir: str | Path,
     return report
 
 
+@dataclass(kw_only=True)
+class ExtractConfig:
+    """One month's extract step: the dumps of ``month`` -> ``out/MONTH/``."""
+
+    month: str = flag(help="YYYY-MM of the dumps RS_YYYY-MM.* and RC_YYYY-MM.*", positional=True)
+    dumps: str = flag("dumps", "folder holding the monthly dumps (S)")
+    out: str = flag(help="folder that receives MONTH/ (T/SIDE/extract)")
+    keep_keys: str | None = flag(None, "key file (gzip, link_id TAB t1_id TAB dep|keep): keep "
+                                 "only comments with a dep line")
+    ignore_keys: bool = flag(False, "do not read --keep_keys at all (new data)", kind=bool)
+    split_size: int = flag(DEFAULT_SPLIT_SIZE, "kept submissions per sub-split (the original's; "
+                           "it sets output order)", kind=int)
+    verbose: bool = flag(False, "debug logging", kind=bool)
+
+
 def build_parser():
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m dialogpt.extraction.extract",
-                                     description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("month", help="YYYY-MM of the dumps RS_YYYY-MM.* and RC_YYYY-MM.*")
-    parser.add_argument("--dumps", default="dumps", help="folder holding the monthly dumps (S)")
-    parser.add_argument("--out", required=True, help="folder that receives MONTH/ (T/SIDE/extract)")
-    parser.add_argument("--keep_keys", help="key file (gzip, link_id TAB t1_id TAB dep|keep): keep "
-                        "only comments with a dep line")
-    add_bool_flag(parser, "--ignore_keys", False, "do not read --keep_keys at all (new data)")
-    parser.add_argument("--split_size", type=int, default=DEFAULT_SPLIT_SIZE,
-                        help="kept submissions per sub-split (the original's; it sets output order)")
-    add_bool_flag(parser, "--verbose", False, "debug logging")
-    return parser
+    return build_config_parser(ExtractConfig, "python -m dialogpt.extraction.extract", __doc__)
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    check_paths(input_dirs={"--dumps": args.dumps}, output_dirs={"--out": args.out},
-                input_files={"--keep_keys": None if args.ignore_keys else args.keep_keys})
+    config = parse_config(ExtractConfig, build_parser(), argv)
+    setup_logging(config.verbose)
+    keep_keys = None if config.ignore_keys else config.keep_keys
+    check_paths(input_dirs={"--dumps": config.dumps}, output_dirs={"--out": config.out},
+                input_files={"--keep_keys": keep_keys})
     from dialogpt.extraction.keys import load_pair_keys
-    dep_keys = None
-    if args.keep_keys and not args.ignore_keys:
-        dep_keys = load_pair_keys(args.keep_keys, "dep")
+    dep_keys = load_pair_keys(keep_keys, "dep") if keep_keys else None
     try:
-        report = extract_month(args.month, args.dumps, args.out, dep_keys, args.split_size)
+        report = extract_month(config.month, config.dumps, config.out, dep_keys,
+                               config.split_size)
     except (FileNotFoundError, DumpReadError) as exc:
         raise UserError(str(exc)) from exc
-    logger.info("%s extract: %d/%d submissions, %d/%d comments kept (%.1f s)", args.month,
+    logger.info("%s extract: %d/%d submissions, %d/%d comments kept (%.1f s)", config.month,
                 report["submissions"]["kept"], report["submissions"]["lines"],
                 report["comments"]["kept"], report["comments"]["lines"], report["seconds"])
     return 0

@@ -13,9 +13,11 @@ of times and check the sha256 when it is known (``dialogpt.download``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from dialogpt.cli import HelpFormatter, UserError, run_main, setup_logging
+from dialogpt.cli import HelpFormatter, UserError, make_parser, run_main, setup_logging
+from dialogpt.config import add_flags, flag, validated
 
 IDS_BASE_URL = "https://raw.githubusercontent.com/microsoft/DialoGPT/master/reddit_extractor/data"
 ID_FILE_SHA256 = {
@@ -45,51 +47,77 @@ def fetch_dumps(months: list[str], dest: Path, base_url: str, suffix: str = ".zs
     return paths
 
 
+_RETRIES = "further attempts after a failure"
+
+
+@dataclass(kw_only=True)
+class KeysConfig:
+    """``fetch keys``: the key archive of the original data set, unpacked into ``dest``."""
+
+    size: str = flag(help="which data set's keys", choices=["small", "full"], positional=True)
+    dest: Path = flag(Path("keys"), "key folder (K)", kind=Path)
+    months: list[str] = flag(help="months that need key files; when all are in --dest already, "
+                             "nothing is downloaded", nargs="*", default_factory=list)
+    url: list[str] | None = flag(None, "archive URLs tried in turn (default: the original "
+                                 "release's)", nargs="*")
+    archive_dir: Path | None = flag(None, "where keys-SIZE.tar is kept (default: the parent of "
+                                    "--dest)", kind=Path)
+    sha256: str | None = flag(None, "expected sha256 of the archive")
+    retries: int = flag(3, _RETRIES, kind=int)
+
+
+@dataclass(kw_only=True)
+class IdsConfig:
+    """``fetch ids``: a released id file, checked against its known sha256."""
+
+    name: str = flag(help="which file", choices=sorted(ID_FILE_SHA256), positional=True)
+    dest: Path = flag(help="where to write it", kind=Path)
+    base_url: str = flag(IDS_BASE_URL, "folder URL holding the id files")
+    retries: int = flag(3, _RETRIES, kind=int)
+
+
+@dataclass(kw_only=True)
+class DumpsConfig:
+    """``fetch dumps``: the monthly RS_/RC_ dumps of ``months`` from a mirror."""
+
+    months: list[str] = flag(help="YYYY-MM months", nargs="+", positional=True)
+    dest: Path = flag(Path("dumps"), "dumps folder (S)", kind=Path)
+    base_url: str = flag(help="mirror URL with submissions/ and comments/ folders")
+    suffix: str = flag(".zst", "file suffix on the mirror")
+    retries: int = flag(3, _RETRIES, kind=int)
+
+
+COMMANDS = {"keys": (KeysConfig, "the key archive keys-SIZE.tar, unpacked into --dest"),
+            "ids": (IdsConfig, "a released id file"),
+            "dumps": (DumpsConfig, "monthly RS_/RC_ dumps")}
+
+
 def build_parser():
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m dialogpt.extraction.fetch",
-                                     description=__doc__, formatter_class=HelpFormatter)
+    parser = make_parser("python -m dialogpt.extraction.fetch", __doc__)
     commands = parser.add_subparsers(dest="command", required=True, help="what to download")
-    keys = commands.add_parser("keys", help="the key archive keys-SIZE.tar, unpacked into --dest",
-                               formatter_class=HelpFormatter)
-    keys.add_argument("size", choices=["small", "full"], help="which data set's keys")
-    keys.add_argument("--dest", type=Path, default=Path("keys"), help="key folder (K)")
-    keys.add_argument("--months", nargs="*", default=[],
-                      help="months that need key files; when all are in --dest already, nothing "
-                           "is downloaded")
-    keys.add_argument("--url", nargs="*", default=None,
-                      help="archive URLs tried in turn (default: the original release's)")
-    keys.add_argument("--archive_dir", type=Path, default=None,
-                      help="where keys-SIZE.tar is kept (default: the parent of --dest)")
-    keys.add_argument("--sha256", default=None, help="expected sha256 of the archive")
-    keys.add_argument("--retries", type=int, default=3, help="further attempts after a failure")
-    ids = commands.add_parser("ids", help="a released id file", formatter_class=HelpFormatter)
-    ids.add_argument("name", choices=sorted(ID_FILE_SHA256), help="which file")
-    ids.add_argument("--dest", type=Path, required=True, help="where to write it")
-    ids.add_argument("--base_url", default=IDS_BASE_URL, help="folder URL holding the id files")
-    ids.add_argument("--retries", type=int, default=3, help="further attempts after a failure")
-    dumps = commands.add_parser("dumps", help="monthly RS_/RC_ dumps",
-                                formatter_class=HelpFormatter)
-    dumps.add_argument("months", nargs="+", help="YYYY-MM months")
-    dumps.add_argument("--dest", type=Path, default=Path("dumps"), help="dumps folder (S)")
-    dumps.add_argument("--base_url", required=True,
-                       help="mirror URL with submissions/ and comments/ folders")
-    dumps.add_argument("--suffix", default=".zst", help="file suffix on the mirror")
-    dumps.add_argument("--retries", type=int, default=3, help="further attempts after a failure")
+    for name, (config_class, help) in COMMANDS.items():
+        add_flags(commands.add_parser(name, help=help, formatter_class=HelpFormatter),
+                  config_class)
     return parser
 
 
+def parse_command(argv=None) -> KeysConfig | IdsConfig | DumpsConfig:
+    """The config of the command named first in ``argv``."""
+    values = vars(build_parser().parse_args(argv))
+    return validated(COMMANDS[values.pop("command")][0](**values))
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    config = parse_command(argv)
     setup_logging()
-    if args.command == "keys":
+    if isinstance(config, KeysConfig):
         from dialogpt.extraction.key_archives import fetch_keys
-        fetch_keys(args.size, args.dest, args.months, args.url or None, args.archive_dir,
-                   args.sha256 or None, args.retries)
-    elif args.command == "ids":
-        fetch_id_file(args.name, args.dest, args.base_url, args.retries)
+        fetch_keys(config.size, config.dest, config.months, config.url or None,
+                   config.archive_dir, config.sha256 or None, config.retries)
+    elif isinstance(config, IdsConfig):
+        fetch_id_file(config.name, config.dest, config.base_url, config.retries)
     else:
-        fetch_dumps(args.months, args.dest, args.base_url, args.suffix, args.retries)
+        fetch_dumps(config.months, config.dest, config.base_url, config.suffix, config.retries)
     return 0
 
 

@@ -17,10 +17,13 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from dialogpt.cli import HelpFormatter, UserError, check_paths, run_main
+from dialogpt.cli import UserError, check_paths, run_main
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import flag, parse_config
 from dialogpt.fileio import atomic_write
 
 
@@ -80,29 +83,36 @@ def merge(inputs: list[Path], train: Path | None, valid: Path | None = None,
     return counts
 
 
+@dataclass
+class MergeConfig:
+    """The months' files ``inputs`` -> train/valid TSVs and/or one file with ids."""
+
+    inputs: list[Path] | None = flag(None, "monthly MONTH.tsv.gz files, in order", kind=Path,
+                                     nargs="*", positional=True)
+    train: Path | None = flag(None, "output src<TAB>tgt lines not in the valid split", kind=Path)
+    valid: Path | None = flag(None, "output src<TAB>tgt lines of the valid split", kind=Path)
+    valid_fraction: float = flag(0.0, "share of threads (by submission id hash) in --valid",
+                                 kind=float)
+    with_ids: Path | None = flag(None, "output .tsv.gz of all lines, ids kept", kind=Path)
+
+    def validate(self) -> None:
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise UserError("--valid_fraction must be in [0, 1)")
+        if self.train is None and self.with_ids is None:
+            raise UserError("give --train and/or --with_ids")
+
+
 def build_parser():
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m dialogpt.extraction.merge",
-                                     description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("inputs", nargs="*", type=Path, help="monthly MONTH.tsv.gz files, in order")
-    parser.add_argument("--train", type=Path, help="output src<TAB>tgt lines not in the valid split")
-    parser.add_argument("--valid", type=Path, help="output src<TAB>tgt lines of the valid split")
-    parser.add_argument("--valid_fraction", type=float, default=0.0,
-                        help="share of threads (by submission id hash) in --valid")
-    parser.add_argument("--with_ids", type=Path, help="output .tsv.gz of all lines, ids kept")
-    return parser
+    return build_config_parser(MergeConfig, "python -m dialogpt.extraction.merge", __doc__)
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if not 0.0 <= args.valid_fraction < 1.0:
-        raise UserError("--valid_fraction must be in [0, 1)")
-    if args.train is None and args.with_ids is None:
-        raise UserError("give --train and/or --with_ids")
-    check_paths(input_files={f"input {i + 1}": path for i, path in enumerate(args.inputs)},
-                output_files={"--train": args.train, "--valid": args.valid,
-                              "--with_ids": args.with_ids})
-    counts = merge(args.inputs, args.train, args.valid, args.valid_fraction, args.with_ids)
+    config = parse_config(MergeConfig, build_parser(), argv)
+    inputs = config.inputs or []
+    check_paths(input_files={f"input {i + 1}": path for i, path in enumerate(inputs)},
+                output_files={"--train": config.train, "--valid": config.valid,
+                              "--with_ids": config.with_ids})
+    counts = merge(inputs, config.train, config.valid, config.valid_fraction, config.with_ids)
     print(" ".join(f"{name}={count}" for name, count in counts.items()))
     return 0
 

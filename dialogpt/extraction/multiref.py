@@ -17,10 +17,13 @@ import gzip
 import logging
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from dialogpt.cli import HelpFormatter, UserError, check_paths, run_main, setup_logging
+from dialogpt.cli import UserError, check_paths, run_main, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import flag, parse_config
 from dialogpt.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -96,24 +99,26 @@ def build_multiref(data_path: Path, ids_path: Path, out: Path, scored_out: Path 
     return counts
 
 
+@dataclass
+class MultirefConfig:
+    """The test conversations ``data`` and the released ``ids`` -> the references ``out``."""
+
+    data: Path = flag(help="test conversations with ids (.tsv.gz or .tsv)", kind=Path)
+    ids: Path = flag(help="test-multi-refs-ids.txt", kind=Path)
+    out: Path = flag(help="test.refs.txt", kind=Path)
+    scored_out: Path | None = flag(None, "test.scored_refs.txt (optional)", kind=Path)
+
+
 def build_parser():
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m dialogpt.extraction.multiref",
-                                     description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("--data", type=Path, required=True,
-                        help="test conversations with ids (.tsv.gz or .tsv)")
-    parser.add_argument("--ids", type=Path, required=True, help="test-multi-refs-ids.txt")
-    parser.add_argument("--out", type=Path, required=True, help="test.refs.txt")
-    parser.add_argument("--scored_out", type=Path, help="test.scored_refs.txt (optional)")
-    return parser
+    return build_config_parser(MultirefConfig, "python -m dialogpt.extraction.multiref", __doc__)
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    config = parse_config(MultirefConfig, build_parser(), argv)
     setup_logging()
-    check_paths(input_files={"--data": args.data, "--ids": args.ids},
-                output_files={"--out": args.out, "--scored_out": args.scored_out})
-    counts = build_multiref(args.data, args.ids, args.out, args.scored_out)
+    check_paths(input_files={"--data": config.data, "--ids": config.ids},
+                output_files={"--out": config.out, "--scored_out": config.scored_out})
+    counts = build_multiref(config.data, config.ids, config.out, config.scored_out)
     logger.info("multi-reference set: %s", dict(sorted(counts.items())))
     return 0
 

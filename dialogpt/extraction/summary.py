@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from dialogpt.cli import HelpFormatter, UserError, check_paths, run_main
+from dialogpt.cli import UserError, check_paths, run_main
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import flag, parse_config
 from dialogpt.fileio import atomic_write
 
 
@@ -67,17 +70,22 @@ def format_table(reports: list[dict]) -> str:
     return "\n".join(rows)
 
 
+@dataclass
+class SummaryConfig:
+    """The months' reports -> one table (and ``out``, the summary JSON)."""
+
+    reports: list[Path] = flag(help="MONTH.report.json files", kind=Path, nargs="+",
+                               positional=True)
+    out: Path | None = flag(None, "summary JSON to write", kind=Path)
+
+
 def main(argv=None) -> int:
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m dialogpt.extraction.summary",
-                                     description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("reports", nargs="+", type=Path, help="MONTH.report.json files")
-    parser.add_argument("--out", type=Path, help="summary JSON to write")
-    args = parser.parse_args(argv)
-    check_paths(input_files={f"report {i + 1}": path for i, path in enumerate(args.reports)},
-                output_files={"--out": args.out})
+    config = parse_config(SummaryConfig, build_config_parser(
+        SummaryConfig, "python -m dialogpt.extraction.summary", __doc__), argv)
+    check_paths(input_files={f"report {i + 1}": path for i, path in enumerate(config.reports)},
+                output_files={"--out": config.out})
     reports = []
-    for path in args.reports:
+    for path in config.reports:
         try:
             reports.append(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
@@ -89,8 +97,8 @@ def main(argv=None) -> int:
           f"in {summary['months']} months")
     for month, what in summary["damaged_months"].items():
         print(f"warning: {month} looks damaged: {what}; check or re-download its dumps")
-    if args.out:
-        with atomic_write(args.out) as handle:
+    if config.out:
+        with atomic_write(config.out) as handle:
             handle.write(json.dumps(summary, indent=1) + "\n")
     return 0
 
