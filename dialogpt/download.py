@@ -15,9 +15,11 @@ import os
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from dialogpt.cli import UserError
+from dialogpt.config import flag
 from dialogpt.fileio import sha256_file
 
 logger = logging.getLogger(__name__)
@@ -112,17 +114,24 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, retri
     return dest
 
 
+@dataclass
+class DownloadConfig:
+    """``python demo_utils.py URL DEST``: the arguments of :func:`download`, one flag each."""
+
+    url: str = flag(help="http(s) URL to fetch", positional=True)
+    dest: str = flag(help="file to write; while downloading, the bytes received are in "
+                     "DEST.part, which a re-run resumes", positional=True)
+    sha256: str | None = flag(None, "expected sha256 of the whole file")
+    retries: int = flag(3, "retries after the first attempt", kind=int)
+    timeout: float = flag(60.0, "seconds per network read", kind=float)
+
+
 def main(argv=None) -> int:
     """``python demo_utils.py URL DEST``: download one file (resumable, verified)."""
-    from dialogpt.cli import make_parser
+    from dialogpt.config import build_parser, parse_config
 
-    parser = make_parser("demo_utils.py", __doc__)
-    parser.add_argument("url", help="http(s) URL to fetch")
-    parser.add_argument("dest", help="file to write; while downloading, the bytes received are "
-                                     "in DEST.part, which a re-run resumes")
-    parser.add_argument("--sha256", default=None, help="expected sha256 of the whole file")
-    parser.add_argument("--retries", type=int, default=3, help="retries after the first attempt")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per network read")
-    args = parser.parse_args(argv)
-    download(args.url, args.dest, sha256=args.sha256, retries=args.retries, timeout=args.timeout)
+    config = parse_config(DownloadConfig, build_parser(DownloadConfig, "demo_utils.py", __doc__),
+                          argv)
+    download(config.url, config.dest, sha256=config.sha256, retries=config.retries,
+             timeout=config.timeout)
     return 0

@@ -17,7 +17,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialogpt.cli import UserError, make_parser, run_main, setup_logging
+from dialogpt.cli import UserError, run_main, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import flag, parse_config
 
 LOG_FILES = ("train_log.jsonl", "train_log.txt", "eval_log.jsonl", "eval_log.txt")
 
@@ -180,27 +182,31 @@ def _names(run_dirs) -> list[str]:
         depth += 1
 
 
+@dataclass
+class PlotConfig:
+    """The runs to draw and where the figure goes."""
+
+    run_dirs: list[str] = flag(help="LSP_train.py --output_dir folders (or demo folders)",
+                               nargs="+", metavar="RUN_DIR", positional=True)
+    out: str | None = flag(None, "output path without suffix (default: RUN_DIR/curves, in the "
+                           "first RUN_DIR when there are several)")
+    title: str | None = flag(None, "title of the panels")
+    formats: list[str] = flag(help="files to write", nargs="+", choices=["png", "svg", "pdf"],
+                              default_factory=lambda: ["png", "svg"])
+
+
 def build_parser():
-    parser = make_parser("python -m dialogpt.plot", __doc__)
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                        help="LSP_train.py --output_dir folders (or demo folders)")
-    parser.add_argument("--out", default=None,
-                        help="output path without suffix (default: RUN_DIR/curves, in the first "
-                             "RUN_DIR when there are several)")
-    parser.add_argument("--title", default=None, help="title of the panels")
-    parser.add_argument("--formats", nargs="+", default=["png", "svg"],
-                        choices=["png", "svg", "pdf"], help="files to write")
-    return parser
+    return build_config_parser(PlotConfig, "python -m dialogpt.plot", __doc__)
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    config = parse_config(PlotConfig, build_parser(), argv)
     setup_logging()
-    for path in args.run_dirs:
+    for path in config.run_dirs:
         if not Path(path).is_dir():
             raise UserError(f"RUN_DIR {path} does not exist or is not a directory")
-    out = args.out or str(Path(args.run_dirs[0]) / "curves")
-    for path in plot_runs(args.run_dirs, out, args.title, formats=args.formats):
+    out = config.out or str(Path(config.run_dirs[0]) / "curves")
+    for path in plot_runs(config.run_dirs, out, config.title, formats=config.formats):
         print(path)
     return 0
 

@@ -20,9 +20,12 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from dialogpt.cli import UserError, add_bool_flag, make_parser, run_main
+from dialogpt.cli import UserError, run_main
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import flag, parse_config
 from dialogpt.data.features import (MALFORMED_REASONS, SKIP_REASONS, BadLine, parse_line,
                                     select_turns)
 from dialogpt.data.lines import decode_line, read_raw_lines
@@ -30,15 +33,20 @@ from dialogpt.data.skips import SkippedLines, format_skips
 from dialogpt.grounding import TURN_SEPARATOR, split_context
 
 
+@dataclass
+class ConvertTsvConfig:
+    """One conversion: the TSV ``input`` -> the JSON lines ``output``."""
+
+    input: str = flag(help="DialoGPT TSV corpus (CONTEXT<TAB>RESPONSE, turns joined by ' EOS ', "
+                      "optional weights)")
+    output: str = flag(help="GODEL JSON lines to write")
+    strict: bool = flag(False, "stop with an error at the first malformed line instead of "
+                        "skipping and counting it", kind=bool)
+
+
 def build_parser():
-    parser = make_parser("python -m dialogpt.data.convert_tsv", __doc__.split("\n\n")[0] + "\n\n"
-                         + __doc__.split("\n\n")[1])
-    parser.add_argument("--input", required=True, help="DialoGPT TSV corpus "
-                        "(CONTEXT<TAB>RESPONSE, turns joined by ' EOS ', optional weights)")
-    parser.add_argument("--output", required=True, help="GODEL JSON lines to write")
-    add_bool_flag(parser, "--strict", False, "stop with an error at the first malformed line "
-                  "instead of skipping and counting it")
-    return parser
+    return build_config_parser(ConvertTsvConfig, "python -m dialogpt.data.convert_tsv",
+                               "\n\n".join(__doc__.split("\n\n")[:2]))
 
 
 def convert_line(text: str) -> tuple[dict, dict[str, int]]:
@@ -110,10 +118,10 @@ def format_summary(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     from dialogpt.cli import check_paths
 
-    args = build_parser().parse_args(argv)
-    check_paths(input_files={"--input": args.input}, output_files={"--output": args.output})
-    summary = convert_file(args.input, args.output, args.strict)
-    print(f"convert_tsv: {args.input} -> {args.output}\n{format_summary(summary)}",
+    config = parse_config(ConvertTsvConfig, build_parser(), argv)
+    check_paths(input_files={"--input": config.input}, output_files={"--output": config.output})
+    summary = convert_file(config.input, config.output, config.strict)
+    print(f"convert_tsv: {config.input} -> {config.output}\n{format_summary(summary)}",
           file=sys.stderr)
     return 0
 

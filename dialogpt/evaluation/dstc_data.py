@@ -10,7 +10,10 @@ references gives the human row.
 
 from __future__ import annotations
 
-from dialogpt.cli import UserError, check_paths, make_parser
+from dataclasses import dataclass
+
+from dialogpt.cli import UserError, check_paths
+from dialogpt.config import build_parser, flag, parse_config
 
 HUMAN_INDEX = 1
 _PLACEHOLDER_COLUMNS = 5  # the DSTC-7 submission's columns between the key and the response
@@ -40,52 +43,63 @@ def format_responses(keys: list[str], responses: list[str], fmt: str) -> str:
     return "".join(f"{key}\t{placeholders}\t{response}\n" for key, response in zip(keys, responses))
 
 
+@dataclass(kw_only=True)
+class HumanConfig:
+    """``dstc/extract_human.py``: the human reference of each key -> a hypothesis file."""
+
+    refs: str = flag(help="references (KEY<TAB>score|text<TAB>...)")
+    keys: str = flag(help="keys, one per line; the output follows their order")
+    out: str = flag(help="hypothesis file to write (atomically)")
+    format: str = flag("plain", "plain = one response per line; dstc = 7-column submission",
+                       choices=("plain", "dstc"))
+    human_index: int = flag(HUMAN_INDEX, "which reference is the human response (counting "
+                            "from 0)", kind=int)
+
+
 def extract_human_main(argv=None) -> int:
-    parser = make_parser("dstc/extract_human.py", "Write the human responses of the DSTC-7 "
-                         "references as a hypothesis file (the 'Human' row of the tables).")
-    parser.add_argument("--refs", required=True, help="references (KEY<TAB>score|text<TAB>...)")
-    parser.add_argument("--keys", required=True,
-                        help="keys, one per line; the output follows their order")
-    parser.add_argument("--out", required=True, help="hypothesis file to write (atomically)")
-    parser.add_argument("--format", choices=("plain", "dstc"), default="plain",
-                        help="plain = one response per line; dstc = 7-column submission")
-    parser.add_argument("--human_index", type=int, default=HUMAN_INDEX,
-                        help="which reference is the human response (counting from 0)")
-    args = parser.parse_args(argv)
-    check_paths(input_files={"--refs": args.refs, "--keys": args.keys},
-                output_files={"--out": args.out})
+    config = parse_config(HumanConfig, build_parser(
+        HumanConfig, "dstc/extract_human.py", "Write the human responses of the DSTC-7 "
+        "references as a hypothesis file (the 'Human' row of the tables)."), argv)
+    check_paths(input_files={"--refs": config.refs, "--keys": config.keys},
+                output_files={"--out": config.out})
 
     from dialogpt.evaluation.inputs import Diagnostics, read_keys, read_references
     from dialogpt.fileio import atomic_write
 
-    keys = read_keys(args.keys)
-    references = read_references(args.refs, set(keys), Diagnostics(), require_scores=False)
-    responses = human_responses(references, keys, args.keys, args.human_index)
-    with atomic_write(args.out) as handle:
-        handle.write(format_responses(keys, responses, args.format))
-    print(f"wrote {len(responses)} human responses to {args.out}")
+    keys = read_keys(config.keys)
+    references = read_references(config.refs, set(keys), Diagnostics(), require_scores=False)
+    responses = human_responses(references, keys, config.keys, config.human_index)
+    with atomic_write(config.out) as handle:
+        handle.write(format_responses(keys, responses, config.format))
+    print(f"wrote {len(responses)} human responses to {config.out}")
     return 0
 
 
+@dataclass(kw_only=True)
+class KeysConfig:
+    """``dstc/extract_keys.py``: the keys of a file (those listed in ``keys``) -> ``out``."""
+
+    input: str = flag(help="file whose first column holds keys")
+    keys: str | None = flag(None, "keep only keys listed in this file")
+    out: str = flag(help="keys file to write (atomically)")
+
+
 def extract_keys_main(argv=None) -> int:
-    parser = make_parser("dstc/extract_keys.py", "Write the keys (first TAB column) of a "
-                         "references, submission or TSV file, in file order; e.g. the alignment "
-                         "keys of responses decoded from that file.")
-    parser.add_argument("--input", required=True, help="file whose first column holds keys")
-    parser.add_argument("--keys", default=None, help="keep only keys listed in this file")
-    parser.add_argument("--out", required=True, help="keys file to write (atomically)")
-    args = parser.parse_args(argv)
-    check_paths(input_files={"--input": args.input, "--keys": args.keys},
-                output_files={"--out": args.out})
+    config = parse_config(KeysConfig, build_parser(
+        KeysConfig, "dstc/extract_keys.py", "Write the keys (first TAB column) of a references, "
+        "submission or TSV file, in file order; e.g. the alignment keys of responses decoded "
+        "from that file."), argv)
+    check_paths(input_files={"--input": config.input, "--keys": config.keys},
+                output_files={"--out": config.out})
 
     from dialogpt.evaluation.inputs import read_keys
     from dialogpt.fileio import atomic_write
 
-    keys = read_keys(args.input)
-    if args.keys:
-        wanted = set(read_keys(args.keys))
+    keys = read_keys(config.input)
+    if config.keys:
+        wanted = set(read_keys(config.keys))
         keys = [key for key in keys if key in wanted]
-    with atomic_write(args.out) as handle:
+    with atomic_write(config.out) as handle:
         handle.write("".join(f"{key}\n" for key in keys))
-    print(f"wrote {len(keys)} keys to {args.out}")
+    print(f"wrote {len(keys)} keys to {config.out}")
     return 0
