@@ -70,10 +70,15 @@ class DemoConfig:
     distractors: int = flag(1, "knowledge sentences besides the fact asked about (same person "
                             "or same attribute): more makes the right span harder to find",
                             _GROUNDED, kind=int)
+    history_turns: int = flag(0, "most earlier exchanges about the same person in a context "
+                              "before its question (drawn from 0 to N per record)", _GROUNDED,
+                              kind=int)
 
-    pretrained_dir: str = flag("models/demo-grounded", "output folder of the grounded demo "
-                               "whose tiny T5 is fine-tuned (built there with its defaults when "
-                               "absent; --model tiny only)", _FINETUNE)
+    pretrained_dir: str = flag("models/demo-finetune-base", "output folder of the grounded demo "
+                               "whose tiny T5 is fine-tuned (built there when absent with "
+                               "--distractors 0 --history_turns 2: a model that copies the "
+                               "answer from its knowledge in multi-turn contexts; --model tiny "
+                               "only)", _FINETUNE)
     num_train_dialogs: int = flag(300, "synthetic WoW training dialogs the --shots are sampled "
                                   "from", _FINETUNE, kind=int)
     shots: list[int] = flag(help="training dialogs sampled per run (convert_task.py --shots)",
@@ -91,6 +96,10 @@ class DemoConfig:
     finetune_lora_r: int = flag(8, "LoRA rank of the LoRA runs", _FINETUNE, kind=int)
     finetune_seed: int = flag(42, "seed of the synthetic data, the dialog sampling and every "
                               "training run", _FINETUNE, kind=int)
+    finetune_threads: int = flag(1, "torch threads of every stage (0: torch's default, one per "
+                                 "core): the tiny T5's matrices gain little from a second "
+                                 "thread, and while other work keeps a core busy two threads "
+                                 "made each step up to ten times slower", _FINETUNE, kind=int)
 
     train_flags: list[str] = field(default_factory=list)
     """The flags ``demo.py`` does not know, for every training run (not a flag itself)."""
@@ -108,8 +117,9 @@ class DemoConfig:
                                "max_target_len", "num_train", "num_test")
         if not 0.0 < self.valid_fraction < 1.0:
             raise UserError(f"--valid_fraction must be in (0, 1), got {self.valid_fraction}")
-        if self.distractors < 0:
-            raise UserError(f"--distractors must be >= 0, got {self.distractors}")
+        for name in ("distractors", "history_turns"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}")
         if self.task == "finetune":
             self._validate_finetune()
 
@@ -122,6 +132,8 @@ class DemoConfig:
         if not self.finetune_epochs > 0:
             raise UserError(f"--finetune_epochs must be > 0, got {self.finetune_epochs}")
         self._require_positive("finetune_min_steps", "finetune_batch_size", "finetune_lora_r")
+        if self.finetune_threads < 0:
+            raise UserError(f"--finetune_threads must be >= 0, got {self.finetune_threads}")
 
     def _require_positive(self, *names: str) -> None:
         for name in names:

@@ -23,17 +23,13 @@ table. Flags this command does not know go to every ``LSP_train.py`` run unchang
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import functools
-import io
-import json
 import logging
-import runpy
 import shutil
 from pathlib import Path
 
 from dialogpt.cli import UserError
+from dialogpt.demo.finetune_data import ATTRIBUTES as ATTRIBUTE_NAMES
 
 logger = logging.getLogger("dialogpt.demo")
 
@@ -46,83 +42,65 @@ TARGET_LEN = 24
 the checked sentence) is about 60 tokens of the grounded demo's vocabulary, a response about 12."""
 
 
-def add_finetune_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("--task finetune (few-shot GODEL)")
-    group.add_argument("--pretrained_dir", default="models/demo-grounded",
-                       help="output folder of the grounded demo whose tiny T5 is fine-tuned "
-                            "(built there with its defaults when absent; --model tiny only)")
-    group.add_argument("--num_train_dialogs", type=int, default=300,
-                       help="synthetic WoW training dialogs the --shots are sampled from")
-    group.add_argument("--shots", type=int, nargs="+", default=[10, 50, 200],
-                       help="training dialogs sampled per run (convert_task.py --shots)")
-    group.add_argument("--finetune_epochs", type=float, default=8,
-                       help="passes over the K dialogs' examples per run (steps = epochs x "
-                            "examples / batch size, at least --finetune_min_steps)")
-    group.add_argument("--finetune_min_steps", type=int, default=100,
-                       help="fewest optimizer steps of a run (the small K's)")
-    group.add_argument("--finetune_batch_size", type=int, default=16,
-                       help="examples per fine-tuning step")
-    group.add_argument("--finetune_lr", type=float, default=2e-3,
-                       help="peak learning rate of full fine-tuning (linear warm-up and decay)")
-    group.add_argument("--lora_lr", type=float, default=1e-2,
-                       help="peak learning rate of the LoRA runs")
-    group.add_argument("--finetune_lora_r", type=int, default=8,
-                       help="LoRA rank of the LoRA runs")
-    group.add_argument("--finetune_seed", type=int, default=42,
-                       help="seed of the synthetic data, the dialog sampling and every "
-                            "training run")
+PRETRAINING = {"distractors": 0, "history_turns": 2}
+"""How the pretrained model is built (``demo.py --task grounded`` flags): knowledge holding only
+the fact asked about, contexts with up to two earlier exchanges, as WoW's have. With a distractor
+the tiny T5 mostly guesses a value of the asked attribute; with one fact it learns to copy it."""
 
 
 def validate(demo) -> None:
-    """Checks that need no work, before any stage starts."""
-    args = demo.args
-    if not args.shots or min(args.shots) < 1:
-        raise UserError("--shots needs one or more dialog counts >= 1")
-    if max(args.shots) > args.num_train_dialogs:
-        raise UserError(f"--shots {max(args.shots)} exceeds the {args.num_train_dialogs} "
-                        "synthetic training dialogs")
-    if not args.finetune_epochs > 0:
-        raise UserError(f"--finetune_epochs must be > 0, got {args.finetune_epochs}")
-    for flag in ("finetune_min_steps", "finetune_batch_size", "finetune_lora_r"):
-        if getattr(args, flag) < 1:
-            raise UserError(f"--{flag} must be at least 1")
-    if args.model != "tiny" and not Path(args.model).is_dir():
-        raise UserError(f"--model {args.model!r}: with --task finetune expected tiny (the "
+    """Checks that need no work, before any stage starts (``DemoConfig.validate`` has checked
+    the flags' values)."""
+    if demo.config.model != "tiny" and not Path(demo.config.model).is_dir():
+        raise UserError(f"--model {demo.config.model!r}: with --task finetune expected tiny (the "
                         "grounded demo's model) or a local seq2seq checkpoint directory")
     from dialogpt.demo.stage_options import check_train_flags
 
     check_train_flags(demo.train_flags)
 
 
+def set_threads(demo) -> None:
+    """``--finetune_threads`` for every stage (0 leaves torch's default)."""
+    if demo.config.finetune_threads:
+        import torch
+
+        torch.set_num_threads(demo.config.finetune_threads)
+
+
 def finetune_options(demo) -> dict[str, dict]:
     """Per stage, the flags its output depends on (a change redoes it and every later stage)."""
-    args = demo.args
-    data = {"data_dir": str(demo.data.resolve()), "seed": args.finetune_seed,
-            "dialogs": args.num_train_dialogs}
-    return {"pretrained": {"model": args.model, "pretrained_dir": args.pretrained_dir},
-            "data": data, "convert": {"shots": args.shots, "seed": args.finetune_seed},
+    config = demo.config
+    data = {"data_dir": str(demo.data.resolve()), "seed": config.finetune_seed,
+            "dialogs": config.num_train_dialogs, "attributes": sorted(ATTRIBUTE_NAMES)}
+    return {"pretrained": {"model": config.model, "pretrained_dir": config.pretrained_dir},
+            "data": data, "convert": {"shots": config.shots, "seed": config.finetune_seed},
             "prepro": {"max_target_len": TARGET_LEN},
-            "train": {"epochs": args.finetune_epochs, "min_steps": args.finetune_min_steps,
-                      "batch": args.finetune_batch_size,
-                      "lr": args.finetune_lr, "lora_lr": args.lora_lr,
-                      "lora_r": args.finetune_lora_r, "seed": args.finetune_seed,
+            "train": {"epochs": config.finetune_epochs, "min_steps": config.finetune_min_steps,
+                      "batch": config.finetune_batch_size,
+                      "lr": config.finetune_lr, "lora_lr": config.lora_lr,
+                      "lora_r": config.finetune_lora_r, "seed": config.finetune_seed,
                       "train_flags": list(demo.train_flags)},
             "generate": {}, "evaluate": {}, "report": {}}
 
 
-def stage_pretrained(demo, results, demo_main) -> dict:
-    """The grounded demo's checkpoint and tokenizer (the demo runs only its unfinished stages);
-    ``demo_main`` is ``demo.py``'s entry point, handed in by the pipeline that runs this mode."""
-    if demo.args.model != "tiny":
-        return {"checkpoint": str(Path(demo.args.model).resolve()), "tokenizer": None}
+def stage_pretrained(demo, results, run_demo) -> dict:
+    """The grounded demo's checkpoint and tokenizer: a finished grounded demo in
+    ``--pretrained_dir`` as it is, else one built there with :data:`PRETRAINING`; ``run_demo`` is
+    the pipeline's entry point for a ``DemoConfig``, handed in by the pipeline running this mode."""
+    if demo.config.model != "tiny":
+        return {"checkpoint": str(Path(demo.config.model).resolve()), "tokenizer": None}
+    from dialogpt.demo.demo_config import DemoConfig
     from dialogpt.demo.stages import read_marker
 
-    out = Path(demo.args.pretrained_dir)
-    data = demo.data / "pretrain-data"
+    out = Path(demo.config.pretrained_dir)
     stages = out / "stages"
     if read_marker(stages, "train") is None:
-        logger.info("building the pretrained model: demo.py --task grounded --output_dir %s", out)
-        if demo_main(["--task", "grounded", "--output_dir", str(out), "--data_dir", str(data)]):
+        logger.info("building the pretrained model: demo.py --task grounded --output_dir %s %s",
+                    out, " ".join(f"--{name} {value}" for name, value in PRETRAINING.items()))
+        grounded = DemoConfig(task="grounded", output_dir=str(out),
+                              data_dir=str(demo.data / "pretrain-data"), **PRETRAINING)
+        grounded.validate()
+        if run_demo(grounded):
             raise UserError(f"demo.py --task grounded failed; see {out}")
     train, tokenizer = read_marker(stages, "train"), read_marker(stages, "tokenizer")
     if train is None or tokenizer is None:
@@ -134,30 +112,10 @@ def stage_pretrained(demo, results, demo_main) -> dict:
 def stage_data(demo, results) -> dict:
     from dialogpt.demo.finetune_data import WowSpec, write_wow_files
 
-    spec = WowSpec(n_train=demo.args.num_train_dialogs, seed=demo.args.finetune_seed)
+    spec = WowSpec(n_train=demo.config.num_train_dialogs, seed=demo.config.finetune_seed)
     paths = write_wow_files(demo.data / "wow", spec)
     return {"files": {split: str(path) for split, path in paths.items()},
             "dialogs": {"train": spec.n_train, "valid": spec.n_valid, "test": spec.n_test}}
-
-
-def run_convert_task(argv: list[str]) -> int:
-    """``convert_task.py ARGV`` in this process (through the documented command line)."""
-    from dialogpt.demo.models import REPO_ROOT
-
-    script = REPO_ROOT / "convert_task.py"
-    if not script.exists():
-        raise UserError(f"{script} is missing: the wow converter is needed for this demo")
-    import sys
-
-    saved = sys.argv
-    sys.argv = [str(script), *argv]
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = saved
-    return 0
 
 
 def shots_dir(demo, shots: int) -> Path:
@@ -165,14 +123,14 @@ def shots_dir(demo, shots: int) -> Path:
 
 
 def stage_convert(demo, results) -> dict:
+    """``convert_task.py wow --train shots --shots K --seed S`` for every K."""
+    from dialogpt.data.tasks.cli import ConvertConfig, convert
+
     counts = {}
-    for shots in demo.args.shots:
+    for shots in demo.config.shots:
         out = shots_dir(demo, shots)
-        rc = run_convert_task(["wow", "--input", str(demo.data / "wow"), "--output", str(out),
-                               "--train", "shots", "--shots", str(shots),
-                               "--seed", str(demo.args.finetune_seed)])
-        if rc:
-            raise UserError(f"convert_task.py wow failed for --shots {shots} (exit {rc})")
+        convert(ConvertConfig(task="wow", input=demo.data / "wow", output=out, train="shots",
+                              shots=shots, seed=demo.config.finetune_seed, force=True))
         counts[str(shots)] = {split: _count_lines(out / f"{split}.jsonl")
                               for split in ("train", "valid", "test")}
     return {"records": counts}
@@ -189,19 +147,15 @@ def _tokenizer(results) -> str:
 
 
 def stage_prepro(demo, results) -> dict:
-    from dialogpt.data.prepro import main as prepro_main
+    from dialogpt.demo.tool_calls import build_db
 
     dbs = {}
-    for shots in demo.args.shots:
+    for shots in demo.config.shots:
         folder = shots_dir(demo, shots)
-        db = folder / f"train.{SOURCE_LEN}src{TARGET_LEN}tgt.db"
-        rc = prepro_main(["--corpus", str(folder / "train.jsonl"), "--tokenizer",
-                          _tokenizer(results), "--template", "card",
-                          "--max_source_len", str(SOURCE_LEN), "--max_target_len",
-                          str(TARGET_LEN), "--output", str(db), "--force"])
-        if rc:
-            raise UserError(f"prepro.py failed on {folder / 'train.jsonl'} (exit {rc})")
-        dbs[str(shots)] = str(db)
+        dbs[str(shots)] = str(build_db(
+            corpus=str(folder / "train.jsonl"), tokenizer=_tokenizer(results), template="card",
+            max_source_len=SOURCE_LEN, max_target_len=TARGET_LEN,
+            output=str(folder / f"train.{SOURCE_LEN}src{TARGET_LEN}tgt.db"), force=True))
     return {"dbs": dbs}
 
 
@@ -210,38 +164,42 @@ def run_name(shots: int, method: str) -> str:
 
 
 def stage_train(demo, results) -> dict:
-    from dialogpt.demo.training import latest_checkpoint, run_training
+    from dialogpt.demo.training import latest_checkpoint, train, train_config
 
-    args = demo.args
     checkpoints, steps_of = {}, {}
-    for shots in args.shots:
+    for shots in demo.config.shots:
         examples = results["convert"]["records"][str(shots)]["train"]
-        steps = run_steps(examples, args.finetune_epochs, args.finetune_batch_size,
-                          args.finetune_min_steps)
+        steps = run_steps(examples, demo.config.finetune_epochs, demo.config.finetune_batch_size,
+                          demo.config.finetune_min_steps)
         for method in METHODS:
             name = run_name(shots, method)
             train_dir = demo.out / "runs" / name
-            lora = method == "lora"
-            flags = ["--model_name_or_path", results["pretrained"]["checkpoint"],
-                     "--tokenizer", _tokenizer(results),
-                     "--train_input_file", results["prepro"]["dbs"][str(shots)],
-                     "--eval_input_file", str(shots_dir(demo, shots) / "valid.jsonl"),
-                     "--output_dir", str(train_dir), "--seed", str(args.finetune_seed),
-                     "--num_optim_steps", str(steps), "--valid_step", str(steps),
-                     "--save_step", str(steps),
-                     "--train_batch_size", str(args.finetune_batch_size),
-                     "--gradient_accumulation_steps", "1", "--eval_batch_size", "64",
-                     "--max_seq_length", str(SOURCE_LEN),
-                     "--learning_rate", str(args.lora_lr if lora else args.finetune_lr),
-                     "--lr_schedule", "BERT", "--warmup_proportion", "0.1",
-                     "--weight_decay", "0", "--eval_at_start", "false", "--pbar", "false",
-                     "--resume", "auto"]
-            if lora:
-                flags += ["--lora_r", str(args.finetune_lora_r), "--lora_dropout", "0"]
-            run_training(flags + demo.train_flags, train_dir)
+            settings = train_settings(demo, results, shots, steps, method, train_dir)
+            train(train_config(settings, demo.train_flags))
             checkpoints[name] = str(latest_checkpoint(train_dir))
             steps_of[name] = steps
     return {"checkpoints": checkpoints, "steps": steps_of}
+
+
+def train_settings(demo, results, shots: int, steps: int, method: str, train_dir: Path) -> dict:
+    """The ``TrainConfig`` fields of one run: ``steps`` from the pretrained checkpoint on K
+    dialogs, every weight (``full``) or LoRA adapters (``lora``), a linear warm-up and decay."""
+    config, lora = demo.config, method == "lora"
+    settings = {"model_name_or_path": results["pretrained"]["checkpoint"],
+                "tokenizer": _tokenizer(results),
+                "train_input_file": results["prepro"]["dbs"][str(shots)],
+                "eval_input_file": str(shots_dir(demo, shots) / "valid.jsonl"),
+                "output_dir": str(train_dir), "seed": config.finetune_seed,
+                "num_optim_steps": steps, "valid_step": steps, "save_step": steps,
+                "train_batch_size": config.finetune_batch_size,
+                "gradient_accumulation_steps": 1, "eval_batch_size": 64,
+                "max_seq_length": SOURCE_LEN,
+                "learning_rate": config.lora_lr if lora else config.finetune_lr,
+                "lr_schedule": "BERT", "warmup_proportion": 0.1, "weight_decay": 0.0,
+                "eval_at_start": False, "pbar": False, "resume": "auto"}
+    if lora:
+        settings.update(lora_r=config.finetune_lora_r, lora_dropout=0.0)
+    return settings
 
 
 def run_steps(examples: int, epochs: float, batch_size: int, min_steps: int) -> int:
@@ -252,7 +210,7 @@ def run_steps(examples: int, epochs: float, batch_size: int, min_steps: int) -> 
 
 
 def test_records(demo) -> Path:
-    return shots_dir(demo, demo.args.shots[0]) / "test.jsonl"
+    return shots_dir(demo, demo.config.shots[0]) / "test.jsonl"
 
 
 def responses_path(demo, name: str) -> Path:
@@ -265,46 +223,26 @@ def systems(demo, results) -> dict[str, str]:
 
 
 def stage_generate(demo, results) -> dict:
-    from dialogpt.decoding.generate_cli import main as generate_main
+    from dialogpt.demo.tool_calls import decode_file
 
     for name, checkpoint in systems(demo, results).items():
-        rc = generate_main(["--model", checkpoint, "--tokenizer", _tokenizer(results),
-                            "--input", str(test_records(demo)),
-                            "--output", str(responses_path(demo, name)), "--decoding", "greedy",
-                            "--max_length", str(TARGET_LEN), "--batch_size", "64"])
-        if rc:
-            raise UserError(f"generate.py failed for {name} (exit {rc})")
+        decode_file(checkpoint, test_records(demo), responses_path(demo, name),
+                    tokenizer=_tokenizer(results), decoding="greedy", max_length=TARGET_LEN,
+                    batch_size=64)
     return {"responses": {name: str(responses_path(demo, name))
                           for name in systems(demo, results)}}
 
 
 def stage_evaluate(demo, results) -> dict:
     """``batch_eval.py --task wow`` of every system, and its answer accuracy."""
-    from dialogpt.evaluation.batch_eval import main as eval_main
+    from dialogpt.demo.grounded import answer_accuracy
+    from dialogpt.demo.tool_calls import score_file
 
     metrics = {}
     for name, responses in results["generate"]["responses"].items():
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            rc = eval_main(["--refs", str(test_records(demo)), "--hyp", responses, "--task",
-                            "wow", "--no_dstc", "--json"])
-        if rc:
-            raise UserError(f"batch_eval.py failed for {name} (exit {rc})")
-        metrics[name] = json.loads(printed.getvalue().strip().splitlines()[-1])
+        metrics[name] = score_file(test_records(demo), responses, task="wow", no_dstc=True)
         metrics[name]["answer_accuracy"] = answer_accuracy(test_records(demo), Path(responses))
     return {"metrics": metrics}
-
-
-def answer_accuracy(references: Path, responses: Path) -> float:
-    """Share of responses whose words include the value the record's checked sentence gives."""
-    from dialogpt.demo.finetune_data import answer_value
-    from dialogpt.evaluation.grounded_metrics import normalize_answer
-
-    with open(references, encoding="utf-8") as refs, open(responses, encoding="utf-8") as hyps:
-        pairs = [(json.loads(ref), hyp) for ref, hyp in zip(refs, hyps)]
-    hits = sum(answer_value(record["Knowledge"]) in normalize_answer(hyp).split()
-               for record, hyp in pairs)
-    return hits / len(pairs) if pairs else 0.0
 
 
 def stage_report(demo, results) -> dict:
@@ -319,16 +257,16 @@ def clear_for_redo(demo, name: str) -> None:
         shutil.rmtree(demo.out / "runs", ignore_errors=True)
 
 
-def finetune_stages(demo_main):
-    """The stages in order; ``demo_main`` (``demo.py``'s entry point) builds the pretrained
-    model with ``--task grounded``."""
+def finetune_stages(run_demo):
+    """The stages in order; ``run_demo`` (the pipeline's entry point for a ``DemoConfig``) builds
+    the pretrained model with ``--task grounded``."""
     stages = [(name, globals()[f"stage_{name}"]) for name in STAGES]
-    return [(name, functools.partial(stage, demo_main=demo_main) if name == "pretrained" else
+    return [(name, functools.partial(stage, run_demo=run_demo) if name == "pretrained" else
              stage) for name, stage in stages]
 
 
 def next_steps(demo, results) -> str:
-    best = run_name(max(demo.args.shots), "full")
+    best = run_name(max(demo.config.shots), "full")
     checkpoint = results.get("train", {}).get("checkpoints", {}).get(best, "CHECKPOINT")
     tokenizer = _tokenizer(results) if "pretrained" in results else "TOKENIZER"
     test = test_records(demo)

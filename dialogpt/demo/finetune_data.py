@@ -1,19 +1,22 @@
 """A small synthetic Wizard of Wikipedia, in ParlAI's JSON, for the few-shot demo
 (``demo.py --task finetune``).
 
-Each dialog's topic (``chosen_topic``) is a person; the apprentice asks about the person's best
-friend, dream city and lucky color, in random order, and the wizard answers each from the fact it
-checked (``checked_sentence``)::
+Each dialog's topic (``chosen_topic``) is a person; the apprentice asks about the person's dream,
+mood and lunch, in random order, and the wizard answers each from the fact it checked
+(``checked_sentence``)::
 
-    apprentice: "what is anna 's best friend ?"
-    wizard:     "it is tom ."
-                checked_sentence {"anna_best friend": "anna 's best friend is tom ."}
+    apprentice: "what is anna 's dream ?"
+    wizard:     "it is rome ."
+                checked_sentence {"anna_dream": "anna 's dream is rome ."}
 
-The values are drawn per dialog, so an answer can only come from the knowledge. The grounded
-demo's model was pre-trained on other attributes (``grounded_data.ATTRIBUTES``): these names are
-new to it, and a best friend is a person, a word it has read in questions and knowledge but never
-answered with; that is what a handful of dialogs has to teach. The files are ``train.json``,
-``valid_random_split.json`` and ``test_random_split.json``, pure functions of the seed.
+The values are drawn per dialog, so an answer can only come from the knowledge. They are words
+the grounded demo's model has learned to copy (a city, a color, a food: ``grounded_data``), but
+the attribute names are new to it and say nothing of the kind of word they take: zero-shot, the
+model mostly answers with a guess or an earlier answer of the dialog. That the answer to a
+dream, a mood or a lunch is the value in the knowledge is what a handful of dialogs has to
+teach. The files are
+``train.json``, ``valid_random_split.json`` and ``test_random_split.json``, pure functions of the
+seed.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from pathlib import Path
 from dialogpt.demo.grounded_data import ATTRIBUTES as GROUNDED_ATTRIBUTES, PEOPLE
 
 ATTRIBUTES = {
-    "best friend": PEOPLE,
-    "dream city": GROUNDED_ATTRIBUTES["home city"],
-    "lucky color": GROUNDED_ATTRIBUTES["favorite color"],
+    "dream": GROUNDED_ATTRIBUTES["home city"],
+    "mood": GROUNDED_ATTRIBUTES["favorite color"],
+    "lunch": GROUNDED_ATTRIBUTES["favorite food"],
 }
 QUESTIONS = ("what is {person} 's {attribute} ?", "do you know {person} 's {attribute} ?",
              "tell me {person} 's {attribute} .")
@@ -46,7 +49,7 @@ class WowSpec:
 
     n_train: int = 300
     n_valid: int = 20
-    n_test: int = 50
+    n_test: int = 100
     seed: int = 1234
 
     def size(self, split: str) -> int:
@@ -58,7 +61,7 @@ def make_dialog(rng: random.Random) -> dict:
     person = rng.choice(PEOPLE)
     turns = []
     for attribute in rng.sample(sorted(ATTRIBUTES), len(ATTRIBUTES)):
-        value = rng.choice([v for v in ATTRIBUTES[attribute] if v != person])
+        value = rng.choice(ATTRIBUTES[attribute])
         fact = FACT.format(person=person, attribute=attribute, value=value)
         turns.append({"speaker": APPRENTICE, "text": rng.choice(QUESTIONS).format(
             person=person, attribute=attribute)})

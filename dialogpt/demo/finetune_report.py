@@ -98,11 +98,11 @@ def write_finetune_report(demo, results: dict, test_records: Path) -> dict:
     png = demo.out / "fewshot_curve.png"
     plotted = plot_curve(metrics, png)
     seconds = {stage: results[stage].get("seconds") for stage in results}
-    args = demo.args
+    args = demo.config
     lines = [
         "# Few-shot fine-tuning demo (GODEL, synthetic Wizard of Wikipedia)", "",
         f"Pretrained model: `{results['pretrained']['checkpoint']}` (the grounded demo's tiny "
-        "T5). Each run fine-tunes it on K dialogs sampled by `convert_task.py wow --train shots "
+        "T5, built with `--distractors 0 --history_turns 2`). Each run fine-tunes it on K dialogs sampled by `convert_task.py wow --train shots "
         f"--shots K --seed {args.finetune_seed}`: {args.finetune_epochs:g} passes over its "
         f"examples (at least {args.finetune_min_steps} steps; steps per run: "
         f"{_steps(results)}) in batches of {args.finetune_batch_size}, every weight at "

@@ -8,7 +8,8 @@ redoes them all):
 2. ``tokenizer``  a T5 SentencePiece vocabulary trained on the training sources and responses
                   (``train_t5_tokenizer``); a Hub GODEL model (``--model godel-base``) brings its own
 3. ``prepro``     ``prepro.py --corpus train.jsonl`` -> a seq2seq token DB (card template)
-4. ``train``      ``LSP_train.py``: ``configs/t5-tiny`` from scratch, or fine-tuning
+4. ``train``      ``LSP_train.py``: ``configs/t5-tiny`` (its vocabulary cut to the tokenizer's)
+                  from scratch, or fine-tuning
                   ``--model godel-base|godel-large`` (the Hub checkpoints) or a local directory
 5. ``generate``   ``generate.py`` on the test records twice: with their knowledge, and with the
                   knowledge removed (the ablation)
@@ -62,13 +63,14 @@ def grounded_options(demo) -> dict[str, dict]:
 
     config = demo.config
     data = {"data_dir": str(demo.data.resolve()), "num_train": config.num_train,
-            "num_test": config.num_test, "distractors": config.distractors}
+            "num_test": config.num_test, "distractors": config.distractors,
+            "history_turns": config.history_turns}
     return {
         "data": data,
         "tokenizer": {**data, "model": config.model},
         "prepro": {"model": config.model, "max_source_len": config.max_source_len,
                    "max_target_len": config.max_target_len},
-        "train": {"model": model_source(config.model, REPO_ROOT),
+        "train": {"model": model_source(config.model, REPO_ROOT), "vocabulary": "fitted",
                   "num_optim_steps": config.num_optim_steps,
                   "train_batch_size": config.train_batch_size, "valid_step": config.valid_step,
                   "train_flags": list(demo.train_flags)},
@@ -100,7 +102,8 @@ def stage_data(demo, results) -> dict:
     from dialogpt.demo.grounded_data import GroundedSpec, write_grounded_splits
 
     spec = GroundedSpec(n_train=demo.config.num_train, n_test=demo.config.num_test,
-                        distractors=demo.config.distractors)
+                        distractors=demo.config.distractors,
+                        history=demo.config.history_turns)
     paths = write_grounded_splits(demo.data, spec)
     no_knowledge = demo.data / "test.no_knowledge.jsonl"
     _write_without_knowledge(paths["test"], no_knowledge)
@@ -159,12 +162,27 @@ def stage_prepro(demo, results) -> dict:
             "summary": json.loads(summary.read_text()) if summary.exists() else None}
 
 
-def train_settings(demo, db: str) -> dict:
-    """The grounded demo's ``TrainConfig`` fields for its run on ``db``."""
+def tiny_model(vocab_size: int, out_dir: Path) -> Path:
+    """``configs/t5-tiny`` with its embedding and output layer cut to the demo's vocabulary
+    (rounded up to a multiple of 64), written to ``out_dir``: with T5's 32,128 rows the output
+    layer and its optimizer state were most of the tiny model's work, and the rows no token uses
+    slowed its learning too."""
     from dialogpt.demo.models import REPO_ROOT
+    from dialogpt.fileio import atomic_write
 
+    config = json.loads((REPO_ROOT / TINY_CONFIG / "config.json").read_text(encoding="utf-8"))
+    config["vocab_size"] = -(-vocab_size // 64) * 64
+    config["_about"] = f"{TINY_CONFIG} with the demo tokenizer's {vocab_size} tokens"
+    with atomic_write(out_dir / "config.json") as out:
+        json.dump(config, out, indent=2)
+        out.write("\n")
+    return out_dir
+
+
+def train_settings(demo, db: str, model: str) -> dict:
+    """The grounded demo's ``TrainConfig`` fields for its run of ``model`` on ``db``."""
     config, tiny = demo.config, demo.config.model == "tiny"
-    return {"model_name_or_path": model_source(config.model, REPO_ROOT), "train_input_file": db,
+    return {"model_name_or_path": model, "train_input_file": db,
             "eval_input_file": str(split_path(demo, "valid")), "output_dir": str(demo.train_dir),
             "num_optim_steps": config.num_optim_steps, "valid_step": config.valid_step,
             "train_batch_size": config.train_batch_size, "gradient_accumulation_steps": 1,
@@ -178,7 +196,11 @@ def train_settings(demo, db: str) -> dict:
 def stage_train(demo, results) -> dict:
     from dialogpt.demo.training import latest_checkpoint, train, train_config
 
-    settings = train_settings(demo, results["prepro"]["db"])
+    from dialogpt.demo.models import REPO_ROOT
+
+    model = (str(tiny_model(results["tokenizer"]["vocab_size"], demo.out / "t5-tiny"))
+             if demo.config.model == "tiny" else model_source(demo.config.model, REPO_ROOT))
+    settings = train_settings(demo, results["prepro"]["db"], model)
     train(train_config(settings, demo.train_flags))
     return {"checkpoint": str(latest_checkpoint(demo.train_dir)),
             "train_dir": str(demo.train_dir), "learning_rate": settings["learning_rate"]}

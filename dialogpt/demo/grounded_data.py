@@ -46,20 +46,25 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class GroundedSpec:
-    """Sizes of the three splits, the seed, and the number of distractor sentences."""
+    """Sizes of the three splits, the seed, the number of distractor sentences, and the most
+    earlier exchanges about the same person a context holds before its question."""
 
     n_train: int = 2000
     n_valid: int = 200
     n_test: int = 200
     seed: int = 1234
     distractors: int = 3
+    history: int = 0
 
     def size(self, split: str) -> int:
         return {"train": self.n_train, "valid": self.n_valid, "test": self.n_test}[split]
 
 
-def make_record(rng: random.Random, distractors: int = 3) -> dict[str, str]:
-    """One grounded record drawn from ``rng``: GODEL's ``Context``/``Knowledge``/``Response``."""
+def make_record(rng: random.Random, distractors: int = 3, history: int = 0) -> dict[str, str]:
+    """One grounded record drawn from ``rng``: GODEL's ``Context``/``Knowledge``/``Response``.
+    With ``history`` > 0 the context first holds up to that many earlier exchanges about other
+    attributes of the same person (as in a multi-turn dialog); ``history`` 0 draws the same
+    records as before the option existed."""
     person = rng.choice(PEOPLE)
     attribute = rng.choice(sorted(ATTRIBUTES))
     value = rng.choice(ATTRIBUTES[attribute])
@@ -71,23 +76,40 @@ def make_record(rng: random.Random, distractors: int = 3) -> dict[str, str]:
         facts.setdefault(other, rng.choice(ATTRIBUTES[other[1]]))
     sentences = [FACT.format(person=p, attribute=a, value=v) for (p, a), v in facts.items()]
     rng.shuffle(sentences)
-    turns = [*rng.choice(OPENINGS), rng.choice(QUESTIONS).format(person=person,
-                                                                 attribute=attribute)]
+    turns = [*rng.choice(OPENINGS)]
+    if history:
+        turns += earlier_exchanges(rng, person, attribute, rng.randint(0, history))
+    turns.append(rng.choice(QUESTIONS).format(person=person, attribute=attribute))
     return {"Context": " EOS ".join(turns), "Knowledge": " ".join(sentences),
             "Response": RESPONSE.format(value=value)}
 
 
-def make_records(n: int, seed: int, distractors: int = 3) -> list[dict[str, str]]:
-    """``n`` records, a pure function of ``(n, seed, distractors)``."""
+def earlier_exchanges(rng: random.Random, person: str, attribute: str, count: int) -> list[str]:
+    """``count`` question/answer pairs about ``person``'s other attributes (at most all four)."""
+    others = rng.sample([name for name in sorted(ATTRIBUTES) if name != attribute],
+                        min(count, len(ATTRIBUTES) - 1))
+    turns = []
+    for other in others:
+        turns += [rng.choice(QUESTIONS).format(person=person, attribute=other),
+                  RESPONSE.format(value=rng.choice(ATTRIBUTES[other]))]
+    return turns
+
+
+def make_records(n: int, seed: int, distractors: int = 3, history: int = 0
+                 ) -> list[dict[str, str]]:
+    """``n`` records, a pure function of ``(n, seed, distractors, history)``."""
     if distractors < 0 or distractors + 1 > len(PEOPLE) + len(ATTRIBUTES) - 1:
         raise ValueError(f"distractors must be in [0, {len(PEOPLE) + len(ATTRIBUTES) - 2}]")
+    if history < 0:
+        raise ValueError(f"history must be >= 0, got {history}")
     rng = random.Random(f"grounded-{seed}")
-    return [make_record(rng, distractors) for _ in range(n)]
+    return [make_record(rng, distractors, history) for _ in range(n)]
 
 
 def split_records(spec: GroundedSpec = GroundedSpec()) -> dict[str, list[dict[str, str]]]:
     """The train/valid/test records of ``spec``; each split has its own random stream."""
-    return {split: make_records(spec.size(split), spec.seed * 3 + index, spec.distractors)
+    return {split: make_records(spec.size(split), spec.seed * 3 + index, spec.distractors,
+                                spec.history)
             for index, split in enumerate(SPLITS)}
 
 

@@ -74,11 +74,6 @@ class Demo:
         self.data = Path(config.data_dir or DATA_DIRS.get(config.task, dialog_data))
 
     @property
-    def args(self) -> DemoConfig:
-        """The config under its former name (``finetune.py`` reads it until it is ported)."""
-        return self.config
-
-    @property
     def train_flags(self) -> list[str]:
         """The flags for every training run (``DemoConfig.train_flags``)."""
         return self.config.train_flags
@@ -266,7 +261,12 @@ def next_steps(demo: Demo, results) -> str:
 
 
 def main(argv=None) -> int:
-    demo = Demo(parse_demo_args(argv))
+    return run_demo(parse_demo_args(argv))
+
+
+def run_demo(config: DemoConfig) -> int:
+    """One demo run of a validated ``config`` (what ``demo.py`` does after parsing its flags)."""
+    demo = Demo(config)
     setup_logging()
     from dialogpt.cli import check_paths
     from dialogpt.locking import hold_run_lock
@@ -315,8 +315,9 @@ def _run_finetune(demo: Demo, task) -> int:
     """``--task finetune``: its stages, with its own clean-up before a redo."""
     from dialogpt.demo.stages import run_stages as run_cached
 
+    task.set_threads(demo)
     try:
-        results = run_cached(demo.stage_dir, task.finetune_stages(main), demo,
+        results = run_cached(demo.stage_dir, task.finetune_stages(run_demo), demo,
                              task.finetune_options(demo), demo.config.force,
                              before_redo=lambda name: task.clear_for_redo(demo, name))
     except KeyboardInterrupt:

@@ -70,12 +70,6 @@ def train(config: TrainConfig) -> None:
         raise UserError(f"training failed (exit {rc}); see {config.output_dir}")
 
 
-def run_training(flags: list[str], train_dir: Path) -> None:
-    """:func:`train` from ``LSP_train.py`` flags (``finetune.py`` calls this until it builds its
-    settings for :func:`train_config`); ``train_dir`` is their ``--output_dir``."""
-    train(train_config({"output_dir": str(train_dir)}, flags))
-
-
 def dialog_settings(demo, db: str, train_dir: Path) -> dict[str, Any]:
     """The dialog demo's ``TrainConfig`` fields for a run on ``db`` into ``train_dir``."""
     config = demo.config

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from tiny_models import save_seeded_checkpoint
 
 from dialogpt.cli import UserError, run_main
-from dialogpt.demo import finetune, pipeline
+from dialogpt.demo import finetune, grounded, pipeline
 
 
 def _demo(argv):
@@ -17,7 +18,8 @@ def _demo(argv):
 def test_defaults_and_validation(tmp_path):
     demo = _demo([])
     assert str(demo.out) == "models/demo-finetune" and str(demo.data) == "data/finetune"
-    assert demo.args.shots == [10, 50, 200] and demo.args.pretrained_dir == "models/demo-grounded"
+    assert demo.config.shots == [10, 50, 200] and \
+        demo.config.pretrained_dir == "models/demo-finetune-base"
     finetune.validate(demo)
     for argv, message in ((["--shots", "0"], "--shots"), (["--shots", "400"], "exceeds"),
                           (["--finetune_min_steps", "0"], "--finetune_min_steps"),
@@ -50,11 +52,14 @@ def test_a_bad_flag_fails_before_any_stage(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_finetune_demo_end_to_end(tmp_path):
+def test_finetune_demo_end_to_end(tmp_path, monkeypatch):
     """The whole few-shot demo with its defaults (the grounded demo's model built first, seed 42,
-    one torch thread as in the tests). The margins are the claims: measured on seeded runs of
-    these defaults (seeds 42 and 7; docs in README "Few-shot adaptation, shown"), pinned with a
-    tolerance that both runs clear."""
+    one torch thread), except that the tiny T5 starts from our seeded weights (as in
+    ``test_grounded``), not transformers' initialisation. The margins are the claims: measured
+    on runs of this test with --finetune_seed 42 and 7, pinned with a tolerance that both clear."""
+    fitted = grounded.tiny_model
+    monkeypatch.setattr(grounded, "tiny_model", lambda vocab_size, out_dir: save_seeded_checkpoint(
+        fitted(vocab_size, tmp_path / "fitted-config"), out_dir, seed=42, std="t5"))
     out, data = tmp_path / "out", tmp_path / "data"
     assert pipeline.main(["--task", "finetune", "--output_dir", str(out), "--data_dir", str(data),
                           "--pretrained_dir", str(tmp_path / "pretrained")]) == 0
@@ -62,7 +67,7 @@ def test_finetune_demo_end_to_end(tmp_path):
     metrics = report["metrics"]
     assert list(metrics) == ["zero-shot", "k10-full", "k10-lora", "k50-full", "k50-lora",
                              "k200-full", "k200-lora"]
-    assert all(scores["n_examples"] == 150 and scores["task"] == "wow"
+    assert all(scores["n_examples"] == 300 and scores["task"] == "wow"
                for scores in metrics.values())
 
     def acc(name):
@@ -71,16 +76,18 @@ def test_finetune_demo_end_to_end(tmp_path):
     def kf1(name):
         return metrics[name]["knowledge_f1"]
 
-    # Measured (seed 42 / seed 7): zero-shot accuracy 15.3 / 17.3, knowledge F1 25.6 / 26.1;
-    # K = 200 full 27.3 / 18.0 and 28.3 / 26.2; the best run 27.3 / 24.7; every run 8.7 to 27.3;
-    # seed 42 with two threads: zero-shot 15.3, K = 200 full 19.3, best 24.7 (K = 50 full).
-    # A 150-record accuracy moves by ~3.3 points per standard error, so only margins that both
-    # seeds clear are claimed.
-    assert 0.05 <= acc("zero-shot") <= 0.25            # near chance: the attributes are new
-    assert acc("k200-full") >= acc("zero-shot")
-    assert kf1("k200-full") >= kf1("zero-shot")
-    assert max(acc(name) for name in metrics if name != "zero-shot") >= acc("zero-shot") + 0.05
-    assert max(acc(name) for name in metrics) <= 0.35   # the tiny model barely learns to copy
+    # Measured (answer accuracy x 100, 300 test records; seed 42 = this test / seed 7):
+    # zero-shot 9.0 / 13.7; full K = 10, 50, 200: 19.3, 20.7, 37.0 / 10.7, 18.3, 19.0;
+    # LoRA: 9.0, 18.3, 10.7 / 13.3, 15.0, 13.0. One run's accuracy moves by ~2.5 points per
+    # standard error, and the tiny T5's runs scatter more than that across seeds, so only
+    # margins both seeds clear are claimed: full fine-tuning on 50 and 200 dialogs beats
+    # zero-shot, and LoRA (3% of the weights) stays near it.
+    assert 0.05 <= acc("zero-shot") <= 0.20            # the new attributes: mostly wrong
+    for shots in (50, 200):
+        assert acc(f"k{shots}-full") >= acc("zero-shot") + 0.03
+        assert kf1(f"k{shots}-full") >= kf1("zero-shot")
+    assert max(acc(f"k{shots}-full") for shots in (10, 50, 200)) >= acc("zero-shot") + 0.05
+    assert all(acc(f"k{shots}-lora") >= acc("zero-shot") - 0.02 for shots in (10, 50, 200))
     text = (out / "REPORT.md").read_text()
     assert "| zero-shot | 0 | none |" in text and "| k200-lora | 200 | lora |" in text
     assert report["curve"] is None or (out / "fewshot_curve.png").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from dialogpt.demo.grounded_data import (ATTRIBUTES, GroundedSpec, answer_value, make_records,
                                          split_records, write_grounded_splits)
 from dialogpt.grounding import parse_record
@@ -49,3 +51,27 @@ def test_values_vary_so_the_context_alone_cannot_answer():
         values_per_question.setdefault(record["Context"].split(" EOS ")[-1], set()).add(
             answer_value(record))
     assert max(len(values) for values in values_per_question.values()) >= 2
+
+
+def test_history_holds_earlier_exchanges_about_the_same_person():
+    from dialogpt.demo.grounded_data import OPENINGS
+
+    assert make_records(50, seed=4) == make_records(50, seed=4, history=0)
+    openings = {turn for opening in OPENINGS for turn in opening}
+
+    def attribute_of(question):
+        return next(name for name in ATTRIBUTES if f"'s {name} " in question)
+
+    counts = set()
+    for record in make_records(300, seed=4, distractors=0, history=2):
+        turns = [t for t in record["Context"].split(" EOS ") if t not in openings]
+        *earlier, asked = turns
+        person = asked.split()[asked.split().index("'s") - 1]
+        counts.add(len(earlier) // 2)
+        for question, answer in zip(earlier[::2], earlier[1::2]):
+            assert f"{person} 's " in question and answer.startswith("it is ")
+            assert attribute_of(question) != attribute_of(asked)
+        assert record["Knowledge"].startswith(f"{person} 's {attribute_of(asked)} is ")
+    assert counts == {0, 1, 2}
+    with pytest.raises(ValueError, match="history"):
+        make_records(1, seed=4, history=-1)
