@@ -92,7 +92,8 @@ class DemoConfig:
     finetune_batch_size: int = flag(16, "examples per fine-tuning step", _FINETUNE, kind=int)
     finetune_lr: float = flag(2e-3, "peak learning rate of full fine-tuning (linear warm-up and "
                               "decay)", _FINETUNE, kind=float)
-    lora_lr: float = flag(1e-2, "peak learning rate of the LoRA runs", _FINETUNE, kind=float)
+    lora_lr: float = flag(5e-3, "peak learning rate of the LoRA runs (adapters on every linear "
+                          "layer; --lora_target_modules q v narrows them)", _FINETUNE, kind=float)
     finetune_lora_r: int = flag(8, "LoRA rank of the LoRA runs", _FINETUNE, kind=int)
     finetune_seed: int = flag(42, "seed of the synthetic data, the dialog sampling and every "
                               "training run", _FINETUNE, kind=int)

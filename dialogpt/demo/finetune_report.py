@@ -107,7 +107,7 @@ def write_finetune_report(demo, results: dict, test_records: Path) -> dict:
         f"examples (at least {args.finetune_min_steps} steps; steps per run: "
         f"{_steps(results)}) in batches of {args.finetune_batch_size}, every weight at "
         f"{args.finetune_lr} (full) or LoRA "
-        f"r={args.finetune_lora_r} at {args.lora_lr}. Scored on "
+        f"r={args.finetune_lora_r} on every linear layer at {args.lora_lr}. Scored on "
         f"`{test_records}` ({metrics[next(iter(metrics))]['n_examples']} records); "
         "greedy decoding; all figures x 100.", "",
         markdown_table(metrics), "",

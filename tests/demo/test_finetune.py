@@ -78,16 +78,15 @@ def test_finetune_demo_end_to_end(tmp_path, monkeypatch):
 
     # Measured (answer accuracy x 100, 300 test records; seed 42 = this test / seed 7):
     # zero-shot 9.0 / 13.7; full K = 10, 50, 200: 19.3, 20.7, 37.0 / 10.7, 18.3, 19.0;
-    # LoRA: 9.0, 18.3, 10.7 / 13.3, 15.0, 13.0. One run's accuracy moves by ~2.5 points per
+    # LoRA: 14.0, 24.7, 31.7 / 13.3, 19.7, 30.0. One run's accuracy moves by ~2.5 points per
     # standard error, and the tiny T5's runs scatter more than that across seeds, so only
-    # margins both seeds clear are claimed: full fine-tuning on 50 and 200 dialogs beats
-    # zero-shot, and LoRA (3% of the weights) stays near it.
+    # margins both seeds clear are claimed.
     assert 0.05 <= acc("zero-shot") <= 0.20            # the new attributes: mostly wrong
-    for shots in (50, 200):
-        assert acc(f"k{shots}-full") >= acc("zero-shot") + 0.03
-        assert kf1(f"k{shots}-full") >= kf1("zero-shot")
-    assert max(acc(f"k{shots}-full") for shots in (10, 50, 200)) >= acc("zero-shot") + 0.05
-    assert all(acc(f"k{shots}-lora") >= acc("zero-shot") - 0.02 for shots in (10, 50, 200))
+    for name in ("k50-full", "k200-full", "k50-lora", "k200-lora"):
+        assert acc(name) >= acc("zero-shot") + 0.03, name
+        assert kf1(name) >= kf1("zero-shot"), name
+    assert acc("k200-lora") >= acc("zero-shot") + 0.10
+    assert max(acc(name) for name in metrics) >= acc("zero-shot") + 0.15
     text = (out / "REPORT.md").read_text()
     assert "| zero-shot | 0 | none |" in text and "| k200-lora | 200 | lora |" in text
     assert report["curve"] is None or (out / "fewshot_curve.png").exists()
