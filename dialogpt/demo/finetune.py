@@ -124,7 +124,8 @@ def shots_dir(demo, shots: int) -> Path:
 
 def stage_convert(demo, results) -> dict:
     """``convert_task.py wow --train shots --shots K --seed S`` for every K."""
-    from dialogpt.data.tasks.cli import ConvertConfig, convert
+    from dialogpt.data.tasks.cli import convert
+    from dialogpt.data.tasks.convert_config import ConvertConfig
 
     counts = {}
     for shots in demo.config.shots:

@@ -194,9 +194,8 @@ def train_settings(demo, db: str, model: str) -> dict:
 
 
 def stage_train(demo, results) -> dict:
-    from dialogpt.demo.training import latest_checkpoint, train, train_config
-
     from dialogpt.demo.models import REPO_ROOT
+    from dialogpt.demo.training import latest_checkpoint, train, train_config
 
     model = (str(tiny_model(results["tokenizer"]["vocab_size"], demo.out / "t5-tiny"))
              if demo.config.model == "tiny" else model_source(demo.config.model, REPO_ROOT))

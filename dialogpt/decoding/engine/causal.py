@@ -54,15 +54,20 @@ class OutputLayer:
         return logits.float()
 
 
+def derived(module, weight, make):
+    """``make(weight)``, cached in ``DERIVED`` for ``module`` while ``weight`` is unchanged (the
+    same storage, version and dtype)."""
+    key = (weight.data_ptr(), weight._version, weight.dtype)
+    cached = DERIVED.get(module)
+    if cached is None or cached[0] != key:
+        cached = (key, make(weight.detach()))
+        DERIVED[module] = cached
+    return cached[1]
+
 
 def transposed(head, weight):
     """``weight.t()`` made contiguous, cached for ``head`` while ``weight`` is unchanged."""
-    key = (weight.data_ptr(), weight._version, weight.dtype)
-    cached = DERIVED.get(head)
-    if cached is None or cached[0] != key:
-        cached = (key, weight.detach().t().contiguous())
-        DERIVED[head] = cached
-    return cached[1]
+    return derived(head, weight, lambda w: w.t().contiguous())
 
 
 PACK_ROWS = 8
@@ -75,7 +80,7 @@ class PackedLinear:
     (equal at 32 rows and at one), so an engine step of 8 rows took 11.4-11.7 CPU ms a token
     against 12.9-13.1. The packed copy costs the layer's size again in memory (340 MB for GPT-2
     117M), is kept in ``DERIVED`` (every engine over the model shares it) and is remade if the
-weight changes; results equal ``addmm``'s to rounding."""
+    weight changes; results equal ``addmm``'s to rounding."""
 
     def __init__(self, module) -> None:
         self.module = module
@@ -93,14 +98,9 @@ weight changes; results equal ``addmm``'s to rounding."""
         import torch
 
         module = self.module
-        weight = module.weight
-        key = (weight.data_ptr(), weight._version)
-        cached = DERIVED.get(module)
-        if cached is None or cached[0] != key:
-            cached = (key, torch.ops.mkldnn._reorder_linear_weight(
-                weight.detach().t().contiguous(), PACK_ROWS))
-            DERIVED[module] = cached
-        return torch.ops.mkldnn._linear_pointwise(x, cached[1], module.bias, "none", [], "")
+        packed = derived(module, module.weight, lambda w: torch.ops.mkldnn._reorder_linear_weight(
+            w.t().contiguous(), PACK_ROWS))
+        return torch.ops.mkldnn._linear_pointwise(x, packed, module.bias, "none", [], "")
 
 
 class CausalRunner:
