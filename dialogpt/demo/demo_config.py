@@ -98,9 +98,9 @@ class DemoConfig:
     finetune_seed: int = flag(42, "seed of the synthetic data, the dialog sampling and every "
                               "training run", _FINETUNE, kind=int)
     finetune_threads: int = flag(1, "torch threads of every stage (0: torch's default, one per "
-                                 "core): the tiny T5's matrices gain little from a second "
-                                 "thread, and while other work keeps a core busy two threads "
-                                 "made each step up to ten times slower", _FINETUNE, kind=int)
+                                 "core): on 2 cores the tiny T5 gained nothing from a second "
+                                 "thread, and while another process kept a core busy two "
+                                 "threads made each step about 4x slower", _FINETUNE, kind=int)
 
     train_flags: list[str] = field(default_factory=list)
     """The flags ``demo.py`` does not know, for every training run (not a flag itself)."""
