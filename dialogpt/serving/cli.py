@@ -63,7 +63,7 @@ class ServeConfig:
         if self.max_batch_size < 1:
             problems.append("--max_batch_size must be >= 1 (1 = no batching)")
         if self.threads < 0:
-            problems.append("--threads must be >= 0 (0 = all cores but one)")
+            problems.append("--threads must be >= 0 (0 = every core this process may use)")
         if self.max_queue < 1 or self.max_n < 1:
             problems.append("--max_queue and --max_n must be >= 1")
         if self.max_request_bytes < 1024:
@@ -133,9 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="open connections served at once; a request beyond them gets 503")
     add_bool_flag(http, "--page", d.page, "serve the chat page (Gradio) at /")
     http.add_argument("--threads", type=int, default=d.threads,
-                      help="CPU threads of torch (0 = all cores but one, at least 1: the other "
-                           "core serves HTTP and tokenising, as vLLM's CPU server does; on a "
-                           "busy 2-core box two decoding threads wait on each other)")
+                      help="CPU threads of torch (0 = every core this process may use; on a "
+                           "machine whose other processes keep cores busy, give the number of "
+                           "idle cores: decoding threads that lose their core wait on each "
+                           "other)")
     safe = parser.add_argument_group("safe mode")
     safe.add_argument("--safe", nargs="?", const=str(DEFAULT_BLOCKLIST), default=None,
                       metavar="FILE",
@@ -226,8 +227,15 @@ def require_serve_extra(page: bool) -> None:
 
 
 def torch_threads(requested: int) -> int:
-    """``--threads``: 0 = all cores but one (at least 1), the other left to the HTTP side."""
-    return requested or max(1, (os.cpu_count() or 2) - 1)
+    """``--threads``: 0 = every core this process may use (its CPU affinity).
+
+    The HTTP side needs little (about 1 CPU ms a generated token at 32 clients), so leaving it a
+    core of its own idles that core; see benchmarks/RESULTS.md (vs_vllm, quiet box)."""
+    if requested:
+        return requested
+    if hasattr(os, "sched_getaffinity"):  # Linux: honours taskset / cgroup cpusets
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def main(argv=None) -> int:

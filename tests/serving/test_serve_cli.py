@@ -39,3 +39,14 @@ def test_bare_safe_uses_the_builtin_list():
 def test_bad_values(argv, words):
     with pytest.raises(UserError, match=words):
         config(argv)
+
+
+def test_threads_default_to_every_core_the_process_may_use(monkeypatch):
+    from dialogpt.serving import cli
+
+    monkeypatch.setattr(cli.os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert cli.torch_threads(0) == 3
+    assert cli.torch_threads(1) == 1
+    monkeypatch.delattr(cli.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 4)
+    assert cli.torch_threads(0) == 4
