@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from dialogpt.cli import UserError
-from dialogpt.config import build_parser, flag, parse_config
+from dialogpt.config import build_parser, flag, parse_config, section
 
 
 @dataclass
@@ -92,3 +92,47 @@ def test_positional_fields_in_field_order_and_no_validate_needed():
         with pytest.raises(SystemExit):
             parse_config(PositionalConfig, parser, argv)
     assert "usage: tool.py [-h] --out OUT {2011-01,2011-02} [reports ...]" in parser.format_help()
+
+
+@dataclass(frozen=True)
+class Shared:
+    name: str = flag(help="a required name", group="shared")
+    level: int = flag(1, "a level", "shared", kind=int)
+
+    def validate(self) -> None:
+        if self.level < 0:
+            raise UserError(f"--level must be >= 0, got {self.level}")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    mode: str = flag("a", "a mode", "shared")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithSections:
+    first: str = flag("x", "before the section", "shared")
+    shared: Shared = section(Shared)
+    defaults: Defaults = section(Defaults)
+    blocklist: str | None = flag(None, "a file; bare: the built-in one", nargs="?",
+                                 const="builtin.txt", metavar="FILE")
+    verbose: bool = flag(False, "debug logging", const=True)
+
+
+def test_sections_join_their_flags_in_place_and_are_built_and_validated_first(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the usage on one line
+    parser = build_parser(WithSections, "tool.py", "A tool.")
+    config = parse_config(WithSections, parser, ["--name", "n", "--mode", "b", "--verbose"])
+    assert config == WithSections(shared=Shared("n"), defaults=Defaults("b"), verbose=True)
+    assert WithSections(shared=Shared("n")).defaults == Defaults()  # every field has a default
+    assert parse_config(WithSections, parser, ["--name", "n", "--blocklist"]).blocklist == \
+        "builtin.txt"
+    assert parse_config(WithSections, parser, ["--name", "n", "--blocklist", "f"]).blocklist == "f"
+    text = parser.format_help()
+    assert ("usage: tool.py [-h] [--first FIRST] --name NAME [--level LEVEL] [--mode MODE] "
+            "[--blocklist [FILE]] [--verbose]\n") in text
+    assert text.count("shared:") == 1 and "debug logging (default: False)" in text
+    with pytest.raises(UserError, match="--level must be >= 0, got -1"):
+        parse_config(WithSections, parser, ["--name", "n", "--level", "-1"])
+    with pytest.raises(SystemExit):
+        parse_config(WithSections, parser, ["--verbose", "true", "--name", "n"])
