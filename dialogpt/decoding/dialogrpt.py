@@ -21,7 +21,6 @@ gets ``-inf`` (never chosen over a non-empty one).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 from pathlib import Path
@@ -130,18 +129,6 @@ class CombinedRanker:
                 for index, value in enumerate(values):
                     row[index] += weight * value
         return total
-
-
-def add_ranker_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("DialogRPT reranking")
-    group.add_argument("--ranker", choices=RANKERS, default=None,
-                       help="rerank --num_candidates candidates with a DialogRPT model "
-                            "(with --mmi_model too: MMI score + --ranker_weight * DialogRPT logit)")
-    group.add_argument("--ranker_model", default=None,
-                       help="DialogRPT directory or Hub id (microsoft/DialogRPT-updown, -width, "
-                            "-depth, -human-vs-rand, -human-vs-machine)")
-    group.add_argument("--ranker_weight", type=float, default=1.0,
-                       help="weight of the DialogRPT logit when combined with --mmi_model")
 
 
 def check_ranker_architecture(name: str) -> None:

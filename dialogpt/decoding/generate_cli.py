@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
-from dialogpt.cli import UserError, check_paths, make_parser, setup_logging
+from dialogpt.cli import UserError, check_paths, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import flag, section
+from dialogpt.decoding.decoder_config import DecoderConfig, parse_with_preset
 from dialogpt.decoding.inputs import INPUT_FORMATS
-from dialogpt.decoding.loading import add_grounding_args, add_model_args
-from dialogpt.decoding.options import add_decoding_args, parse_with_preset
+from dialogpt.decoding.loading import Grounding
 
 logger = logging.getLogger(__name__)
 
@@ -41,50 +44,56 @@ example:
       --output test.resp.txt --preset card"""
 
 
+_IO = "input and output"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateConfig:
+    """Everything ``generate.py`` is told: its files, the decoder's flags, logging."""
+
+    input: str = flag(help="TSV (context<TAB>..., turns joined by ' EOS ', weights allowed), a "
+                      "test.refs.txt (src<TAB>ref1<TAB>...), or GODEL JSON lines (Context, "
+                      "Knowledge, Instruction per record; seq2seq models)", group=_IO)
+    format: str = flag("auto", "input format; auto: jsonl for .jsonl/.json files, else tsv", _IO,
+                       choices=INPUT_FORMATS)
+    output: str = flag(help="responses, one per input line (written atomically)", group=_IO)
+    batch_size: int = flag(0, "contexts decoded together; 0 = 64 for greedy and sampling (the "
+                           "decoding engine: a context joins when another finishes, nothing is "
+                           "padded, at most 16k cached tokens at once), else 16 (beam search "
+                           "pads a batch to its longest context)", _IO, kind=int)
+    decoder: DecoderConfig = section(DecoderConfig)
+    verbose: bool = flag(False, "debug logging", const=True)
+
+    def validate(self) -> None:
+        if self.batch_size < 0:
+            raise UserError("--batch_size must be >= 1 (0 = automatic)")
+
+
 def build_parser():
-    parser = make_parser("generate.py", DESCRIPTION)
-    io = parser.add_argument_group("input and output")
-    io.add_argument("--input", required=True,
-                    help="TSV (context<TAB>..., turns joined by ' EOS ', weights allowed), a "
-                         "test.refs.txt (src<TAB>ref1<TAB>...), or GODEL JSON lines (Context, "
-                         "Knowledge, Instruction per record; seq2seq models)")
-    io.add_argument("--format", choices=INPUT_FORMATS, default="auto",
-                    help="input format; auto: jsonl for .jsonl/.json files, else tsv")
-    io.add_argument("--output", required=True,
-                    help="responses, one per input line (written atomically)")
-    io.add_argument("--batch_size", type=int, default=0,
-                    help="contexts decoded together; 0 = 64 for greedy and sampling (the decoding "
-                         "engine: a context joins when another finishes, nothing is padded, at "
-                         "most 16k cached tokens at once), else 16 (beam search pads a batch to "
-                         "its longest context)")
-    add_model_args(parser)
-    add_decoding_args(parser)
-    add_grounding_args(parser)
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser
+    return build_config_parser(GenerateConfig, "generate.py", DESCRIPTION)
 
 
 def main(argv=None) -> int:
-    args, preset_note = parse_with_preset(build_parser(), argv)
-    setup_logging(args.verbose)
-    if preset_note:
-        logger.info("%s", preset_note)
-    if args.batch_size < 0:
-        raise UserError("--batch_size must be >= 1 (0 = automatic)")
-    check_paths(input_files={"--input": args.input}, output_files={"--output": args.output})
-    from dialogpt.decoding.args import decoder_spec, decoding_options
-
-    generate_file(decoder_spec(args), decoding_options(args), args.input, args.output,
-                  input_format=args.format, batch_size=args.batch_size,
-                  preset=getattr(args, "preset", None))
+    config = parse_with_preset(GenerateConfig, build_parser(), argv)
+    setup_logging(config.verbose)
+    decoder = config.decoder
+    note = decoder.preset_note()
+    if note:
+        logger.info("%s", note)
+    check_paths(input_files={"--input": config.input}, output_files={"--output": config.output})
+    generate_file(decoder.spec, decoder.options, config.input, config.output,
+                  input_format=config.format, batch_size=config.batch_size,
+                  preset=decoder.preset, grounding=decoder.grounding)
     return 0
 
 
 def generate_file(spec, options, input_path: str, output_path: str, *, input_format: str = "auto",
-                  batch_size: int = 0, preset: str | None = None) -> None:
-    """``generate.py``'s work with a ``DecoderSpec`` and ``DecodingOptions`` (the demo calls
-    this): decode every line of ``input_path`` into ``output_path`` (atomically, in input
-    order). ``batch_size`` 0: automatic; ``preset`` only words the ignored-settings warning."""
+                  batch_size: int = 0, preset: str | None = None,
+                  grounding: Grounding = Grounding()) -> None:
+    """``generate.py``'s work with a ``DecoderSpec``, ``DecodingOptions`` and ``Grounding`` (the
+    demo calls this): decode every line of ``input_path`` into ``output_path`` (atomically, in
+    input order). ``batch_size`` 0: automatic; ``preset`` only words the ignored-settings
+    warning."""
     from tqdm import tqdm
 
     from dialogpt.decoding.inputs import batches_by_length, one_line, read_dialogs
@@ -95,7 +104,7 @@ def generate_file(spec, options, input_path: str, output_path: str, *, input_for
     if not dialogs:
         raise UserError(f"--input {input_path} has no lines: nothing to decode (no output "
                         "written)")
-    decoder = load_decoder(spec, options, preset)
+    decoder = load_decoder(spec, options, preset, grounding)
     if not decoder.seq2seq:
         grounded = [n for n, d in enumerate(dialogs, start=1) if d.knowledge or d.instruction]
         if grounded:

@@ -23,11 +23,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from typing import Callable, TextIO
 
-from dialogpt.cli import UserError, make_parser, setup_logging
-from dialogpt.decoding.loading import add_grounding_args, add_model_args
-from dialogpt.decoding.options import add_decoding_args, parse_with_preset
+from dialogpt.cli import UserError, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import flag, section
+from dialogpt.decoding.decoder_config import DecoderConfig, parse_with_preset
 
 DESCRIPTION = """Chat with a DialoGPT or GODEL model. /reset clears the history, /quit or Ctrl-D exits.
 
@@ -199,28 +201,39 @@ def run_chat(session: ChatSession, read: Callable[[str], str], write: Callable[[
         write(f"Bot: {response.text}")
 
 
+@dataclass(frozen=True)
+class InteractConfig:
+    """Everything ``interact.py`` is told: the decoder's flags, the transcript, logging."""
+
+    decoder: DecoderConfig = section(DecoderConfig)
+    transcript: str | None = flag(None, "append the conversation to this JSON-lines file")
+    verbose: bool = flag(False, "debug logging", const=True)
+
+
 def build_parser():
-    parser = make_parser("interact.py", DESCRIPTION)
-    add_model_args(parser)
-    add_decoding_args(parser)
-    add_grounding_args(parser)
-    parser.add_argument("--transcript", default=None,
-                        help="append the conversation to this JSON-lines file")
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser
+    return build_config_parser(InteractConfig, "interact.py", DESCRIPTION)
+
+
+def open_transcript(path: str | None) -> TextIO | None:
+    """``--transcript``'s file opened for appending (None without the flag)."""
+    if not path:
+        return None
+    try:
+        return open(path, "a", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot open --transcript {path}: {exc.strerror or exc}") from exc
 
 
 def main(argv=None) -> int:
-    args, preset_note = parse_with_preset(build_parser(), argv)
-    setup_logging(args.verbose)
+    config = parse_with_preset(InteractConfig, build_parser(), argv)
+    setup_logging(config.verbose)
+    preset_note = config.decoder.preset_note()
     if preset_note:
         print(f"({preset_note})", file=sys.stderr, flush=True)
     from transformers.utils import logging as hf_logging
 
-    from dialogpt.decoding.args import load_decoder_from_args
-
     hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter the chat
-    decoder = load_decoder_from_args(args)
+    decoder = config.decoder.load()
     if hasattr(sys.stdin, "reconfigure"):  # bytes that are not UTF-8: kept, then replaced
         sys.stdin.reconfigure(errors="surrogateescape")
     if sys.stdin.isatty():
@@ -228,16 +241,10 @@ def main(argv=None) -> int:
             import readline  # noqa: F401  (line editing; also lifts the tty's 4 KiB line limit)
         except ImportError:
             pass
-    transcript_handle = None
-    if args.transcript:
-        try:
-            transcript_handle = open(args.transcript, "a", encoding="utf-8")
-        except OSError as exc:
-            raise UserError(f"cannot open --transcript {args.transcript}: "
-                            f"{exc.strerror or exc}") from exc
+    transcript_handle = open_transcript(config.transcript)
     try:
         session = ChatSession(decoder, Transcript(transcript_handle))
-        print(f"Chatting with {args.model}. {HELP_TEXT}"
+        print(f"Chatting with {config.decoder.spec.model}. {HELP_TEXT}"
               + (f" {GROUNDING_HELP}" if session.grounded else ""), flush=True)
         if session.grounded:
             print(session.grounding_summary(), file=sys.stderr, flush=True)

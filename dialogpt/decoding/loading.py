@@ -1,5 +1,5 @@
 """Flags naming models and devices, and building a ``Decoder`` from a ``DecoderSpec`` (the
-entry points build it from their flags: ``dialogpt.decoding.args``).
+entry points parse it from their flags: ``dialogpt.decoding.decoder_config``).
 
 Tokenizer resolution (``--tokenizer`` unset): a model directory with tokenizer files uses them; any
 other local path (an HF directory without tokenizer files, a shipped config such as
@@ -7,70 +7,31 @@ other local path (an HF directory without tokenizer files, a shipped config such
 A seq2seq (GODEL/T5) model has no offline fallback: it needs its SentencePiece tokenizer.
 The MMI backward model always shares the forward model's tokenizer (DialoGPT's both use GPT-2 BPE).
 
-Seq2seq models also take the grounding flags (``add_grounding_args``): the default instruction and
+Seq2seq models also take the grounding flags (``Grounding``): the default instruction and
 knowledge, and the source template (default: the one the checkpoint recorded, see
 ``grounded_source``).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialogpt.cli import UserError, add_bool_flag
+from dialogpt.cli import UserError
+from dialogpt.config import flag
+from dialogpt.decoding.dialogrpt import RANKERS
 from dialogpt.gc_pause import gc_paused
+from dialogpt.grounding import EMPATHIC_INSTRUCTION, GROUNDED_INSTRUCTION, TEMPLATES
 
 logger = logging.getLogger(__name__)
 
-
-def add_model_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model")
-    group.add_argument("--model", required=True,
-                       help="model directory with weights, Hugging Face Hub id, or a shipped "
-                            "config (configs/117M) together with --init_checkpoint")
-    group.add_argument("--init_checkpoint", default=None,
-                       help="weights laid over --model: an original DialoGPT .pkl "
-                            "(small_ft.pkl), .safetensors/.bin file or HF directory")
-    group.add_argument("--tokenizer", default=None,
-                       help="tokenizer directory or Hub id; unset: the model directory's "
-                            "tokenizer files, else the offline GPT-2 BPE")
-    group.add_argument("--mmi_model", default=None,
-                       help="backward model (trained on prepro.py --reverse data) for MMI "
-                            "reranking of --num_candidates candidates; same forms as --model")
-    group.add_argument("--mmi_init_checkpoint", default=None,
-                       help="weights laid over --mmi_model (e.g. small_reverse.pkl)")
-    group.add_argument("--device", default="auto",
-                       help="torch device: auto (CUDA when available), cpu, cuda, cuda:1...")
-    add_bool_flag(group, "--fp16", False, "run the models in float16 (CUDA only)")
-    group.add_argument("--quantize", choices=("none", "int8"), default="none",
-                       help="int8: PyTorch dynamic int8 quantization of the model's linear "
-                            "layers (CPU only; faster, slightly different numbers)")
-    from dialogpt.decoding.dialogrpt import add_ranker_args
-
-    add_ranker_args(parser)  # --ranker dialogrpt --ranker_model ... (alone or with --mmi_model)
+_RANKING = "DialogRPT reranking"
+_GROUNDING = "grounding (seq2seq / GODEL models)"
 
 
 GODEL_HUB_MODELS = {"godel-base": "microsoft/GODEL-v1_1-base-seq2seq",
                     "godel-large": "microsoft/GODEL-v1_1-large-seq2seq"}
-
-
-def add_grounding_args(parser: argparse.ArgumentParser) -> None:
-    """Flags of seq2seq (GODEL) decoding; a causal model refuses --instruction/--knowledge."""
-    from dialogpt.grounding import EMPATHIC_INSTRUCTION, GROUNDED_INSTRUCTION, TEMPLATES
-
-    group = parser.add_argument_group("grounding (seq2seq / GODEL models)")
-    group.add_argument("--instruction", default=None,
-                       help="instruction steering the response (default: the one the checkpoint "
-                            f"was trained with, else none). The cards use {EMPATHIC_INSTRUCTION!r} "
-                            f"and {GROUNDED_INSTRUCTION!r}")
-    group.add_argument("--knowledge", default="",
-                       help="text the response should draw on (empty: none)")
-    group.add_argument("--template", choices=TEMPLATES, default=None,
-                       help="how instruction, knowledge and turns form the source (grounded.md "
-                            "§2); default: the template the checkpoint records, else card. "
-                            "Overriding a recorded template is announced")
 
 
 def resolve_tokenizer_source(model: str, tokenizer: str | None) -> str | None:
@@ -158,37 +119,68 @@ def check_vocabulary(model, vocab_size: int, name: str, flag: str) -> None:
 
 @dataclass(frozen=True)
 class DecoderSpec:
-    """What ``load_decoder`` loads: the ``add_model_args`` fields (and ``add_grounding_args``'s,
-    where the entry point has them), named as the flags are."""
+    """What ``load_decoder`` loads: the models, the device and the rankers; each field is also a
+    flag of the decoding entry points (``dialogpt.decoding.decoder_config``)."""
 
-    model: str
-    init_checkpoint: str | None = None
-    tokenizer: str | None = None
-    device: str = "auto"
-    fp16: bool = False
-    quantize: str = "none"
-    mmi_model: str | None = None
-    mmi_init_checkpoint: str | None = None
-    ranker: str | None = None
-    ranker_model: str | None = None
-    ranker_weight: float = 1.0
-    template: str | None = None
-    instruction: str | None = None
-    knowledge: str = ""
+    model: str = flag(help="model directory with weights, Hugging Face Hub id, or a shipped "
+                      "config (configs/117M) together with --init_checkpoint", group="model")
+    init_checkpoint: str | None = flag(None, "weights laid over --model: an original DialoGPT "
+                                       ".pkl (small_ft.pkl), .safetensors/.bin file or HF "
+                                       "directory", "model")
+    tokenizer: str | None = flag(None, "tokenizer directory or Hub id; unset: the model "
+                                 "directory's tokenizer files, else the offline GPT-2 BPE",
+                                 "model")
+    mmi_model: str | None = flag(None, "backward model (trained on prepro.py --reverse data) for "
+                                 "MMI reranking of --num_candidates candidates; same forms as "
+                                 "--model", "model")
+    mmi_init_checkpoint: str | None = flag(None, "weights laid over --mmi_model (e.g. "
+                                           "small_reverse.pkl)", "model")
+    device: str = flag("auto", "torch device: auto (CUDA when available), cpu, cuda, cuda:1...",
+                       "model")
+    fp16: bool = flag(False, "run the models in float16 (CUDA only)", "model", kind=bool)
+    quantize: str = flag("none", "int8: PyTorch dynamic int8 quantization of the model's linear "
+                         "layers (CPU only; faster, slightly different numbers)", "model",
+                         choices=("none", "int8"))
+    ranker: str | None = flag(None, "rerank --num_candidates candidates with a DialogRPT model "
+                              "(with --mmi_model too: MMI score + --ranker_weight * DialogRPT "
+                              "logit)", _RANKING, choices=RANKERS)
+    ranker_model: str | None = flag(None, "DialogRPT directory or Hub id (microsoft/DialogRPT-"
+                                    "updown, -width, -depth, -human-vs-rand, -human-vs-machine)",
+                                    _RANKING)
+    ranker_weight: float = flag(1.0, "weight of the DialogRPT logit when combined with "
+                                "--mmi_model", _RANKING, kind=float)
 
 
-def load_decoder(spec: DecoderSpec, options, preset: str | None = None):
-    """A ``Decoder`` for ``spec`` decoding with ``options`` (``DecodingOptions``); ``preset``
-    (``--preset``'s name) only words the warning about settings the method ignores.
+@dataclass(frozen=True)
+class Grounding:
+    """How a seq2seq (GODEL) model's source is formed; a causal model refuses --instruction and
+    --knowledge. Each field is also a flag of the decoding entry points."""
+
+    instruction: str | None = flag(None, "instruction steering the response (default: the one "
+                                   "the checkpoint was trained with, else none). The cards use "
+                                   f"{EMPATHIC_INSTRUCTION!r} and {GROUNDED_INSTRUCTION!r}",
+                                   _GROUNDING)
+    knowledge: str = flag("", "text the response should draw on (empty: none)", _GROUNDING)
+    template: str | None = flag(None, "how instruction, knowledge and turns form the source "
+                                "(grounded.md §2); default: the template the checkpoint records, "
+                                "else card. Overriding a recorded template is announced",
+                                _GROUNDING, choices=TEMPLATES)
+
+
+def load_decoder(spec: DecoderSpec, options, preset: str | None = None,
+                 grounding: Grounding = Grounding()):
+    """A ``Decoder`` for ``spec`` decoding with ``options`` (``DecodingOptions``) and, for a
+    seq2seq model, ``grounding``; ``preset`` (``--preset``'s name) only words the warning about
+    settings the method ignores.
 
     Seeds torch (sampling) when ``options.seed`` is non-negative. Loads with the cyclic collector
     paused (``gc_paused``).
     """
     with gc_paused(keep_frozen=True):
-        return _load_decoder(spec, options, preset)
+        return _load_decoder(spec, options, preset, grounding)
 
 
-def _load_decoder(spec: DecoderSpec, options, preset: str | None):
+def _load_decoder(spec: DecoderSpec, options, preset: str | None, grounding: Grounding):
     import torch
 
     from dialogpt.decoding.generation import MMI_SEQ2SEQ_ERROR, Decoder
@@ -226,22 +218,24 @@ def _load_decoder(spec: DecoderSpec, options, preset: str | None):
 
         model = quantize_int8(model)
     if not is_seq2seq(model):
-        return Decoder(model, tokenizer, options, _causal_ranker(spec, options, tokenizer, device))
+        ranker = _causal_ranker(spec, grounding, options, tokenizer, device)
+        return Decoder(model, tokenizer, options, ranker)
     from dialogpt.decoding.grounded_source import source_settings
 
-    sources = source_settings(spec.model, spec.init_checkpoint, spec.template, spec.instruction,
-                              spec.knowledge, options.max_context_tokens, tokenizer)
+    sources = source_settings(spec.model, spec.init_checkpoint, grounding.template,
+                              grounding.instruction, grounding.knowledge,
+                              options.max_context_tokens, tokenizer)
     return Decoder(model, tokenizer, options, sources=sources)
 
 
-def _causal_ranker(spec: DecoderSpec, options, tokenizer, device):
+def _causal_ranker(spec: DecoderSpec, grounding: Grounding, options, tokenizer, device):
     """The MMI ranker for ``--mmi_model`` (None without it); the grounding flags must be unset."""
     from dialogpt.decoding.generation import KNOWLEDGE_CAUSAL_ERROR
     from dialogpt.decoding.rerank import MMIRanker
 
-    if spec.knowledge or spec.instruction:
+    if grounding.knowledge or grounding.instruction:
         raise UserError(f"--knowledge/--instruction: {KNOWLEDGE_CAUSAL_ERROR}")
-    if spec.template:
+    if grounding.template:
         logger.warning("--template is ignored: %s is a causal model, whose context is the dialog "
                        "turns only", spec.model)
     ranker = None

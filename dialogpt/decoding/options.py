@@ -1,7 +1,7 @@
 """Decoding flags shared by ``interact.py``, ``generate.py`` and ``serve.py``.
 
-``DecodingOptions`` is the single source of truth: ``add_decoding_args`` registers one flag per
-field, the entry points build the options from them (``dialogpt.decoding.args``) and the fields
+``DecodingOptions`` is the single source of truth: each field is a flag (``dialogpt.config.flag``),
+the entry points parse the options from them (``dialogpt.decoding.decoder_config``) and the fields
 validate themselves, ``generation_kwargs`` turns them into Hugging Face ``GenerationConfig``
 fields. Invalid settings raise ``OptionError``, worded in field names that each front end
 renders as its users know them (flags here, JSON fields in the server). Every Hugging Face
@@ -17,13 +17,13 @@ there; ours are 128 / 8).
 
 from __future__ import annotations
 
-import argparse
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from dialogpt.cli import UserError, seed_type
+from dialogpt.config import flag
 
 DECODING_METHODS = ("greedy", "sample", "beam")
 
@@ -38,6 +38,14 @@ PRESETS: dict[str, dict[str, Any]] = {
                "no_repeat_ngram_size": 4},
 }
 """``--preset NAME``: flag values from a published source; explicit flags override them."""
+
+
+def describe(values: dict[str, Any]) -> str:
+    return " ".join(f"--{key} {value}" for key, value in values.items())
+
+
+PRESET_HELP = ("set several decoding flags at once; flags given explicitly win. "
+               + "; ".join(f"{name}: {describe(values)}" for name, values in PRESETS.items()))
 
 
 def flag_name(field: str) -> str:
@@ -63,25 +71,47 @@ class OptionError(UserError):
         return self.template.format_map({field: name(field) for field in self.fields})
 
 
+FLAG_GROUP = "decoding"
+"""The ``--help`` section of the decoding flags (``--preset`` joins it)."""
+
+
 @dataclass(frozen=True)
 class DecodingOptions:
-    decoding: str = "greedy"
-    top_k: int = 0
-    top_p: float = 1.0
-    temperature: float = 1.0
-    num_beams: int = 4
-    no_repeat_ngram_size: int = 0
-    repetition_penalty: float = 1.0
-    max_length: int = 64
-    min_length: int = 0
-    """Minimum NEW tokens before EOS may end a response (0 = off)."""
-    max_history: int = 0
-    max_context_tokens: int = 0
-    num_candidates: int = 10
-    mmi_temperature: float = 0.0
-    mmi_source_turns: int = 0
-    seed: int = 42
-    """Seed for sampling and the MMI choice; negative = unseeded."""
+    """How responses are decoded; each field is also a flag of ``generate.py``, ``interact.py``
+    and ``serve.py`` (``dialogpt.decoding.decoder_config``)."""
+
+    decoding: str = flag("greedy", "greedy: most likely token each step (deterministic); "
+                         "sample: top-k/top-p sampling at --temperature; beam: beam search",
+                         FLAG_GROUP, choices=DECODING_METHODS)
+    top_k: int = flag(0, "sample: keep only the k most likely tokens (0 = off)", FLAG_GROUP,
+                      kind=int)
+    top_p: float = flag(1.0, "sample: nucleus sampling mass (1.0 = off)", FLAG_GROUP, kind=float)
+    temperature: float = flag(1.0, "sample: softmax temperature", FLAG_GROUP, kind=float)
+    num_beams: int = flag(4, "beam: beams (raised to --num_candidates when reranking)", FLAG_GROUP,
+                          kind=int)
+    no_repeat_ngram_size: int = flag(0, "forbid repeating any n-gram of this size in context + "
+                                     "response (0 = off)", FLAG_GROUP, kind=int)
+    repetition_penalty: float = flag(1.0, "CTRL-style penalty on tokens already present (1.0 = "
+                                     "off)", FLAG_GROUP, kind=float)
+    max_length: int = flag(64, "maximum NEW tokens of a response (not counting the context); "
+                           "generation stops earlier at EOS", FLAG_GROUP, kind=int)
+    min_length: int = flag(0, "minimum NEW tokens of a response: EOS is blocked until then (0 = "
+                           "off)", FLAG_GROUP, kind=int)
+    max_history: int = flag(0, "keep at most this many most recent turns (both speakers count, "
+                            "the newest message included) in the context (0 = all that fit)",
+                            FLAG_GROUP, kind=int)
+    max_context_tokens: int = flag(0, "at most this many context tokens (0 = model positions "
+                                   "minus --max_length); older turns that do not fit are "
+                                   "dropped whole", FLAG_GROUP, kind=int)
+    num_candidates: int = flag(10, "with --mmi_model: candidates generated per context and "
+                               "reranked", FLAG_GROUP, kind=int)
+    mmi_temperature: float = flag(0.0, "with --mmi_model: 0 picks the best-scored candidate; > 0 "
+                                  "samples from softmax(score / T)", FLAG_GROUP, kind=float)
+    mmi_source_turns: int = flag(0, "with --mmi_model: most recent context turns scored as the "
+                                 "source (0 = every turn of the decoding window; 1 = the last "
+                                 "message)", FLAG_GROUP, kind=int)
+    seed: int = flag(42, "random seed for sampling and MMI choice (-1 = unseeded)", FLAG_GROUP,
+                     kind=seed_type(unseeded_ok=True))
 
     def __post_init__(self) -> None:
         problems = []
@@ -181,81 +211,3 @@ def ignored_flags(options: DecodingOptions, reranking: bool, preset: str | None 
                     for name in _RERANKING_FLAGS if set_by_user(name)]
     return ignored
 
-
-def add_decoding_args(parser: argparse.ArgumentParser) -> None:
-    """Register the decoding flags (one per ``DecodingOptions`` field) in their own group."""
-    d = DecodingOptions()
-    group = parser.add_argument_group("decoding")
-    group.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                       help="set several decoding flags at once; flags given explicitly win. "
-                            + "; ".join(f"{name}: {describe(values)}"
-                                        for name, values in PRESETS.items()))
-    group.add_argument("--decoding", choices=DECODING_METHODS, default=d.decoding,
-                       help="greedy: most likely token each step (deterministic); sample: "
-                            "top-k/top-p sampling at --temperature; beam: beam search")
-    group.add_argument("--top_k", type=int, default=d.top_k,
-                       help="sample: keep only the k most likely tokens (0 = off)")
-    group.add_argument("--top_p", type=float, default=d.top_p,
-                       help="sample: nucleus sampling mass (1.0 = off)")
-    group.add_argument("--temperature", type=float, default=d.temperature,
-                       help="sample: softmax temperature")
-    group.add_argument("--num_beams", type=int, default=d.num_beams,
-                       help="beam: beams (raised to --num_candidates when reranking)")
-    group.add_argument("--no_repeat_ngram_size", type=int, default=d.no_repeat_ngram_size,
-                       help="forbid repeating any n-gram of this size in context + response "
-                            "(0 = off)")
-    group.add_argument("--repetition_penalty", type=float, default=d.repetition_penalty,
-                       help="CTRL-style penalty on tokens already present (1.0 = off)")
-    group.add_argument("--max_length", type=int, default=d.max_length,
-                       help="maximum NEW tokens of a response (not counting the context); "
-                            "generation stops earlier at EOS")
-    group.add_argument("--min_length", type=int, default=d.min_length,
-                       help="minimum NEW tokens of a response: EOS is blocked until then (0 = off)")
-    group.add_argument("--max_history", type=int, default=d.max_history,
-                       help="keep at most this many most recent turns (both speakers count, the "
-                            "newest message included) in the context (0 = all that fit)")
-    group.add_argument("--max_context_tokens", type=int, default=d.max_context_tokens,
-                       help="at most this many context tokens (0 = model positions minus "
-                            "--max_length); older turns that do not fit are dropped whole")
-    group.add_argument("--num_candidates", type=int, default=d.num_candidates,
-                       help="with --mmi_model: candidates generated per context and reranked")
-    group.add_argument("--mmi_temperature", type=float, default=d.mmi_temperature,
-                       help="with --mmi_model: 0 picks the best-scored candidate; > 0 samples "
-                            "from softmax(score / T)")
-    group.add_argument("--mmi_source_turns", type=int, default=d.mmi_source_turns,
-                       help="with --mmi_model: most recent context turns scored as the source "
-                            "(0 = every turn of the decoding window; 1 = the last message)")
-    group.add_argument("--seed", type=seed_type(unseeded_ok=True), default=d.seed,
-                       help="random seed for sampling and MMI choice (-1 = unseeded)")
-
-
-def describe(values: dict[str, Any]) -> str:
-    return " ".join(f"--{key} {value}" for key, value in values.items())
-
-
-def parse_with_preset(parser: argparse.ArgumentParser, argv=None) -> tuple[argparse.Namespace,
-                                                                           str | None]:
-    """Parse ``argv`` with ``--preset``'s values as the defaults of its flags.
-
-    Returns the namespace and a sentence saying what the preset set and which of its values
-    explicit flags overrode (None without ``--preset``). Pre-parsing only ``--preset`` keeps
-    every other flag's parsing (and its errors) in ``parser``.
-    """
-    import sys
-
-    argv = sys.argv[1:] if argv is None else list(argv)
-    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    probe.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                       help="read first: its values become the other flags' defaults")
-    name = probe.parse_known_args(argv)[0].preset
-    if name is None:
-        return parser.parse_args(argv), None
-    preset = PRESETS[name]
-    parser.set_defaults(**preset)
-    args = parser.parse_args(argv)
-    overridden = {key: getattr(args, key) for key, value in preset.items()
-                  if getattr(args, key) != value}
-    message = f"--preset {name} sets {describe(preset)}"
-    if overridden:
-        message += f"; overridden by your flags: {describe(overridden)}"
-    return args, message

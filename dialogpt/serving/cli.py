@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dialogpt.cli import UserError, add_bool_flag, make_parser, setup_logging
-from dialogpt.decoding.loading import add_grounding_args, add_model_args
-from dialogpt.decoding.options import add_decoding_args, parse_with_preset
+from dialogpt.cli import UserError, setup_logging
+from dialogpt.config import build_parser as build_config_parser
+from dialogpt.config import flag, section
+from dialogpt.decoding.decoder_config import DecoderConfig, parse_with_preset
+from dialogpt.serving.safety import DEFAULT_BLOCKLIST, NEUTRAL_REPLY
 
 logger = logging.getLogger(__name__)
 
@@ -34,27 +36,58 @@ example:
   DIALOGPT_API_KEY=secret python serve.py --model models/small --host 0.0.0.0 --safe"""
 
 
+_SERVER = "server"
+_LIMITS = "request limits"
+_SAFE = "safe mode"
+
+
 @dataclass(frozen=True)
 class ServeConfig:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    api_key: str | None = None
-    served_model_name: str | None = None
-    max_batch_size: int = 32
-    max_queue: int = 256
-    max_request_bytes: int = 1 << 20
-    max_n: int = 8
-    max_beams: int = 8
-    max_new_tokens: int | None = None
-    request_timeout: float = 300.0
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    max_connections: int = 512
-    safe: str | None = None
-    safe_reply: str = ""
-    safe_retries: int = 3
-    page: bool = True
-    threads: int = 0
+    """The server's settings; each field is also a flag of ``serve.py``."""
+
+    host: str = flag("127.0.0.1", "address to bind (0.0.0.0 exposes the server to the network)",
+                     _SERVER)
+    port: int = flag(8000, "TCP port (0 = any free port)", _SERVER, kind=int)
+    api_key: str | None = flag(None, "require 'Authorization: Bearer KEY' on /v1/* and /generate "
+                               f"(else from ${API_KEY_ENV}; unset = no key)", _SERVER)
+    served_model_name: str | None = flag(None, "model id in /v1/models and responses (default: "
+                                         "--model's name)", _SERVER)
+    max_batch_size: int = flag(32, "most sequences the engine decodes together (continuous "
+                               "batching: a request joins at the next step; 1 = one at a time)",
+                               _SERVER, kind=int)
+    max_queue: int = flag(256, "requests allowed to wait; more are refused with 429 + "
+                          "Retry-After", _SERVER, kind=int)
+    max_request_bytes: int = flag(1 << 20, "largest request body; larger ones get 413", _SERVER,
+                                  kind=int)
+    max_n: int = flag(8, "largest 'n' of a request", _SERVER, kind=int)
+    max_beams: int = flag(8, "largest num_beams of a request; n * num_beams is bounded by the "
+                          "larger of --max_n and --max_beams", _LIMITS, kind=int)
+    max_new_tokens: int | None = flag(None, "largest max_tokens of a request (default: the "
+                                      "model's positions for a causal model, 512 for a seq2seq "
+                                      "one, whose length is otherwise unbounded)", _LIMITS,
+                                      kind=int)
+    request_timeout: float = flag(300.0, "seconds a request may decode: then it stops and frees "
+                                  "its slot (a stream ends with finish_reason 'length', other "
+                                  "answers are a 504); 0 = no limit", _LIMITS, kind=float)
+    header_timeout: float = flag(10.0, "seconds a client has to send a request's headers (slow "
+                                 "clients get a 408 and are disconnected)", _LIMITS, kind=float)
+    body_timeout: float = flag(30.0, "seconds a client has to send a request's body (else 408)",
+                               _LIMITS, kind=float)
+    max_connections: int = flag(512, "open connections served at once; a request beyond them "
+                                "gets 503", _LIMITS, kind=int)
+    page: bool = flag(True, "serve the chat page (Gradio) at /", _SERVER, kind=bool)
+    threads: int = flag(0, "CPU threads of torch (0 = every core this process may use; on a "
+                        "machine whose other processes keep cores busy, give the number of idle "
+                        "cores: decoding threads that lose their core wait on each other)",
+                        _SERVER, kind=int)
+    safe: str | None = flag(None, "ban the words of a blocklist (extractor format: one word or "
+                            "phrase a line) while generating and never return a reply holding "
+                            "one; bare --safe uses a short built-in profanity list", _SAFE,
+                            nargs="?", const=str(DEFAULT_BLOCKLIST), metavar="FILE")
+    safe_reply: str = flag(NEUTRAL_REPLY, "the reply sent when resampling could not avoid a "
+                           "blocked word", _SAFE)
+    safe_retries: int = flag(3, "resamples of a blocked reply before the neutral reply is sent",
+                             _SAFE, kind=int)
 
     def __post_init__(self) -> None:
         problems = []
@@ -80,75 +113,25 @@ class ServeConfig:
         if problems:
             raise UserError("; ".join(problems))
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> ServeConfig:
-        values = {f.name: getattr(args, f.name) for f in fields(cls)}
-        values["api_key"] = args.api_key or os.environ.get(API_KEY_ENV) or None
-        return cls(**values)
+
+@dataclass(frozen=True)
+class ServeCommand:
+    """Everything ``serve.py`` is told: the decoder's flags, the server's, logging."""
+
+    decoder: DecoderConfig = section(DecoderConfig)
+    server: ServeConfig = section(ServeConfig)
+    verbose: bool = flag(False, "debug logging", const=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dialogpt.serving.safety import DEFAULT_BLOCKLIST, NEUTRAL_REPLY
+    return build_config_parser(ServeCommand, "serve.py", DESCRIPTION)
 
-    d = ServeConfig()
-    parser = make_parser("serve.py", DESCRIPTION)
-    add_model_args(parser)
-    add_decoding_args(parser)
-    add_grounding_args(parser)
-    http = parser.add_argument_group("server")
-    http.add_argument("--host", default=d.host,
-                      help="address to bind (0.0.0.0 exposes the server to the network)")
-    http.add_argument("--port", type=int, default=d.port, help="TCP port (0 = any free port)")
-    http.add_argument("--api_key", default=None,
-                      help=f"require 'Authorization: Bearer KEY' on /v1/* and /generate (else "
-                           f"from ${API_KEY_ENV}; unset = no key)")
-    http.add_argument("--served_model_name", default=None,
-                      help="model id in /v1/models and responses (default: --model's name)")
-    http.add_argument("--max_batch_size", type=int, default=d.max_batch_size,
-                      help="most sequences the engine decodes together (continuous batching: "
-                           "a request joins at the next step; 1 = one at a time)")
-    http.add_argument("--max_queue", type=int, default=d.max_queue,
-                      help="requests allowed to wait; more are refused with 429 + Retry-After")
-    http.add_argument("--max_request_bytes", type=int, default=d.max_request_bytes,
-                      help="largest request body; larger ones get 413")
-    http.add_argument("--max_n", type=int, default=d.max_n, help="largest 'n' of a request")
-    limits = parser.add_argument_group("request limits")
-    limits.add_argument("--max_beams", type=int, default=d.max_beams,
-                        help="largest num_beams of a request; n * num_beams is bounded by the "
-                             "larger of --max_n and --max_beams")
-    limits.add_argument("--max_new_tokens", type=int, default=None,
-                        help="largest max_tokens of a request (default: the model's positions "
-                             "for a causal model, 512 for a seq2seq one, whose length is "
-                             "otherwise unbounded)")
-    limits.add_argument("--request_timeout", type=float, default=d.request_timeout,
-                        help="seconds a request may decode: then it stops and frees its slot "
-                             "(a stream ends with finish_reason 'length', other answers are a "
-                             "504); 0 = no limit")
-    limits.add_argument("--header_timeout", type=float, default=d.header_timeout,
-                        help="seconds a client has to send a request's headers (slow clients "
-                             "get a 408 and are disconnected)")
-    limits.add_argument("--body_timeout", type=float, default=d.body_timeout,
-                        help="seconds a client has to send a request's body (else 408)")
-    limits.add_argument("--max_connections", type=int, default=d.max_connections,
-                        help="open connections served at once; a request beyond them gets 503")
-    add_bool_flag(http, "--page", d.page, "serve the chat page (Gradio) at /")
-    http.add_argument("--threads", type=int, default=d.threads,
-                      help="CPU threads of torch (0 = every core this process may use; on a "
-                           "machine whose other processes keep cores busy, give the number of "
-                           "idle cores: decoding threads that lose their core wait on each "
-                           "other)")
-    safe = parser.add_argument_group("safe mode")
-    safe.add_argument("--safe", nargs="?", const=str(DEFAULT_BLOCKLIST), default=None,
-                      metavar="FILE",
-                      help="ban the words of a blocklist (extractor format: one word or phrase a "
-                           "line) while generating and never return a reply holding one; bare "
-                           "--safe uses a short built-in profanity list")
-    safe.add_argument("--safe_reply", default=NEUTRAL_REPLY,
-                      help="the reply sent when resampling could not avoid a blocked word")
-    safe.add_argument("--safe_retries", type=int, default=d.safe_retries,
-                      help="resamples of a blocked reply before the neutral reply is sent")
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser
+
+def parse_command(argv=None) -> ServeCommand:
+    """``serve.py``'s command line, validated; without ``--api_key``, ``$DIALOGPT_API_KEY``."""
+    command = parse_with_preset(ServeCommand, build_parser(), argv)
+    key = command.server.api_key or os.environ.get(API_KEY_ENV) or None
+    return replace(command, server=replace(command.server, api_key=key))
 
 
 def build_state(decoder, config: ServeConfig, model_name: str):
@@ -239,24 +222,24 @@ def torch_threads(requested: int) -> int:
 
 
 def main(argv=None) -> int:
-    args, preset_note = parse_with_preset(build_parser(), argv)
-    setup_logging(args.verbose)
+    command = parse_command(argv)
+    setup_logging(command.verbose)
+    preset_note = command.decoder.preset_note()
     if preset_note:
         logger.info("%s", preset_note)
-    config = ServeConfig.from_args(args)
+    config = command.server
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     require_serve_extra(config.page)
     import uvicorn
 
-    from dialogpt.decoding.args import load_decoder_from_args
     from dialogpt.serving.app import create_app
     from dialogpt.serving.connections import uvicorn_settings
 
     import torch
 
     torch.set_num_threads(torch_threads(config.threads))
-    decoder = load_decoder_from_args(args)
-    state = build_state(decoder, config, args.model)
+    decoder = command.decoder.load()
+    state = build_state(decoder, config, command.decoder.spec.model)
     state.batcher.start()
     app = create_app(state, page=config.page, body_timeout=config.body_timeout)
     warn_if_open(config)

@@ -16,23 +16,18 @@ def test_generate_cli_reranks_with_dialogrpt_alone_and_with_mmi(classifier, toke
                                                                  tiny_model_dir, tmp_path):
     """generate.py --ranker dialogrpt: the chosen response is the candidate the classifier
     scores highest by the model-card recipe (candidates recorded by the Decoder)."""
-    import argparse
-
     from dialogpt.cli import run_main
     from dialogpt.decoding.generate_cli import main as generate_main
-    from dialogpt.decoding.args import load_decoder_from_args
-    from dialogpt.decoding.loading import add_model_args
-    from dialogpt.decoding.options import add_decoding_args
+    from dialogpt.config import build_parser, parse_config
+    from dialogpt.decoding.decoder_config import DecoderConfig
 
     classifier.save_pretrained(tmp_path / "rpt")
     tokenizer.save_pretrained(tmp_path / "rpt")
     flags = ["--model", str(tiny_model_dir), "--ranker", "dialogrpt", "--ranker_model",
              str(tmp_path / "rpt"), "--decoding", "sample", "--top_k", "20",
              "--num_candidates", "4", "--max_length", "6", "--seed", "3", "--device", "cpu"]
-    parser = argparse.ArgumentParser()
-    add_model_args(parser)
-    add_decoding_args(parser)
-    decoder = load_decoder_from_args(parser.parse_args(flags))
+    parser = build_parser(DecoderConfig, "test", "")
+    decoder = parse_config(DecoderConfig, parser, flags).load()
     (response,) = decoder.respond([["do you like tea ?"]])
     expected = [card_recipe_logit(classifier, tokenizer, "do you like tea ?", c)
                 for c in response.candidates]

@@ -6,17 +6,18 @@ import logging
 
 import pytest
 
-from dialogpt.cli import UserError, make_parser
-from dialogpt.decoding.args import load_decoder_from_args as load_decoder
-from dialogpt.decoding.loading import add_model_args, resolve_tokenizer_source
-from dialogpt.decoding.options import add_decoding_args
+from dialogpt.cli import UserError
+from dialogpt.config import build_parser, parse_config
+from dialogpt.decoding.decoder_config import DecoderConfig
+from dialogpt.decoding.loading import resolve_tokenizer_source
 
 
-def parse(*argv: str):
-    parser = make_parser("test", "")
-    add_model_args(parser)
-    add_decoding_args(parser)
-    return parser.parse_args(list(argv))
+def parse(*argv: str) -> DecoderConfig:
+    return parse_config(DecoderConfig, build_parser(DecoderConfig, "test", ""), list(argv))
+
+
+def load_decoder(config: DecoderConfig):
+    return config.load()
 
 
 def test_tokenizer_resolution(tiny_model_dir, repo_root, tmp_path):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from dialogpt.cli import UserError, make_parser
-from dialogpt.decoding.args import decoding_options
-from dialogpt.decoding.options import DecodingOptions, add_decoding_args, generation_kwargs
+from dialogpt.cli import UserError
+from dialogpt.config import build_parser, parse_config
+from dialogpt.decoding.decoder_config import DecoderConfig
+from dialogpt.decoding.options import DecodingOptions, generation_kwargs
 
 
 def parse(*argv: str) -> DecodingOptions:
-    parser = make_parser("test", "")
-    add_decoding_args(parser)
-    return decoding_options(parser.parse_args(list(argv)))
+    parser = build_parser(DecoderConfig, "test", "")
+    return parse_config(DecoderConfig, parser, ["--model", "m", *argv]).options
 
 
 def test_flags_round_trip_to_options():
@@ -56,12 +56,11 @@ def test_reranking_needs_several_candidates():
 
 
 def parse_preset(*argv: str):
-    from dialogpt.decoding.options import parse_with_preset
+    from dialogpt.decoding.decoder_config import parse_with_preset
 
-    parser = make_parser("test", "")
-    add_decoding_args(parser)
-    args, note = parse_with_preset(parser, list(argv))
-    return decoding_options(args), note
+    parser = build_parser(DecoderConfig, "test", "")
+    config = parse_with_preset(DecoderConfig, parser, ["--model", "m", *argv])
+    return config.options, config.preset_note()
 
 
 def test_card_preset_is_the_model_cards_settings():

@@ -146,15 +146,13 @@ def test_bad5_training_seed_minus_one_and_config_file_seeds(tmp_path, capsys):
 
 def test_bad5_the_range_ends_are_accepted(tmp_path):
     """2**64 - 1 is the highest seed torch takes (training adds the rank modulo 2**64)."""
-    from dialogpt.decoding.options import add_decoding_args
+    from dialogpt.config import build_parser, parse_config
+    from dialogpt.decoding.decoder_config import DecoderConfig
     from dialogpt.training.args import parse_args
 
     config = parse_args(["--seed", str(2 ** 64 - 1), "--model_name_or_path", "configs/tiny",
                          "--train_input_file", "x.db", "--output_dir", str(tmp_path),
                          "--skip_eval"])
     assert config.seed == 2 ** 64 - 1
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    add_decoding_args(parser)
-    assert parser.parse_args(["--seed", "-1"]).seed == -1
+    parser = build_parser(DecoderConfig, "test", "")
+    assert parse_config(DecoderConfig, parser, ["--model", "m", "--seed", "-1"]).options.seed == -1

@@ -29,13 +29,12 @@ class LiveServer:
 
 def build_state(argv: list[str]):
     """Parse ``serve.py`` flags and build the server state (worker not started)."""
-    from dialogpt.decoding.args import load_decoder_from_args
-    from dialogpt.serving.cli import ServeConfig, build_parser
     from dialogpt.serving.cli import build_state as build
+    from dialogpt.serving.cli import parse_command
 
-    args = build_parser().parse_args(argv)
-    config = ServeConfig.from_args(args)
-    return build(load_decoder_from_args(args), config, args.model), config
+    command = parse_command(argv)
+    return build(command.decoder.load(), command.server, command.decoder.spec.model), \
+        command.server
 
 
 @contextmanager

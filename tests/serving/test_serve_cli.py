@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from dialogpt.cli import UserError
-from dialogpt.serving.cli import API_KEY_ENV, ServeConfig, build_parser
+from dialogpt.serving.cli import API_KEY_ENV, ServeConfig, parse_command
 from dialogpt.serving.safety import DEFAULT_BLOCKLIST
 
 
-def config(argv, monkeypatch=None):
-    return ServeConfig.from_args(build_parser().parse_args(["--model", "m", *argv]))
+def config(argv, monkeypatch=None) -> ServeConfig:
+    return parse_command(["--model", "m", *argv]).server
 
 
 def test_defaults_bind_localhost_without_key(monkeypatch):
