@@ -1,6 +1,7 @@
 """Serving a DialoGPT or GODEL model over HTTP (``serve.py``), one job per module.
 
-- ``cli``: flags, ``ServeConfig``, start-up (``main``);
+- ``cli``: flags (``ServeConfig``; ``ServeCommand`` adds the decoding ones), start-up
+  (``main``);
 - ``app``: the FastAPI application, body limit, API key, metrics and error middleware;
 - ``routes``: the OpenAI endpoints (chat/completions with SSE, logprobs, echo, models), health;
 - ``tgi``: Hugging Face text-generation-inference's routes (``/generate``, ``/generate_stream``,
