@@ -230,17 +230,36 @@ class Decoder:
         from dialogpt.decoding.engine import Request
 
         per = self.candidates_per_context
-        requests = [Request(list(ids), self.params) for ids in contexts for _ in range(per)]
+        requests = [Request(list(ids), self._request_params()) for ids in contexts
+                    for _ in range(per)]
+        # Longest prompt first: the engine's decoding rows then sit in slots by length, and each
+        # group of them attends only up to its own longest row (engine/causal.py DECODE_GROUP).
+        order = sorted(range(len(requests)), key=lambda i: -len(requests[i].prompt_ids))
         on_event = None
         if progress is not None:
             def on_event(event) -> None:
                 if event.finished and per == 1:
                     progress(1)
-        completions = self.engine.run(requests, on_event)
+        completions = [None] * len(requests)
+        for index, completion in zip(order, self.engine.run([requests[i] for i in order],
+                                                            on_event)):
+            completions[index] = completion
         if progress is not None and per > 1:
             progress(len(contexts))
         return [[completion.token_ids for completion in completions[i * per:(i + 1) * per]]
                 for i in range(len(contexts))]
+
+    def _request_params(self):
+        """The decoder's parameters for one request; sampling without a seed gets one drawn
+        from torch's global generator here, in the caller's order (as the engine would draw it
+        on admission), so a call's output does not depend on the order requests run in."""
+        import dataclasses
+
+        import torch
+
+        if not self.params.sample or self.params.seed is not None:
+            return self.params
+        return dataclasses.replace(self.params, seed=int(torch.randint(2 ** 62, (1,))))
 
     def _generate_seq2seq(self, sources: Sequence[Sequence[int]], config,
                           generate_kwargs) -> list[list[list[int]]]:

@@ -178,6 +178,29 @@ def test_int8_model_decodes_as_generate_does(tiny_model_dir):
     assert [c.token_ids for c in got] == [hf_greedy(model, c, 8) for c in batch]
 
 
+def test_rows_beyond_one_attention_group_decode_as_one_at_a_time(tiny_model):
+    """Decoding rows attend in groups of ``DECODE_GROUP`` slots, each over its own width: more
+    rows than two groups, mixed lengths, longest first (as ``Decoder`` submits them) and not."""
+    from dialogpt.decoding.engine.causal import DECODE_GROUP
+
+    batch = contexts(2 * DECODE_GROUP + 3, seed=3)
+    expected = [hf_greedy(tiny_model, context, 6) for context in batch]
+    for order in (sorted(batch, key=len, reverse=True), batch):
+        got = Engine(tiny_model, eos_id=GPT2_EOS_ID).run([Request(c, greedy(6)) for c in order])
+        assert [c.token_ids for c in got] == [expected[batch.index(c)] for c in order]
+
+
+def test_attention_groups_read_each_group_to_its_longest_row(monkeypatch):
+    from dialogpt.decoding.engine import causal
+
+    monkeypatch.setattr(causal, "DECODE_GROUP", 2)
+    groups = causal.attention_groups(torch.tensor([9, 7, 7, 3, 2]))
+    assert [(g[0], g[1]) for g in groups] == [(slice(0, 2), 10), (slice(2, 4), 8),
+                                              (slice(4, 5), 3)]
+    assert groups[1][2].shape == (2, 1, 1, 8)
+    assert groups[1][2][1, 0, 0].tolist() == [True] * 4 + [False] * 4
+
+
 def test_an_interrupted_run_leaves_the_engine_clean(tiny_model):
     engine = Engine(tiny_model, eos_id=GPT2_EOS_ID)
 
@@ -211,3 +234,15 @@ def test_output_layer_few_rows_equal_the_head_and_follow_weight_changes(tiny_mod
         model.lm_head.weight.mul_(-2.0)
         torch.testing.assert_close(output(hidden[:1]), model.lm_head(hidden[:1]),
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_gelu_tanh_is_gpt2s_gelu_new():
+    from transformers.activations import NewGELUActivation
+
+    from dialogpt.decoding.engine.causal import gelu_tanh
+
+    x = torch.linspace(-12, 12, 4001, dtype=torch.float64)
+    reference = NewGELUActivation()(x)
+    assert torch.allclose(gelu_tanh(x), reference, rtol=0, atol=1e-12)
+    x32 = x.float()
+    assert torch.allclose(gelu_tanh(x32), reference.float(), rtol=0, atol=2e-6)

@@ -11,6 +11,7 @@ token), the same as Hugging Face ``generate`` derives from a left-padded attenti
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Sequence
 
@@ -103,6 +104,45 @@ class PackedLinear:
         return torch.ops.mkldnn._linear_pointwise(x, packed, module.bias, "none", [], "")
 
 
+GELU_SCALE = 2 * (2 / math.pi) ** 0.5
+
+
+def gelu_tanh(x):
+    """GPT-2's ``gelu_new``, ``0.5 x (1 + tanh(u))`` with ``u = sqrt(2 / pi) (x + 0.044715 x^3)``,
+    computed in place as ``x sigmoid(2u)`` (the same function: ``1 + tanh(u) = 2 sigmoid(2u)``).
+    torch's CPU ``tanh`` is slow: on ``[64, 3072]`` this takes 0.35 ms against 0.73 ms for
+    ``gelu(x, approximate="tanh")``; the two differ by rounding (at most 5e-7 on activations of
+    a few units)."""
+    u = x * x
+    u.mul_(0.044715 * GELU_SCALE).add_(GELU_SCALE).mul_(x)
+    return u.sigmoid_().mul_(x)
+
+
+DECODE_GROUP = 16
+"""Decoding rows attend in groups of this many consecutive slots, each group over the cache
+columns up to its own longest row (one width for the whole batch reads every row's cache to the
+longest row's length). Rows sit in slots in the order they were admitted, so a batch admitted
+longest prompt first (``Engine.run``'s callers sort it so) reads little beyond each row's
+length: 64 prompts of 6-109 tokens (``vs_ctranslate2.py``'s) decoding 32 tokens each read 1.89
+times the columns they use in one group, 1.18 times in groups of 16."""
+
+
+def attention_groups(lens):
+    """``(slots, width, mask)`` for each group of ``DECODE_GROUP`` decoding rows: the group's
+    slot range, the columns it reads (its longest row's ``lens + 1``), and which of them each row
+    attends (``[rows, 1, 1, width]``, its own columns up to its ``lens``)."""
+    import torch
+
+    groups = []
+    for first in range(0, int(lens.shape[0]), DECODE_GROUP):
+        part = slice(first, min(first + DECODE_GROUP, int(lens.shape[0])))
+        group_lens = lens[part]
+        width = int(group_lens.max()) + 1
+        columns = torch.arange(width, device=lens.device)
+        groups.append((part, width, (columns[None, :] <= group_lens[:, None])[:, None, None, :]))
+    return groups
+
+
 class CausalRunner:
     """The forward pass of a ``GPT2LMHeadModel`` (see the module docstring)."""
 
@@ -157,10 +197,7 @@ class CausalRunner:
         x = body.wte(torch.cat(pieces)) + body.wpe(torch.cat(positions))
         decode = None
         if n:
-            width = int(lens.max()) + 1
-            columns = torch.arange(width, device=device)
-            decode = (torch.arange(n, device=device), width,
-                      (columns[None, :] <= lens[:, None])[:, None, None, :])
+            decode = (torch.arange(n, device=device), attention_groups(lens))
         for index, block in enumerate(body.h):
             attn = block.attn
             q, k, v = self._linear(attn.c_attn, block.ln_1(x)).split(x.shape[-1], dim=-1)
@@ -179,13 +216,10 @@ class CausalRunner:
         return module(x) if packed is None or x.shape[0] <= FEW_ROWS else packed(x)
 
     def _mlp(self, mlp, x):
-        """GPT-2's MLP; its ``gelu_new`` as torch's fused tanh GELU (the same function, one
-        pass over the activations instead of seven)."""
+        """GPT-2's MLP, its ``gelu_new`` computed by ``gelu_tanh``."""
         if not self.fused_gelu:
             return mlp(x)
-        from torch.nn.functional import gelu
-
-        return self._linear(mlp.c_proj, gelu(self._linear(mlp.c_fc, x), approximate="tanh"))
+        return self._linear(mlp.c_proj, gelu_tanh(self._linear(mlp.c_fc, x)))
 
     def _attention(self, index, q, k, v, lens, decode, chunks):
         """Write this layer's new keys/values into the cache and attend; ``[tokens, d]``."""
@@ -198,13 +232,15 @@ class CausalRunner:
         outputs = []
         n = 0
         if decode is not None:
-            rows, width, mask = decode
+            rows, groups = decode
             n = int(rows.shape[0])
             keys[rows, :, lens] = k[:n].view(n, heads, dim)
             values[rows, :, lens] = v[:n].view(n, heads, dim)
-            o = sdpa(q[:n].view(n, heads, 1, dim), keys[:n, :, :width], values[:n, :, :width],
-                     attn_mask=mask, scale=scale)
-            outputs.append(o.reshape(n, heads * dim))
+            for part, width, mask in groups:
+                size = part.stop - part.start
+                o = sdpa(q[part].view(size, heads, 1, dim), keys[part, :, :width],
+                         values[part, :, :width], attn_mask=mask, scale=scale)
+                outputs.append(o.reshape(size, heads * dim))
         offset = n
         for slot, start, ids in chunks:
             length = len(ids)
