@@ -44,6 +44,21 @@ def test_greedy_equals_generate_alone(t5, params, extra):
     assert len({tuple(ids) for ids in expected}) > 2
 
 
+def test_cross_attention_groups_read_each_rows_own_source(t5):
+    """More rows than two attention groups (``DECODE_GROUP`` slots each reading its longest
+    source), sources of mixed lengths, longest first and not: as each source alone."""
+    from dialogpt.decoding.engine.causal import DECODE_GROUP
+
+    model, tokenizer = t5
+    sources = [SOURCES[i % len(SOURCES)] + " the cat" * (i % 4) for i in range(2 * DECODE_GROUP + 3)]
+    expected = {source: hf_alone(model, tokenizer, source, 6) for source in set(sources)}
+    for order in (sorted(sources, key=len, reverse=True), sources):
+        got = Engine(model, tokenizer).run(
+            [Request(tokenizer(source).input_ids, SamplingParams(max_new_tokens=6))
+             for source in order])
+        assert [c.token_ids for c in got] == [expected[source] for source in order]
+
+
 def test_prompt_logprobs_are_refused_for_seq2seq(t5):
     model, tokenizer = t5
     engine = Engine(model, tokenizer)

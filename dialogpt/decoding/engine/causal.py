@@ -143,6 +143,18 @@ def attention_groups(lens):
     return groups
 
 
+def grouped_attention(query, keys, values, groups, scale):
+    """One query a row (``[n, heads, 1, dim]``, rows in slots ``0..n-1``) over the cached
+    ``keys``/``values`` (``[slots, heads, columns, dim]``), each group of ``attention_groups``
+    over its own columns; ``[n, heads * dim]``."""
+    import torch
+    from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+    outputs = [sdpa(query[part], keys[part, :, :width], values[part, :, :width], attn_mask=mask,
+                    scale=scale) for part, width, mask in groups]
+    return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)).reshape(query.shape[0], -1)
+
+
 class CausalRunner:
     """The forward pass of a ``GPT2LMHeadModel`` (see the module docstring)."""
 
@@ -236,11 +248,8 @@ class CausalRunner:
             n = int(rows.shape[0])
             keys[rows, :, lens] = k[:n].view(n, heads, dim)
             values[rows, :, lens] = v[:n].view(n, heads, dim)
-            for part, width, mask in groups:
-                size = part.stop - part.start
-                o = sdpa(q[part].view(size, heads, 1, dim), keys[part, :, :width],
-                         values[part, :, :width], attn_mask=mask, scale=scale)
-                outputs.append(o.reshape(size, heads * dim))
+            outputs.append(grouped_attention(q[:n].view(n, heads, 1, dim), keys, values, groups,
+                                             scale))
         offset = n
         for slot, start, ids in chunks:
             length = len(ids)

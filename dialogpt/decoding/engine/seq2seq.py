@@ -5,7 +5,8 @@ layer's cross-attention keys and values of it are written into the request's slo
 of a second ``SlotCache`` and reused at every step: the encoder output is cached per request, and
 never re-padded when others join or leave. Decoding steps then run every row's one new token:
 self-attention over the row's own columns with T5's relative position bias (bucketed per row, as
-its query positions differ), cross-attention over its own source length.
+its query positions differ), cross-attention over its own source length (rows in groups of
+``causal.DECODE_GROUP`` slots, each group reading its longest source's columns).
 
 The encoder runs token-packed, as the causal runner's prompt chunks do: the layer norms,
 projections and feed-forward see the newcomers' ``sum(lengths)`` tokens without padding, and only
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from dialogpt.decoding.engine.causal import OutputLayer
+from dialogpt.decoding.engine.causal import OutputLayer, attention_groups, grouped_attention
 
 
 class Seq2SeqRunner:
@@ -144,9 +145,7 @@ class Seq2SeqRunner:
             max_distance=self.bias.relative_attention_max_distance)
         bias = self.bias.relative_attention_bias(buckets).permute(0, 2, 1)[:, :, None, :]
         bias = bias.masked_fill((relative > 0)[:, None, None, :], float("-inf"))
-        source_width = int(source_lens.max())
-        cross_mask = (torch.arange(source_width, device=device)[None, :]
-                      < source_lens[:, None])[:, None, None, :]
+        cross_groups = attention_groups(source_lens - 1)  # each row reads its source's columns
         x = self.decoder.embed_tokens(tokens)
         for index, block in enumerate(self.decoder.block):
             own, cross = block.layer[0], block.layer[1]
@@ -161,10 +160,9 @@ class Seq2SeqRunner:
             x = x + attention.o(o.reshape(n, heads * dim))
             attention = cross.EncDecAttention
             h = cross.layer_norm(x)
-            o = sdpa(attention.q(h).view(n, heads, 1, dim),
-                     self.cross.keys[index, :n, :, :source_width],
-                     self.cross.values[index, :n, :, :source_width], attn_mask=cross_mask,
-                     scale=getattr(attention, "scaling", 1.0))
-            x = x + attention.o(o.reshape(n, heads * dim))
+            o = grouped_attention(attention.q(h).view(n, heads, 1, dim), self.cross.keys[index],
+                                  self.cross.values[index], cross_groups,
+                                  getattr(attention, "scaling", 1.0))
+            x = x + attention.o(o)
             x = block.layer[2](x)
         return self.decoder.final_layer_norm(x)
