@@ -70,6 +70,14 @@ def seed_type(unseeded_ok: bool = False):
     return seed
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity on Linux (honouring taskset and cgroup
+    cpusets), else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
 

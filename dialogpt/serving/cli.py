@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dialogpt.cli import UserError, setup_logging
+from dialogpt.cli import UserError, setup_logging, usable_cores
 from dialogpt.config import build_parser as build_config_parser
 from dialogpt.config import flag, section
 from dialogpt.decoding.decoder_config import DecoderConfig, parse_with_preset
@@ -214,11 +214,7 @@ def torch_threads(requested: int) -> int:
 
     The HTTP side needs little (about 1 CPU ms a generated token at 32 clients), so leaving it a
     core of its own idles that core; see benchmarks/RESULTS.md (vs_vllm, quiet box)."""
-    if requested:
-        return requested
-    if hasattr(os, "sched_getaffinity"):  # Linux: honours taskset / cgroup cpusets
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return requested or usable_cores()
 
 
 def main(argv=None) -> int:

@@ -25,6 +25,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
+from dialogpt.cli import usable_cores
 from dialogpt.training.schedules import learning_rate
 
 if TYPE_CHECKING:
@@ -181,8 +182,7 @@ def cpu_load() -> tuple[float, int, int] | None:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return load, cores or 1, torch.get_num_threads()
+    return load, usable_cores(), torch.get_num_threads()
 
 
 def measured_seconds_per_step(elapsed: float, steps: int) -> float | None:

@@ -42,11 +42,14 @@ def test_bad_values(argv, words):
 
 
 def test_threads_default_to_every_core_the_process_may_use(monkeypatch):
-    from dialogpt.serving import cli
+    """``dialogpt.cli.usable_cores``: the affinity where the OS has one, else the core count."""
+    import os
 
-    monkeypatch.setattr(cli.os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
-    assert cli.torch_threads(0) == 3
-    assert cli.torch_threads(1) == 1
-    monkeypatch.delattr(cli.os, "sched_getaffinity", raising=False)
-    monkeypatch.setattr(cli.os, "cpu_count", lambda: 4)
-    assert cli.torch_threads(0) == 4
+    from dialogpt.serving.cli import torch_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert torch_threads(0) == 3
+    assert torch_threads(1) == 1
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert torch_threads(0) == 4
