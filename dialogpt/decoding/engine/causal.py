@@ -122,7 +122,7 @@ DECODE_GROUP = 16
 """Decoding rows attend in groups of this many consecutive slots, each group over the cache
 columns up to its own longest row (one width for the whole batch reads every row's cache to the
 longest row's length). Rows sit in slots in the order they were admitted, so a batch admitted
-longest prompt first (``Engine.run``'s callers sort it so) reads little beyond each row's
+longest prompt first (``Decoder`` submits its batches so) reads little beyond each row's
 length: 64 prompts of 6-109 tokens (``vs_ctranslate2.py``'s) decoding 32 tokens each read 1.89
 times the columns they use in one group, 1.18 times in groups of 16."""
 
