@@ -8,7 +8,8 @@ and Hugging Face ``generate`` on the same batch.
 The model is ``vs_vllm.py``'s: the 117M-shaped GPT-2 with seeded random weights (made once under
 ``--work``), fp32, one torch thread; the prompts are ``vs_vllm.py``'s token-id dialogs. ``--kind godel``: its GODEL-base-shaped T5 and
 text dialogs, made into sources by ``Decoder.window`` as ``serve.py`` does (the figures then
-include encoding the sources; the floor counts the decoder only). For each
+include encoding the sources, and so does the floor: the encoder's products and the
+cross-attention keys and values, spread over the generated tokens). For each
 batch size ``B``: the engine decodes ``B`` requests submitted together (``Engine.run``), and HF
 ``generate`` decodes the same ``B`` prompts left-padded in one batch (greedy, ``min_new_tokens`` =
 ``max_new_tokens``, as the server benchmark asks); both repeated ``--repeats`` times alternating,
