@@ -163,13 +163,32 @@ def measure(what: str, processes: int, threads: int, args) -> float:
         args.max_tokens, threads, args.repeats, barrier, results)) for index in range(processes)]
     for child in children:
         child.start()
-    runs = [[results.get() for _ in children] for _ in range(args.repeats)]
-    for child in children:
-        child.join()
-    if any(child.exitcode for child in children):
-        raise SystemExit(f"a {what} process failed (exit codes "
-                         f"{[child.exitcode for child in children]})")
+    try:
+        runs = [[collect(results, children, what) for _ in children]
+                for _ in range(args.repeats)]
+    finally:
+        for child in children:
+            child.join(timeout=5)
+            if child.is_alive():
+                child.terminate()
     return max(sum(tokens for tokens, _ in run) / max(wall for _, wall in run) for run in runs)
+
+
+def collect(results, children, what: str) -> tuple[int, float]:
+    """The next ``(tokens, seconds)`` a child reports; SystemExit, not a hang, once one failed
+    (the others then wait at the barrier for ever)."""
+    import queue
+
+    while True:
+        try:
+            return results.get(timeout=1.0)
+        except queue.Empty:
+            failed = [child.exitcode for child in children if child.exitcode]
+            if failed:
+                for child in children:
+                    child.terminate()
+                raise SystemExit(f"a {what} process failed (exit codes {failed}); its "
+                                 "traceback is above") from None
 
 
 def main(argv=None) -> int:
