@@ -45,33 +45,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def product_layers(model) -> tuple[list, list]:
-    """The weights applied once per prompt token and once per generated token, as ``(weight,
-    transposed)`` pairs (GPT-2's ``Conv1D`` keeps ``[in, out]``, ``nn.Linear`` ``[out, in]``)."""
-    from torch import nn
-
-    head = model.get_output_embeddings()
-    per_prompt, per_step = [], [(head.weight, False)]
-    for name, module in model.named_modules():
-        if module is head:
-            continue
-        if isinstance(module, nn.Linear):
-            layer = (module.weight, False)
-        elif type(module).__name__ == "Conv1D":
-            layer = (module.weight, True)
-        else:
-            continue
-        if not model.config.is_encoder_decoder:
-            per_prompt.append(layer)
-            per_step.append(layer)
-        elif name.startswith("encoder.") or ".EncDecAttention.k" in name \
-                or ".EncDecAttention.v" in name:
-            per_prompt.append(layer)
-        else:
-            per_step.append(layer)
-    return per_prompt, per_step
-
-
 def decode_attention(model, rows: int, prompt_mean: float, new: int):
     """A function running step ``t``'s attention: every decoder layer's one query a row over
     ``t + 1`` cached positions (a GPT-2's after its prompt's), and a T5's cross-attention over
@@ -102,6 +75,7 @@ def run_arithmetic(model, prompts, new: int) -> int:
     """The products and the decode attention of ``prompts`` for ``new`` steps (nothing else);
     the tokens generated."""
     import torch
+    from bench_engine import product_layers
     from torch.nn.functional import linear
 
     per_prompt, per_step = product_layers(model)
@@ -141,7 +115,7 @@ def worker(what: str, kind: str, work: Path, part: slice, rows: int, new: int, t
 
     torch.set_num_threads(threads)
     model, tokenizer, prompts = setup(kind, work, rows)
-    prompts = prompts[:rows][part]
+    prompts = prompts[part]
     run = (lambda: run_arithmetic(model, prompts, new)) if what == "arithmetic" else (
         lambda: run_engine(model, tokenizer, prompts, new))
     run()

@@ -6,10 +6,11 @@ and Hugging Face ``generate`` on the same batch.
     python benchmarks/bench_engine.py --kind godel --max_tokens 16   # GODEL-base-shaped T5
 
 The model is ``vs_vllm.py``'s: the 117M-shaped GPT-2 with seeded random weights (made once under
-``--work``), fp32, one torch thread; the prompts are ``vs_vllm.py``'s token-id dialogs. ``--kind godel``: its GODEL-base-shaped T5 and
-text dialogs, made into sources by ``Decoder.window`` as ``serve.py`` does (the figures then
-include encoding the sources, and so does the floor: the encoder's products and the
-cross-attention keys and values, spread over the generated tokens). For each
+``--work``), fp32, one torch thread; the prompts are ``vs_vllm.py``'s token-id dialogs.
+``--kind godel``: its GODEL-base-shaped T5 and text dialogs, made into sources by
+``Decoder.window`` as ``serve.py`` does (the figures then include encoding the sources, and so
+does the floor: the encoder's products and the cross-attention keys and values, spread over the
+generated tokens). For each
 batch size ``B``: the engine decodes ``B`` requests submitted together (``Engine.run``), and HF
 ``generate`` decodes the same ``B`` prompts left-padded in one batch (greedy, ``min_new_tokens`` =
 ``max_new_tokens``, as the server benchmark asks); both repeated ``--repeats`` times alternating,
@@ -55,8 +56,7 @@ def floor_per_token(model, rows: int, prompt_len: float, new: int) -> float:
     config = model.config
     if config.is_encoder_decoder:
         return seq2seq_flops(model, prompt_len, new) / (matmul_rate(rows) * 1e9)
-    params = sum(p.numel() for name, p in model.named_parameters()
-                 if p.dim() == 2 and "wpe" not in name)
+    params = weight_count(product_layers(model)[1])
     attention = 4 * config.n_layer * config.n_embd * (prompt_len + new / 2)
     prefill = 2 * params * prompt_len / new  # the prompt's tokens, spread over the new ones
     return (2 * params + attention + prefill) / (matmul_rate(rows) * 1e9)
@@ -66,17 +66,39 @@ def seq2seq_flops(model, source_len: float, new: int) -> float:
     """A T5's products a generated token: the decoder's (q/o of cross-attention included) and
     the output layer; per source token the encoder and the cross-attention keys/values, spread
     over the ``new`` tokens."""
-    per_token = model.get_output_embeddings().weight.numel()
-    per_source = 0
-    for name, p in model.named_parameters():
-        if p.dim() != 2 or "relative_attention_bias" in name or name.startswith("shared."):
+    per_source, per_token = product_layers(model)
+    return 2 * weight_count(per_token) + 2 * weight_count(per_source) * source_len / new
+
+
+def product_layers(model) -> tuple[list, list]:
+    """The weights applied once per prompt token and once per generated token, as ``(weight,
+    transposed)`` pairs (GPT-2's ``Conv1D`` keeps ``[in, out]``, ``nn.Linear`` ``[out, in]``)."""
+    from torch import nn
+
+    head = model.get_output_embeddings()
+    per_prompt, per_step = [], [(head.weight, False)]
+    for name, module in model.named_modules():
+        if module is head:
             continue
-        if name.startswith("encoder.") or ".EncDecAttention.k." in name \
-                or ".EncDecAttention.v." in name:
-            per_source += p.numel()
-        elif name.startswith("decoder."):
-            per_token += p.numel()
-    return 2 * per_token + 2 * per_source * source_len / new
+        if isinstance(module, nn.Linear):
+            layer = (module.weight, False)
+        elif type(module).__name__ == "Conv1D":
+            layer = (module.weight, True)
+        else:
+            continue
+        if not model.config.is_encoder_decoder:
+            per_prompt.append(layer)
+            per_step.append(layer)
+        elif name.startswith("encoder.") or ".EncDecAttention.k" in name \
+                or ".EncDecAttention.v" in name:
+            per_prompt.append(layer)
+        else:
+            per_step.append(layer)
+    return per_prompt, per_step
+
+
+def weight_count(layers) -> int:
+    return sum(weight.numel() for weight, _ in layers)
 
 
 def engine_run(model, tokenizer, prompts, new: int):

@@ -1,8 +1,9 @@
-"""``benchmarks/bench_ceiling.py`` counts the weights a token needs, neither more nor fewer.
+"""``benchmarks/bench_engine.py``'s ``product_layers`` counts the weights a token needs, neither
+more nor fewer.
 
-The ceiling it prints is only an upper bound if its products are the model's: these tests count
-the weights it applies per prompt token and per generated token against the architectures' own
-formulas (nothing is timed).
+``bench_engine.py``'s floor and ``bench_ceiling.py``'s ceiling are only bounds if their products
+are the model's: these tests count the weights applied per prompt token and per generated token
+against the architectures' own formulas (nothing is timed).
 """
 
 from __future__ import annotations
@@ -11,11 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the benchmarks/ folder's parent
-from benchmarks.bench_ceiling import product_layers  # noqa: E402
-
-
-def weights(layers) -> int:
-    return sum(weight.numel() for weight, _ in layers)
+from benchmarks.bench_engine import product_layers, weight_count  # noqa: E402
 
 
 def test_t5_reads_the_source_once_and_the_decoder_every_step():
@@ -28,9 +25,10 @@ def test_t5_reads_the_source_once_and_the_decoder_every_step():
     inner = heads * kv
     per_prompt, per_step = product_layers(model)
     # encoder: q, k, v, o and the feed-forward; decoder: the cross-attention's keys and values
-    assert weights(per_prompt) == encoder * (4 * d * inner + 2 * d * ff) + decoder * 2 * d * inner
+    assert weight_count(per_prompt) == (encoder * (4 * d * inner + 2 * d * ff)
+                                        + decoder * 2 * d * inner)
     # decoder: self-attention's q, k, v, o, cross-attention's q, o, the feed-forward; the head
-    assert weights(per_step) == decoder * (6 * d * inner + 2 * d * ff) + vocab * d
+    assert weight_count(per_step) == decoder * (6 * d * inner + 2 * d * ff) + vocab * d
     assert not any(transposed for _, transposed in per_prompt + per_step)
 
 
@@ -42,6 +40,6 @@ def test_gpt2_reads_the_prompt_and_every_step_through_the_whole_body():
                                        n_positions=32))
     per_prompt, per_step = product_layers(model)
     body = layers * (3 * d * d + d * d + 4 * d * d + 4 * d * d)  # c_attn, c_proj, c_fc, c_proj
-    assert weights(per_prompt) == body
-    assert weights(per_step) == body + vocab * d
+    assert weight_count(per_prompt) == body
+    assert weight_count(per_step) == body + vocab * d
     assert all(transposed for _, transposed in per_prompt)  # Conv1D keeps [in, out]
