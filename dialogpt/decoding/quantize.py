@@ -7,11 +7,11 @@ straight from the float weight: ``quantize_dynamic`` wants ``nn.Linear`` modules
 ``Conv1D`` projections (``x @ W + b``, ``W`` stored transposed) would first become freshly
 initialised ``nn.Linear`` copies, and it deep-copies the model before converting it; skipping
 both, and packing each layer once, took the 117M model's quantization from 2.5 CPU seconds
-(under cProfile) to 0.7-0.9. The LM head, tied to the token embeddings, gets its own quantized copy (the embeddings
-stay float). Quantization changes the numbers: greedy output mostly agrees with float32 and the
-eval loss moves slightly (benchmarks/RESULTS.md states both). Activations are scaled by the range
-of each call's whole input, so int8 output also depends on which requests share a batch (float32
-output does not).
+(under cProfile) to 0.7-0.9. The LM head, tied to the token embeddings, gets its own quantized
+copy (the embeddings stay float). Quantization changes the numbers: greedy output mostly agrees
+with float32 and the eval loss moves slightly (benchmarks/RESULTS.md states both). Activations are
+scaled by the range of each call's whole input, so int8 output also depends on which requests
+share a batch (float32 output does not).
 """
 
 from __future__ import annotations
